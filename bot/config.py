@@ -1,0 +1,196 @@
+"""OnAir's settings: every variable of CONTRACT.md, read from the environment and a `.env` file.
+
+Start-up problems must read as one plain line that names the setting and how to fix it, so
+`load_settings` turns pydantic's errors into `SettingsError` and the entry point exits with 2.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from cryptography.fernet import Fernet
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENCRYPTION_KEY_FILE = "encryption.key"
+
+_HINTS = {
+    "discord_token": "put DISCORD_TOKEN=<your bot token> in .env (Discord Developer Portal > Bot > Reset Token)",
+    "database_url": "use postgresql+asyncpg://user:password@host:5432/dbname, or unset it for the embedded database",
+    "token_encryption_key": "use one or more Fernet keys separated by commas, or unset it to generate one in DATA_DIR",
+}
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; ``str(self)`` is the one line shown to the operator."""
+
+
+class Settings(BaseSettings):
+    """Every OnAir setting. Names match CONTRACT.md (upper-case in the environment)."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    discord_token: SecretStr | None = None
+    discord_guild_id: int | None = None
+    database_url: str | None = None
+    data_dir: Path = Path("./data")
+    token_encryption_key: SecretStr | None = None
+    x_consumer_key: SecretStr | None = None
+    x_consumer_secret: SecretStr | None = None
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = None
+    openai_model: str = "gpt-4o-mini"
+    youtube_api_key: SecretStr | None = None
+    live_check_interval_seconds: int = Field(default=180, ge=1, le=86_400)
+    dry_run: bool = False
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    discord_api_base_url: str = "https://discord.com/api/v10"
+    discord_gateway_url: str = "wss://gateway.discord.gg/"
+    x_api_base_url: str = "https://api.twitter.com"
+    youtube_base_url: str = "https://www.youtube.com"
+    youtube_api_base_url: str = "https://www.googleapis.com/youtube/v3"
+    # Extensions beyond CONTRACT.md (tuning knobs with safe defaults).
+    fast_check_interval_seconds: int = Field(default=30, ge=1, le=3_600)
+    live_check_concurrency: int = Field(default=20, ge=1, le=200)
+    http_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    post_retry_base_seconds: float = Field(default=30.0, gt=0, le=3_600)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_log_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator(
+        "discord_guild_id",
+        "database_url",
+        "openai_base_url",
+        "discord_token",
+        "token_encryption_key",
+        "x_consumer_key",
+        "x_consumer_secret",
+        "openai_api_key",
+        "youtube_api_key",
+        mode="before",
+    )
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        """An empty `X=` line in .env means unset, as operators expect."""
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value.strip() if isinstance(value, str) else value
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        scheme = parts.scheme.lower()
+        if scheme in ("postgres", "postgresql", "postgresql+asyncpg") and (
+            parts.hostname or "host=" in parts.query
+        ):
+            return "postgresql+asyncpg://" + value.split("://", 1)[1]
+        raise ValueError("must be a postgresql+asyncpg:// URL with a host")
+
+    @field_validator(
+        "discord_api_base_url",
+        "x_api_base_url",
+        "youtube_base_url",
+        "youtube_api_base_url",
+        "openai_base_url",
+    )
+    @classmethod
+    def _check_http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("must be an http:// or https:// URL")
+        return value.strip().rstrip("/")
+
+    @field_validator("discord_gateway_url")
+    @classmethod
+    def _check_ws_url(cls, value: str) -> str:
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("ws", "wss", "http", "https") or not parts.netloc:
+            raise ValueError("must be a ws:// or wss:// URL")
+        return value.strip()
+
+    @field_validator("token_encryption_key")
+    @classmethod
+    def _check_fernet_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        for key in value.get_secret_value().split(","):
+            try:
+                Fernet(key.strip().encode())
+            except (ValueError, TypeError):
+                raise ValueError("is not a valid Fernet key list") from None
+        return value
+
+    # -- derived values -------------------------------------------------------------------------
+
+    @property
+    def x_configured(self) -> bool:
+        return self.x_consumer_key is not None and self.x_consumer_secret is not None
+
+    def secret(self, name: str) -> str | None:
+        value = getattr(self, name)
+        return value.get_secret_value() if value is not None else None
+
+    def encryption_keys(self) -> list[str]:
+        """The Fernet keys, first one encrypts. Generates DATA_DIR/encryption.key (0600) once."""
+        if self.token_encryption_key is not None:
+            return [k.strip() for k in self.token_encryption_key.get_secret_value().split(",")]
+        path = self.data_dir / ENCRYPTION_KEY_FILE
+        try:
+            if not path.exists():
+                self.data_dir.mkdir(parents=True, exist_ok=True)
+                key = Fernet.generate_key()
+                try:
+                    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                except FileExistsError:
+                    pass  # another process generated it a moment ago: use theirs
+                else:
+                    with os.fdopen(fd, "wb") as handle:
+                        handle.write(key + b"\n")
+                    logging.getLogger("onair").info("generated a token encryption key in %s", path)
+            keys = [k.strip() for k in path.read_text().split(",") if k.strip()]
+        except OSError as exc:
+            raise SettingsError(
+                f"setting DATA_DIR: cannot create or read {path} ({exc.strerror or type(exc).__name__}): "
+                "point DATA_DIR at a folder OnAir can write to"
+            ) from None
+        if not keys:
+            keys = [""]  # an empty key file is as damaged as a garbled one
+        for key in keys:
+            try:
+                Fernet(key.encode())
+            except (ValueError, TypeError):
+                raise SettingsError(
+                    f"setting TOKEN_ENCRYPTION_KEY: the key file {path} is damaged; "
+                    "restore it from a backup (tokens encrypted with it cannot be read otherwise)"
+                ) from None
+        return keys
+
+
+def load_settings(*, require_token: bool = False, env_file: str | None = ".env") -> Settings:
+    """Read the settings or raise `SettingsError` with one line naming the setting and the fix."""
+    try:
+        settings = Settings(_env_file=env_file)  # type: ignore[call-arg]
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        name = str(error["loc"][0]) if error["loc"] else "settings"
+        reason = error["msg"].removeprefix("Value error, ")
+        hint = _HINTS.get(name, "fix its value in .env or the environment")
+        reason = reason[:1].lower() + reason[1:]
+        raise SettingsError(f"setting {name.upper()} is invalid ({reason}): {hint}") from None
+    if require_token and settings.discord_token is None:
+        raise SettingsError(f"setting DISCORD_TOKEN is missing: {_HINTS['discord_token']}")
+    return settings

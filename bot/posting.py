@@ -1,0 +1,205 @@
+"""Posting claimed tweets to each host's X account, concurrently, and recording every outcome.
+
+Only tweets already claimed (`posting`) reach this module, so a tweet is sent at most once: an
+outcome we cannot be sure of (an unexpected error mid-request) becomes `unknown`, never a retry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from aiolimiter import AsyncLimiter
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.crypto import TokenCipher, TokenUnreadable
+from bot.drafts import template_draft
+from bot.errors import new_reference
+from bot.tweet_text import compose_tweet, fits, trim_to_fit
+from bot.x import XService
+from db import queries
+from db.models import EpisodeTweet
+
+log = logging.getLogger("onair.posting")
+
+MAX_ATTEMPTS = 5
+RETRY_WINDOW = dt.timedelta(hours=2)
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def channel_live_url(channel_id: str) -> str:
+    """Before a stream is known, a tweet links the channel's live page (it opens the stream)."""
+    return f"https://www.youtube.com/channel/{channel_id}/live"
+
+
+def final_text(tweet: EpisodeTweet) -> str:
+    """The exact text posted for `tweet`: the host's words or the draft (or a template), plus
+    the stream URL when include_url is on, always within X's 280 weighted characters."""
+    episode = tweet.episode
+    url = (
+        (episode.live_url or channel_live_url(episode.podcast.youtube_channel_id))
+        if tweet.include_url
+        else None
+    )
+    body = tweet.text or template_draft(
+        episode.title, tweet.host.display_name, episode.podcast.name
+    )
+    if not fits(body, url):
+        body = trim_to_fit(body, url)
+    return compose_tweet(body, url)
+
+
+@dataclass(frozen=True)
+class PostedLine:
+    """What happened to one host's tweet, for the report."""
+
+    episode_id: int
+    host_name: str
+    host_user_id: int
+    status: str  # posted | pending (retry later) | failed | unknown
+    tweet_url: str | None
+    reason: str | None
+    text: str
+
+
+class TweetPoster:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        x: XService,
+        cipher: TokenCipher,
+        *,
+        dry_run: bool,
+        x_limiter: AsyncLimiter,
+        concurrency: int = 8,
+        retry_base: dt.timedelta = dt.timedelta(seconds=30),
+        clock: Callable[[], dt.datetime] = utcnow,
+    ) -> None:
+        self._sessions = sessions
+        self._x = x
+        self._cipher = cipher
+        self._dry_run = dry_run
+        self._x_limiter = x_limiter
+        self._semaphore = asyncio.Semaphore(concurrency)
+        self._retry_base = retry_base
+        self._clock = clock
+
+    async def post_claimed(self, tweet_ids: list[int]) -> list[PostedLine]:
+        """Post tweets this process claimed, then record all outcomes in one transaction."""
+        if not tweet_ids:
+            return []
+        async with self._sessions() as session:
+            tweets = await queries.load_claimed(session, tweet_ids)
+        outcomes = await asyncio.gather(*(self._post_bounded(t) for t in tweets))
+        updates = [u for u, _, _ in outcomes]
+        attempts = [a for _, a, _ in outcomes if a is not None]
+        async with self._sessions() as session, session.begin():
+            await queries.record_outcomes(session, updates, attempts)
+        return [line for _, _, line in outcomes]
+
+    async def _post_bounded(
+        self, tweet: EpisodeTweet
+    ) -> tuple[dict[str, object], dict[str, object] | None, PostedLine]:
+        async with self._semaphore:
+            return await self._post_one(tweet)
+
+    async def _post_one(
+        self, tweet: EpisodeTweet
+    ) -> tuple[dict[str, object], dict[str, object] | None, PostedLine]:
+        now = self._clock()
+        text = final_text(tweet)
+        update: dict[str, object] = {
+            "tid": tweet.id,
+            "status": "failed",
+            "tweet_id": None,
+            "tweet_url": None,
+            "failure_reason": None,
+            "next_attempt_at": None,
+            "posted_at": None,
+        }
+        attempt: dict[str, object] = {
+            "episode_tweet_id": tweet.id,
+            "attempt_no": tweet.attempts,
+            "outcome": "failed",
+            "reason": None,
+            "http_status": None,
+            "duration_ms": 0,
+        }
+        account = tweet.host.x_account
+        if self._dry_run:
+            update["failure_reason"] = attempt["reason"] = "dry_run"
+            attempt["outcome"] = "dry_run"
+        elif not self._x.configured:
+            update["failure_reason"] = attempt["reason"] = "not_configured"
+        elif account is None:
+            update["failure_reason"] = attempt["reason"] = "not_linked"
+        else:
+            try:
+                token = self._cipher.decrypt(account.access_token_encrypted)
+                secret = self._cipher.decrypt(account.access_token_secret_encrypted)
+            except TokenUnreadable:
+                update["failure_reason"] = attempt["reason"] = "token_unreadable"
+            else:
+                try:
+                    async with self._x_limiter:
+                        result = await self._x.post_tweet(token, secret, text)
+                except Exception:
+                    # We can't tell whether X got it: a person must check, never a blind retry.
+                    ref = new_reference()
+                    log.exception("posting tweet %s failed unexpectedly (ref %s)", tweet.id, ref)
+                    update.update(status="unknown", failure_reason="interrupted")
+                    attempt.update(outcome="failed", reason="unexpected")
+                else:
+                    attempt.update(
+                        outcome=result.outcome,
+                        reason=result.reason_code,
+                        http_status=result.http_status,
+                        duration_ms=result.duration_ms or 0,
+                    )
+                    self._apply_result(tweet, account.username, result, now, update)
+        line = PostedLine(
+            episode_id=tweet.episode_id,
+            host_name=tweet.host.display_name,
+            host_user_id=tweet.host.discord_user_id,
+            status=str(update["status"]),
+            tweet_url=update["tweet_url"],  # type: ignore[arg-type]
+            reason=update["failure_reason"],  # type: ignore[arg-type]
+            text=text,
+        )
+        return update, attempt, line
+
+    def _apply_result(
+        self,
+        tweet: EpisodeTweet,
+        username: str,
+        result,
+        now: dt.datetime,
+        update: dict[str, object],  # type: ignore[no-untyped-def]
+    ) -> None:
+        if result.outcome == "posted":
+            update.update(
+                status="posted",
+                tweet_id=result.tweet_id,
+                tweet_url=f"https://x.com/{username}/status/{result.tweet_id}",
+                posted_at=now,
+            )
+            return
+        if result.outcome == "retry":
+            started = tweet.episode.went_live_at or now
+            retry_at = result.retry_at or now + self._retry_base * 2 ** max(tweet.attempts - 1, 0)
+            if tweet.attempts < MAX_ATTEMPTS and retry_at <= started + RETRY_WINDOW:
+                update.update(
+                    status="pending", failure_reason=result.reason_code, next_attempt_at=retry_at
+                )
+                return
+        if result.reason_code == "duplicate" and tweet.attempts > 1:
+            # An earlier attempt timed out after X may have accepted it: a person checks.
+            update.update(status="unknown", failure_reason="interrupted")
+            return
+        update.update(status="failed", failure_reason=result.reason_code)

@@ -1,0 +1,81 @@
+"""Who may run what, decided once and applied as decorators on every call.
+
+Admin: Manage Server, or the podcast's admin role. Host: the podcast's host role. These are
+runtime checks: `default_permissions` is deliberately not used on admin commands, because it
+would hide them from members who hold only the podcast's admin role.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
+
+import discord
+from discord import app_commands
+
+from bot.errors import GuildOnly, NotAdmin, NotHost, OnAirError, PodcastNotSetUp
+
+if TYPE_CHECKING:
+    from bot.app import Services
+
+T = TypeVar("T")
+
+
+class Refused(app_commands.CheckFailure):
+    """A check said no; the message is the one plain sentence the member sees."""
+
+    def __init__(self, error: OnAirError) -> None:
+        super().__init__(error.user_message)
+        self.user_message = error.user_message
+
+
+def services_of(interaction: discord.Interaction) -> Services:
+    return interaction.client.services  # type: ignore[attr-defined]
+
+
+def _member(interaction: discord.Interaction) -> discord.Member:
+    if interaction.guild is None or not isinstance(interaction.user, discord.Member):
+        raise Refused(GuildOnly())
+    return interaction.user
+
+
+async def is_admin(interaction: discord.Interaction) -> bool:
+    member = _member(interaction)
+    if interaction.permissions.manage_guild or member.guild_permissions.manage_guild:
+        return True
+    podcast = await services_of(interaction).podcasts.find(member.guild.id)
+    if podcast is not None and podcast.admin_role_id and member.get_role(podcast.admin_role_id):
+        return True
+    raise Refused(NotAdmin())
+
+
+async def is_host(interaction: discord.Interaction) -> bool:
+    member = _member(interaction)
+    podcast = await services_of(interaction).podcasts.find(member.guild.id)
+    if podcast is None:
+        raise Refused(PodcastNotSetUp())
+    if member.get_role(podcast.host_role_id) is None:
+        raise Refused(NotHost(role_id=podcast.host_role_id))
+    return True
+
+
+def admin_only() -> Callable[[T], T]:
+    return app_commands.check(is_admin)
+
+
+def host_only() -> Callable[[T], T]:
+    return app_commands.check(is_host)
+
+
+def rate_limited(command: str) -> Callable[[T], T]:
+    """Per server, member and command, as configured in bot.app.COMMAND_LIMITS."""
+
+    async def predicate(interaction: discord.Interaction) -> bool:
+        limiter = services_of(interaction).limits[command]
+        try:
+            await limiter.hit((interaction.guild_id, interaction.user.id, command))
+        except OnAirError as exc:
+            raise Refused(exc) from None
+        return True
+
+    return app_commands.check(predicate)

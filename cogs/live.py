@@ -1,0 +1,86 @@
+"""The live check loop and its reports: the only Discord part of the live pipeline."""
+
+from __future__ import annotations
+
+import logging
+
+import discord
+from discord.ext import commands, tasks
+
+from bot.errors import new_reference
+from bot.live_check import Notice, StreamReport
+from cogs.render import CALM_BLUE, report_embed
+
+log = logging.getLogger("onair.live")
+
+
+class LiveCog(commands.Cog):
+    def __init__(self, bot: commands.Bot) -> None:
+        self.bot = bot
+        self.services = bot.services  # type: ignore[attr-defined]
+        settings = self.services.settings
+        tick = min(settings.live_check_interval_seconds, settings.fast_check_interval_seconds)
+        self.check_loop.change_interval(seconds=tick)
+
+    async def cog_load(self) -> None:
+        self.check_loop.start()
+
+    async def cog_unload(self) -> None:
+        self.check_loop.cancel()
+
+    @tasks.loop(seconds=180)
+    async def check_loop(self) -> None:
+        try:
+            result = await self.services.checker.run_check()
+        except Exception:
+            log.exception("live check failed (ref %s); trying again next tick", new_reference())
+            return
+        for report in result.reports:
+            await self._deliver_report(report)
+        for notice in result.notices:
+            await self._deliver_notice(notice)
+
+    @check_loop.before_loop
+    async def _wait_until_ready(self) -> None:
+        await self.bot.wait_until_ready()
+
+    async def _channel(self, channel_id: int) -> discord.abc.Messageable | None:
+        channel = self.bot.get_channel(channel_id)
+        if channel is None:
+            try:
+                channel = await self.bot.fetch_channel(channel_id)
+            except discord.HTTPException:
+                log.warning("announce channel %s is gone or hidden from the bot", channel_id)
+                return None
+        return channel if isinstance(channel, discord.abc.Messageable) else None
+
+    async def _deliver_report(self, report: StreamReport) -> None:
+        channel = await self._channel(report.announce_channel_id)
+        if channel is None:
+            return
+        embed = report_embed(report)
+        try:
+            if report.report_message_id:
+                await channel.get_partial_message(report.report_message_id).edit(embed=embed)  # type: ignore[union-attr]
+                return
+            message = await channel.send(embed=embed)
+            await self.services.checker.save_report_message(
+                report.episode_id, channel.id, message.id
+            )  # type: ignore[union-attr]
+        except discord.HTTPException:
+            log.warning("could not post the stream report for episode %s", report.episode_id)
+
+    async def _deliver_notice(self, notice: Notice) -> None:
+        channel = await self._channel(notice.announce_channel_id)
+        if channel is None:
+            return
+        try:
+            await channel.send(embed=discord.Embed(description=notice.text, colour=CALM_BLUE))
+        except discord.HTTPException:
+            log.warning(
+                "could not post a %s notice in channel %s", notice.kind, notice.announce_channel_id
+            )
+
+
+async def setup(bot: commands.Bot) -> None:
+    await bot.add_cog(LiveCog(bot))

@@ -1,0 +1,203 @@
+"""/tweet: a host's own tweet for an episode. Every command acts on the caller's tweet only."""
+
+from __future__ import annotations
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.errors import failure_text
+from bot.tweets import TweetPreview
+from cogs.checks import host_only, is_host, rate_limited, services_of
+from cogs.render import preview_embed
+from cogs.ui import OnAirModal, OwnedView, episode_autocomplete
+
+FALLBACK_NOTE = (
+    "AI drafting was unavailable, so this is a template draft: edit it to make it yours."
+)
+
+
+class EditTweetModal(OnAirModal, title="Edit your tweet"):
+    text: discord.ui.TextInput[EditTweetModal] = discord.ui.TextInput(
+        label="Tweet (the stream link is added after it)",
+        style=discord.TextStyle.paragraph,
+        max_length=1000,
+    )
+
+    def __init__(self, episode_id: int, current: str) -> None:
+        super().__init__()
+        self.episode_id = episode_id
+        self.text.default = current[:1000]
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        preview = await services_of(interaction).tweets.edit(
+            interaction.guild_id or 0, interaction.user.id, str(self.episode_id), self.text.value
+        )
+        await interaction.response.send_message(
+            "Saved.",
+            embed=preview_embed(preview),
+            view=TweetControls(interaction, preview),
+            ephemeral=True,
+        )
+
+
+class TweetControls(OwnedView):
+    """Enable/Disable, Edit and Regenerate under a preview; only its host can press them."""
+
+    def __init__(self, origin: discord.Interaction, preview: TweetPreview) -> None:
+        super().__init__(origin.user, origin)
+        self.episode = str(preview.episode_id)
+        changeable = preview.status == "pending"
+        self.toggle.label = "Disable" if preview.enabled else "Enable"
+        self.toggle.style = (
+            discord.ButtonStyle.secondary if preview.enabled else discord.ButtonStyle.success
+        )
+        for item in (self.toggle, self.edit, self.regenerate):
+            item.disabled = not changeable
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        return await super().interaction_check(interaction) and await is_host(interaction)
+
+    @discord.ui.button(label="Disable", style=discord.ButtonStyle.secondary)
+    async def toggle(
+        self, interaction: discord.Interaction, button: discord.ui.Button[TweetControls]
+    ) -> None:
+        enable = button.label == "Enable"
+        preview = await services_of(interaction).tweets.set_enabled(
+            interaction.guild_id or 0, interaction.user.id, self.episode, enable
+        )
+        await interaction.response.edit_message(
+            embed=preview_embed(preview), view=TweetControls(interaction, preview)
+        )
+        self.stop()
+
+    @discord.ui.button(label="Edit", style=discord.ButtonStyle.primary)
+    async def edit(
+        self, interaction: discord.Interaction, button: discord.ui.Button[TweetControls]
+    ) -> None:
+        episode_id, current = await services_of(interaction).tweets.current_text(
+            interaction.guild_id or 0, interaction.user.id, self.episode
+        )
+        await interaction.response.send_modal(EditTweetModal(episode_id, current))
+
+    @discord.ui.button(label="Regenerate", style=discord.ButtonStyle.secondary)
+    async def regenerate(
+        self, interaction: discord.Interaction, button: discord.ui.Button[TweetControls]
+    ) -> None:
+        services = services_of(interaction)
+        await services.limits["tweet generate"].hit(
+            (interaction.guild_id, interaction.user.id, "tweet generate")
+        )
+        await interaction.response.defer()
+        preview, fallback = await services.tweets.generate(
+            interaction.guild_id or 0, interaction.user.id, _display_name(interaction), self.episode
+        )
+        await interaction.edit_original_response(
+            embed=preview_embed(preview, FALLBACK_NOTE if fallback else None),
+            view=TweetControls(interaction, preview),
+        )
+        self.stop()
+
+
+def _display_name(interaction: discord.Interaction) -> str:
+    return interaction.user.display_name
+
+
+@app_commands.guild_only()
+class TweetCog(
+    commands.GroupCog, group_name="tweet", group_description="Your own tweet for an episode"
+):
+    def __init__(self, bot: commands.Bot) -> None:
+        self.bot = bot
+
+    @app_commands.command(name="generate", description="A fresh AI draft of your tweet")
+    @app_commands.describe(episode="The episode")
+    @app_commands.autocomplete(episode=episode_autocomplete)
+    @host_only()
+    @rate_limited("tweet generate")
+    async def generate(self, interaction: discord.Interaction, episode: str) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        preview, fallback = await services_of(interaction).tweets.generate(
+            interaction.guild_id or 0, interaction.user.id, _display_name(interaction), episode
+        )
+        await interaction.followup.send(
+            embed=preview_embed(preview, FALLBACK_NOTE if fallback else None),
+            view=TweetControls(interaction, preview),
+            ephemeral=True,
+        )
+
+    @app_commands.command(name="edit", description="Write your tweet yourself")
+    @app_commands.describe(episode="The episode")
+    @app_commands.autocomplete(episode=episode_autocomplete)
+    @host_only()
+    async def edit(self, interaction: discord.Interaction, episode: str) -> None:
+        episode_id, current = await services_of(interaction).tweets.current_text(
+            interaction.guild_id or 0, interaction.user.id, episode
+        )
+        await interaction.response.send_modal(EditTweetModal(episode_id, current))
+
+    @app_commands.command(
+        name="show", description="Preview your tweet exactly as it will be posted"
+    )
+    @app_commands.describe(episode="The episode")
+    @app_commands.autocomplete(episode=episode_autocomplete)
+    @host_only()
+    async def show(self, interaction: discord.Interaction, episode: str) -> None:
+        preview = await services_of(interaction).tweets.show(
+            interaction.guild_id or 0, interaction.user.id, episode
+        )
+        await interaction.response.send_message(
+            embed=preview_embed(preview), view=TweetControls(interaction, preview), ephemeral=True
+        )
+
+    @app_commands.command(name="enable", description="Post your tweet when the stream starts")
+    @app_commands.describe(episode="The episode")
+    @app_commands.autocomplete(episode=episode_autocomplete)
+    @host_only()
+    async def enable(self, interaction: discord.Interaction, episode: str) -> None:
+        await self._switch(interaction, episode, True)
+
+    @app_commands.command(name="disable", description="Don't post your tweet")
+    @app_commands.describe(episode="The episode")
+    @app_commands.autocomplete(episode=episode_autocomplete)
+    @host_only()
+    async def disable(self, interaction: discord.Interaction, episode: str) -> None:
+        await self._switch(interaction, episode, False)
+
+    async def _switch(self, interaction: discord.Interaction, episode: str, enabled: bool) -> None:
+        preview = await services_of(interaction).tweets.set_enabled(
+            interaction.guild_id or 0, interaction.user.id, episode, enabled
+        )
+        message = (
+            f"Enabled: your tweet for “{preview.episode_title}” will be posted when the stream starts."
+            if enabled
+            else f"Disabled: your tweet for “{preview.episode_title}” won't be posted."
+        )
+        await interaction.response.send_message(message, ephemeral=True)
+
+    @app_commands.command(name="post-now", description="Post your tweet now instead of waiting")
+    @app_commands.describe(episode="The episode")
+    @app_commands.autocomplete(episode=episode_autocomplete)
+    @host_only()
+    @rate_limited("tweet post-now")
+    async def post_now(self, interaction: discord.Interaction, episode: str) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        result = await services_of(interaction).tweets.post_now(
+            interaction.guild_id or 0, interaction.user.id, episode
+        )
+        line = result.line
+        if line.status == "posted":
+            message = f"Posted: {line.tweet_url}"
+        elif line.reason == "dry_run":
+            message = f"Dry run: nothing was sent to X. This is what would have been posted:\n>>> {line.text}"
+        elif line.status == "pending":
+            message = "X is having trouble right now; OnAir will retry it shortly."
+        else:
+            message = f"Not posted: {failure_text(line.reason)}."
+        await interaction.followup.send(
+            message, embed=preview_embed(result.preview), ephemeral=True
+        )
+
+
+async def setup(bot: commands.Bot) -> None:
+    await bot.add_cog(TweetCog(bot))

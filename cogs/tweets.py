@@ -1,0 +1,94 @@
+"""/tweets: the admin's view of every host's tweet for an episode."""
+
+from __future__ import annotations
+
+import time
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.errors import InvalidInput
+from cogs.checks import admin_only, rate_limited, services_of
+from cogs.render import status_embed
+from cogs.ui import episode_autocomplete
+
+PROGRESS_EVERY_SECONDS = 1.5
+
+
+@app_commands.guild_only()
+class TweetsCog(commands.GroupCog, group_name="tweets", group_description="Every host's tweets"):
+    def __init__(self, bot: commands.Bot) -> None:
+        self.bot = bot
+
+    @app_commands.command(
+        name="create-all", description="A tweet for every member with the host role"
+    )
+    @app_commands.describe(
+        episode="The episode", generate="Draft each tweet with AI now (default: yes)"
+    )
+    @app_commands.autocomplete(episode=episode_autocomplete)
+    @admin_only()
+    @rate_limited("tweets create-all")
+    async def create_all(
+        self, interaction: discord.Interaction, episode: str, generate: bool = True
+    ) -> None:
+        services = services_of(interaction)
+        guild = interaction.guild
+        if guild is None:  # guild_only() already refuses DMs
+            return
+        podcast = await services.podcasts.get(guild.id)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        if not guild.chunked:
+            await guild.chunk()
+        role = guild.get_role(podcast.host_role_id)
+        if role is None:
+            raise InvalidInput(
+                problem="The podcast's host role no longer exists: run /podcast setup again."
+            )
+        members = [(m.id, m.display_name) for m in role.members if not m.bot]
+        if not members:
+            raise InvalidInput(
+                problem=f"Nobody has the {role.mention} role yet. Give it to the hosts first."
+            )
+        last_update = 0.0
+
+        async def progress(done: int, total: int) -> None:
+            nonlocal last_update
+            if done < total and time.monotonic() - last_update < PROGRESS_EVERY_SECONDS:
+                return
+            last_update = time.monotonic()
+            await interaction.edit_original_response(content=f"Drafting… {done}/{total} drafted")
+
+        result = await services.tweets.create_all(
+            guild.id, episode, members, generate=generate, progress=progress
+        )
+        lines = [
+            f"**{result.episode_title}**: {result.created} new tweets, {result.kept} kept as they were."
+        ]
+        if result.drafted:
+            lines.append(
+                f"Drafted {result.drafted} with AI"
+                + (
+                    f" ({result.fallbacks} from a template because AI drafting was unavailable)."
+                    if result.fallbacks
+                    else "."
+                )
+            )
+        if result.unlinked:
+            names = ", ".join(discord.utils.escape_markdown(n) for n in result.unlinked)
+            lines.append(f"Not linked to X yet: {names}. They can run /x link.")
+        lines.append("Hosts see and edit theirs with /tweet show.")
+        await interaction.edit_original_response(content="\n".join(lines))
+
+    @app_commands.command(name="status", description="Every host's tweet for an episode")
+    @app_commands.describe(episode="The episode")
+    @app_commands.autocomplete(episode=episode_autocomplete)
+    @admin_only()
+    async def status(self, interaction: discord.Interaction, episode: str) -> None:
+        status = await services_of(interaction).tweets.status(interaction.guild_id or 0, episode)
+        await interaction.response.send_message(embed=status_embed(status), ephemeral=True)
+
+
+async def setup(bot: commands.Bot) -> None:
+    await bot.add_cog(TweetsCog(bot))

@@ -1,0 +1,62 @@
+"""Shared Discord pieces: episode autocomplete, and views/modals that report errors the same way."""
+
+from __future__ import annotations
+
+import contextlib
+
+import discord
+from discord import app_commands
+
+from bot.errors import NotYours
+from cogs.checks import services_of
+from cogs.errors import answer_error
+
+
+async def episode_autocomplete(
+    interaction: discord.Interaction, current: str
+) -> list[app_commands.Choice[str]]:
+    """The server's episodes, upcoming soonest first, then recent (Discord shows at most 25)."""
+    if interaction.guild_id is None:
+        return []
+    choices = await services_of(interaction).podcasts.episode_choices(interaction.guild_id, current)
+    return [app_commands.Choice(name=c.label, value=str(c.id)) for c in choices[:25]]
+
+
+class OwnedView(discord.ui.View):
+    """Buttons only their owner may press; they switch off cleanly when they expire."""
+
+    def __init__(
+        self, owner: discord.abc.User, origin: discord.Interaction, *, timeout: float = 600
+    ) -> None:
+        super().__init__(timeout=timeout)
+        self.owner = owner
+        self.origin = origin
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        if interaction.user.id != self.owner.id:
+            await interaction.response.send_message(
+                NotYours(owner=self.owner.display_name).user_message, ephemeral=True
+            )
+            return False
+        return True
+
+    async def on_timeout(self) -> None:
+        for item in self.children:
+            if isinstance(item, discord.ui.Button):
+                item.disabled = True
+        # The message may be gone or the token expired: then there is nothing to switch off.
+        with contextlib.suppress(discord.HTTPException):
+            await self.origin.edit_original_response(view=self)
+
+    async def on_error(
+        self,
+        interaction: discord.Interaction,
+        error: Exception,
+        item: discord.ui.Item,  # type: ignore[type-arg]
+    ) -> None:
+        await answer_error(interaction, error)
+
+
+class OnAirModal(discord.ui.Modal):
+    async def on_error(self, interaction: discord.Interaction, error: Exception) -> None:
+        await answer_error(interaction, error)

@@ -1,0 +1,79 @@
+"""/x: connect a host's X account with the PIN flow, check it, remove it."""
+
+from __future__ import annotations
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from cogs.checks import host_only, services_of
+
+
+@app_commands.guild_only()
+class XAccountCog(commands.GroupCog, group_name="x", group_description="Your X account"):
+    def __init__(self, bot: commands.Bot) -> None:
+        self.bot = bot
+
+    @app_commands.command(name="link", description="Connect your X account (you'll get a PIN)")
+    @host_only()
+    async def link(self, interaction: discord.Interaction) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        url = await services_of(interaction).linking.start(
+            interaction.guild_id or 0, interaction.user.id
+        )
+        view = discord.ui.View()
+        view.add_item(discord.ui.Button(label="Authorize OnAir on X", url=url))
+        await interaction.followup.send(
+            "1. Open the link below and authorize OnAir on X.\n"
+            "2. X shows you a PIN: run `/x verify pin:<the PIN>` here within 10 minutes.\n"
+            f"<{url}>",
+            view=view,
+            ephemeral=True,
+        )
+
+    @app_commands.command(name="verify", description="Finish connecting with the PIN X showed you")
+    @app_commands.describe(pin="The PIN from X")
+    @host_only()
+    async def verify(
+        self, interaction: discord.Interaction, pin: app_commands.Range[str, 1, 20]
+    ) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        username = await services_of(interaction).linking.verify(
+            interaction.guild_id or 0, interaction.user.id, interaction.user.display_name, pin
+        )
+        await interaction.followup.send(
+            f"Linked @{username}. Your tweets will be posted from this account.", ephemeral=True
+        )
+
+    @app_commands.command(
+        name="status", description="Which X account is linked, and does it still work"
+    )
+    @host_only()
+    async def status(self, interaction: discord.Interaction) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        status = await services_of(interaction).linking.status(
+            interaction.guild_id or 0, interaction.user.id
+        )
+        if status.tokens_work is True:
+            message = f"Linked to @{status.username}, and X accepts the sign-in. ✅"
+        elif status.tokens_work is False:
+            message = f"Linked to @{status.username}, but X no longer accepts the sign-in: run /x link again."
+        else:
+            message = f"Linked to @{status.username}. X couldn't be asked right now, so the sign-in wasn't checked."
+        await interaction.followup.send(message, ephemeral=True)
+
+    @app_commands.command(name="unlink", description="Remove your X account from OnAir")
+    @host_only()
+    async def unlink(self, interaction: discord.Interaction) -> None:
+        await services_of(interaction).linking.unlink(
+            interaction.guild_id or 0, interaction.user.id
+        )
+        await interaction.response.send_message(
+            "Unlinked: OnAir deleted your X tokens. You can also revoke the app in X's settings "
+            "(Security and account access > Apps and sessions).",
+            ephemeral=True,
+        )
+
+
+async def setup(bot: commands.Bot) -> None:
+    await bot.add_cog(XAccountCog(bot))

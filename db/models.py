@@ -1,0 +1,209 @@
+"""OnAir's tables. Every column with a default has the same default in the database (server_default)
+and is NOT NULL, so rows written by any tool, migration or second process agree with the code."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+TWEET_STATUSES = ("pending", "posting", "posted", "failed", "unknown")
+ATTEMPT_OUTCOMES = ("posted", "retry", "failed", "dry_run")
+
+
+class Base(DeclarativeBase):
+    metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def _created() -> Mapped[dt.datetime]:
+    return mapped_column(sa.DateTime(timezone=True), server_default=sa.func.now())
+
+
+def _updated() -> Mapped[dt.datetime]:
+    return mapped_column(
+        sa.DateTime(timezone=True), server_default=sa.func.now(), onupdate=sa.func.now()
+    )
+
+
+class Podcast(Base):
+    """One podcast per Discord server."""
+
+    __tablename__ = "podcasts"
+
+    id: Mapped[int] = mapped_column(sa.BigInteger, sa.Identity(), primary_key=True)
+    guild_id: Mapped[int] = mapped_column(sa.BigInteger, unique=True)
+    name: Mapped[str] = mapped_column(sa.String(100))
+    youtube_channel_id: Mapped[str] = mapped_column(sa.String(32))
+    title_filter: Mapped[str | None] = mapped_column(sa.String(100))
+    announce_channel_id: Mapped[int] = mapped_column(sa.BigInteger)
+    host_role_id: Mapped[int] = mapped_column(sa.BigInteger)
+    admin_role_id: Mapped[int | None] = mapped_column(sa.BigInteger)
+    timezone: Mapped[str] = mapped_column(sa.String(64), server_default="UTC")
+    active: Mapped[bool] = mapped_column(sa.Boolean, server_default=sa.true())
+    last_checked_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    last_check_result: Mapped[str | None] = mapped_column(sa.String(200))
+    # A waiting room's scheduled start: from 10 minutes before it, the channel is checked fast.
+    upcoming_start_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    # The last live video we reported about without tweeting (filter, no episode, too late),
+    # so such a report is made once, not every tick.
+    last_reported_video_id: Mapped[str | None] = mapped_column(sa.String(32))
+    created_at: Mapped[dt.datetime] = _created()
+    updated_at: Mapped[dt.datetime] = _updated()
+
+    episodes: Mapped[list[Episode]] = relationship(back_populates="podcast", passive_deletes=True)
+
+    __table_args__ = (sa.Index("ix_podcasts_active_checked", "active", "last_checked_at"),)
+
+
+class Episode(Base):
+    __tablename__ = "episodes"
+
+    id: Mapped[int] = mapped_column(sa.BigInteger, sa.Identity(), primary_key=True)
+    podcast_id: Mapped[int] = mapped_column(sa.ForeignKey("podcasts.id", ondelete="CASCADE"))
+    title: Mapped[str] = mapped_column(sa.String(200))
+    scheduled_date: Mapped[dt.date] = mapped_column(sa.Date)
+    # Set when the admin gave a time: the date and time in the podcast's timezone, as an instant.
+    scheduled_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    notes: Mapped[str | None] = mapped_column(sa.Text)
+    live_video_id: Mapped[str | None] = mapped_column(sa.String(32))
+    live_url: Mapped[str | None] = mapped_column(sa.String(200))
+    live_title: Mapped[str | None] = mapped_column(sa.String(300))
+    went_live_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    report_channel_id: Mapped[int | None] = mapped_column(sa.BigInteger)
+    report_message_id: Mapped[int | None] = mapped_column(sa.BigInteger)
+    created_at: Mapped[dt.datetime] = _created()
+    updated_at: Mapped[dt.datetime] = _updated()
+
+    podcast: Mapped[Podcast] = relationship(back_populates="episodes")
+
+    __table_args__ = (
+        sa.Index("ix_episodes_podcast_date", "podcast_id", "scheduled_date"),
+        sa.Index(
+            "uq_episodes_podcast_video",
+            "podcast_id",
+            "live_video_id",
+            unique=True,
+            postgresql_where=sa.text("live_video_id IS NOT NULL"),
+        ),
+    )
+
+
+class Host(Base):
+    __tablename__ = "hosts"
+
+    id: Mapped[int] = mapped_column(sa.BigInteger, sa.Identity(), primary_key=True)
+    podcast_id: Mapped[int] = mapped_column(sa.ForeignKey("podcasts.id", ondelete="CASCADE"))
+    discord_user_id: Mapped[int] = mapped_column(sa.BigInteger)
+    display_name: Mapped[str] = mapped_column(sa.String(100))
+    created_at: Mapped[dt.datetime] = _created()
+    updated_at: Mapped[dt.datetime] = _updated()
+
+    x_account: Mapped[XAccount | None] = relationship(back_populates="host", passive_deletes=True)
+
+    __table_args__ = (sa.UniqueConstraint("podcast_id", "discord_user_id"),)
+
+
+class XAccount(Base):
+    """A host's linked X account. Tokens are Fernet ciphertext, never plain text."""
+
+    __tablename__ = "x_accounts"
+
+    id: Mapped[int] = mapped_column(sa.BigInteger, sa.Identity(), primary_key=True)
+    host_id: Mapped[int] = mapped_column(sa.ForeignKey("hosts.id", ondelete="CASCADE"), unique=True)
+    x_user_id: Mapped[str] = mapped_column(sa.String(32))
+    username: Mapped[str] = mapped_column(sa.String(50))
+    access_token_encrypted: Mapped[str] = mapped_column(sa.Text)
+    access_token_secret_encrypted: Mapped[str] = mapped_column(sa.Text)
+    created_at: Mapped[dt.datetime] = _created()
+    updated_at: Mapped[dt.datetime] = _updated()
+
+    host: Mapped[Host] = relationship(back_populates="x_account")
+
+
+class XLinkRequest(Base):
+    """A PIN flow in progress: bound to one member of one server, valid for 10 minutes."""
+
+    __tablename__ = "x_link_requests"
+
+    id: Mapped[int] = mapped_column(sa.BigInteger, sa.Identity(), primary_key=True)
+    podcast_id: Mapped[int] = mapped_column(sa.ForeignKey("podcasts.id", ondelete="CASCADE"))
+    discord_user_id: Mapped[int] = mapped_column(sa.BigInteger)
+    request_token: Mapped[str] = mapped_column(sa.String(200))
+    request_token_secret_encrypted: Mapped[str] = mapped_column(sa.Text)
+    expires_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True))
+    created_at: Mapped[dt.datetime] = _created()
+
+    __table_args__ = (sa.UniqueConstraint("podcast_id", "discord_user_id"),)
+
+
+class EpisodeTweet(Base):
+    """One host's tweet for one episode. `status` makes every post at-most-once:
+    pending -> posting (claimed under a row lock) -> posted | failed | pending (retry) | unknown."""
+
+    __tablename__ = "episode_tweets"
+
+    id: Mapped[int] = mapped_column(sa.BigInteger, sa.Identity(), primary_key=True)
+    episode_id: Mapped[int] = mapped_column(sa.ForeignKey("episodes.id", ondelete="CASCADE"))
+    host_id: Mapped[int] = mapped_column(sa.ForeignKey("hosts.id", ondelete="CASCADE"))
+    generated_text: Mapped[str | None] = mapped_column(sa.Text)
+    draft_is_fallback: Mapped[bool] = mapped_column(sa.Boolean, server_default=sa.false())
+    custom_text: Mapped[str | None] = mapped_column(sa.Text)
+    enabled: Mapped[bool] = mapped_column(sa.Boolean, server_default=sa.true())
+    include_url: Mapped[bool] = mapped_column(sa.Boolean, server_default=sa.true())
+    status: Mapped[str] = mapped_column(sa.String(16), server_default="pending")
+    tweet_id: Mapped[str | None] = mapped_column(sa.String(32))
+    tweet_url: Mapped[str | None] = mapped_column(sa.String(200))
+    failure_reason: Mapped[str | None] = mapped_column(sa.String(32))
+    attempts: Mapped[int] = mapped_column(sa.Integer, server_default="0")
+    next_attempt_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    posted_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    created_at: Mapped[dt.datetime] = _created()
+    updated_at: Mapped[dt.datetime] = _updated()
+
+    host: Mapped[Host] = relationship()
+    episode: Mapped[Episode] = relationship()
+
+    __table_args__ = (
+        sa.UniqueConstraint("episode_id", "host_id"),
+        sa.CheckConstraint(
+            "status IN ('pending', 'posting', 'posted', 'failed', 'unknown')", name="status"
+        ),
+        sa.CheckConstraint("attempts >= 0", name="attempts"),
+        sa.Index("ix_episode_tweets_episode_status", "episode_id", "status"),
+        sa.Index("ix_episode_tweets_host", "host_id"),
+    )
+
+    @property
+    def text(self) -> str | None:
+        """The body that would be posted: the host's own words always win over the draft."""
+        return self.custom_text if self.custom_text else self.generated_text
+
+
+class PostAttempt(Base):
+    """One row per try to post a tweet, for the report and for operators."""
+
+    __tablename__ = "post_attempts"
+
+    id: Mapped[int] = mapped_column(sa.BigInteger, sa.Identity(), primary_key=True)
+    episode_tweet_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("episode_tweets.id", ondelete="CASCADE"), index=True
+    )
+    attempt_no: Mapped[int] = mapped_column(sa.Integer)
+    outcome: Mapped[str] = mapped_column(sa.String(16))
+    reason: Mapped[str | None] = mapped_column(sa.String(32))
+    http_status: Mapped[int | None] = mapped_column(sa.Integer)
+    duration_ms: Mapped[int] = mapped_column(sa.Integer, server_default="0")
+    created_at: Mapped[dt.datetime] = _created()
+
+    __table_args__ = (
+        sa.CheckConstraint("outcome IN ('posted', 'retry', 'failed', 'dry_run')", name="outcome"),
+    )

@@ -1,0 +1,552 @@
+"""Every SQL statement OnAir runs, by name. Services call these; nothing else writes SQL.
+
+Statements are batched: a live check runs a fixed number of them whatever the number of
+podcasts and hosts, and claiming work uses `FOR UPDATE SKIP LOCKED` so two processes never take
+the same tweet.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import joinedload
+
+from db.models import Episode, EpisodeTweet, Host, Podcast, PostAttempt, XAccount, XLinkRequest
+
+# -- podcasts ---------------------------------------------------------------------------------
+
+
+async def get_podcast_by_guild(session: AsyncSession, guild_id: int) -> Podcast | None:
+    return await session.scalar(sa.select(Podcast).where(Podcast.guild_id == guild_id))
+
+
+async def upsert_podcast(session: AsyncSession, guild_id: int, **fields: object) -> Podcast:
+    """Create the server's podcast or update it in place (one statement, race-free)."""
+    stmt = pg_insert(Podcast).values(guild_id=guild_id, **fields)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[Podcast.guild_id],
+        set_={**{k: stmt.excluded[k] for k in fields}, "updated_at": sa.func.now()},
+    ).returning(Podcast)
+    result = await session.execute(
+        sa.select(Podcast).from_statement(stmt).execution_options(populate_existing=True)
+    )
+    return result.scalar_one()
+
+
+async def set_title_filter(session: AsyncSession, podcast_id: int, text: str | None) -> None:
+    await session.execute(
+        sa.update(Podcast).where(Podcast.id == podcast_id).values(title_filter=text)
+    )
+
+
+async def due_podcasts(
+    session: AsyncSession, now: dt.datetime, interval: dt.timedelta, fast_interval: dt.timedelta
+) -> Sequence[Podcast]:
+    """Active podcasts whose channel should be checked now, in one query.
+
+    A channel is due every `interval`, or every `fast_interval` from 10 minutes before a known
+    start (the stream's scheduled start or a timed episode) until 2 hours after it.
+    """
+    window_start = now - dt.timedelta(hours=2)
+    window_end = now + dt.timedelta(minutes=10)
+    timed_episode_soon = (
+        sa.select(Episode.id)
+        .where(
+            Episode.podcast_id == Podcast.id,
+            Episode.live_video_id.is_(None),
+            Episode.scheduled_at.between(window_start, window_end),
+        )
+        .exists()
+    )
+    in_fast_window = sa.or_(
+        Podcast.upcoming_start_at.between(window_start, window_end), timed_episode_soon
+    )
+    due = sa.or_(
+        Podcast.last_checked_at.is_(None),
+        Podcast.last_checked_at <= now - interval,
+        sa.and_(in_fast_window, Podcast.last_checked_at <= now - fast_interval),
+    )
+    result = await session.scalars(
+        sa.select(Podcast).where(Podcast.active, due).order_by(Podcast.id)
+    )
+    return result.all()
+
+
+async def record_checks(session: AsyncSession, rows: list[dict[str, object]]) -> None:
+    """Write every checked podcast's result in one executemany.
+
+    Each row: id, last_checked_at, last_check_result, upcoming_start_at, last_reported_video_id.
+    """
+    if rows:
+        await session.execute(sa.update(Podcast), rows)
+
+
+# -- episodes ---------------------------------------------------------------------------------
+
+
+async def add_episode(session: AsyncSession, **fields: object) -> Episode:
+    episode = Episode(**fields)
+    session.add(episode)
+    await session.flush()
+    return episode
+
+
+@dataclass
+class EpisodeSummary:
+    episode: Episode
+    tweets: int
+    enabled: int
+    posted: int
+
+
+async def list_episodes(
+    session: AsyncSession, podcast_id: int, today: dt.date, *, upcoming: int, recent: int
+) -> tuple[list[EpisodeSummary], list[EpisodeSummary]]:
+    """Upcoming episodes (soonest first) and recent ones (latest first) with tweet counts."""
+    counts = (
+        sa.select(
+            EpisodeTweet.episode_id,
+            sa.func.count().label("tweets"),
+            sa.func.count().filter(EpisodeTweet.enabled).label("enabled"),
+            sa.func.count().filter(EpisodeTweet.status == "posted").label("posted"),
+        )
+        .group_by(EpisodeTweet.episode_id)
+        .subquery()
+    )
+    base = (
+        sa.select(
+            Episode,
+            sa.func.coalesce(counts.c.tweets, 0),
+            sa.func.coalesce(counts.c.enabled, 0),
+            sa.func.coalesce(counts.c.posted, 0),
+        )
+        .outerjoin(counts, counts.c.episode_id == Episode.id)
+        .where(Episode.podcast_id == podcast_id)
+    )
+    up = await session.execute(
+        base.where(Episode.scheduled_date >= today)
+        .order_by(Episode.scheduled_date, Episode.scheduled_at.nulls_last(), Episode.id)
+        .limit(upcoming)
+    )
+    past = await session.execute(
+        base.where(Episode.scheduled_date < today)
+        .order_by(Episode.scheduled_date.desc(), Episode.scheduled_at.desc(), Episode.id.desc())
+        .limit(recent)
+    )
+    return (
+        [EpisodeSummary(e, t, en, p) for e, t, en, p in up.all()],
+        [EpisodeSummary(e, t, en, p) for e, t, en, p in past.all()],
+    )
+
+
+async def search_episodes(
+    session: AsyncSession, podcast_id: int, text: str, today: dt.date, limit: int = 25
+) -> Sequence[Episode]:
+    """Autocomplete: upcoming soonest first, then recent latest first, filtered by title."""
+    upcoming_first = sa.case((Episode.scheduled_date >= today, 0), else_=1)
+    date_key = sa.case(
+        (Episode.scheduled_date >= today, Episode.scheduled_date - today),
+        else_=today - Episode.scheduled_date,
+    )
+    stmt = sa.select(Episode).where(Episode.podcast_id == podcast_id)
+    if text:
+        stmt = stmt.where(Episode.title.icontains(text, autoescape=True))
+    stmt = stmt.order_by(upcoming_first, date_key, Episode.scheduled_at.nulls_last(), Episode.id)
+    return (await session.scalars(stmt.limit(limit))).all()
+
+
+async def get_episode(session: AsyncSession, podcast_id: int, episode_id: int) -> Episode | None:
+    return await session.scalar(
+        sa.select(Episode).where(Episode.id == episode_id, Episode.podcast_id == podcast_id)
+    )
+
+
+async def find_episode_by_title(
+    session: AsyncSession, podcast_id: int, title: str
+) -> Episode | None:
+    """Free text typed instead of picking a suggestion: an exact (case-insensitive) title."""
+    result = await session.scalars(
+        sa.select(Episode)
+        .where(Episode.podcast_id == podcast_id, sa.func.lower(Episode.title) == title.lower())
+        .order_by(Episode.scheduled_date.desc())
+        .limit(1)
+    )
+    return result.first()
+
+
+async def delete_episode_without_posts(session: AsyncSession, episode_id: int) -> bool:
+    """Delete the episode unless one of its tweets was posted (or may have been)."""
+    has_posts = (
+        sa.select(EpisodeTweet.id)
+        .where(
+            EpisodeTweet.episode_id == episode_id,
+            EpisodeTweet.status.in_(("posted", "posting", "unknown")),
+        )
+        .exists()
+    )
+    result = await session.execute(
+        sa.delete(Episode).where(Episode.id == episode_id, ~has_posts).returning(Episode.id)
+    )
+    return result.first() is not None
+
+
+async def candidate_episodes(
+    session: AsyncSession, podcast_ids: list[int], video_ids: list[str]
+) -> Sequence[Episode]:
+    """For live podcasts: episodes already tied to a live video, or scheduled for today or
+    yesterday in the podcast's own timezone and still waiting for one (one query for all)."""
+    local_today = sa.cast(sa.func.timezone(Podcast.timezone, sa.func.now()), sa.Date)
+    stmt = (
+        sa.select(Episode)
+        .join(Podcast, Podcast.id == Episode.podcast_id)
+        .where(
+            Episode.podcast_id.in_(podcast_ids),
+            sa.or_(
+                Episode.live_video_id.in_(video_ids),
+                sa.and_(
+                    Episode.live_video_id.is_(None),
+                    Episode.scheduled_date.between(local_today - 1, local_today),
+                ),
+            ),
+        )
+        .order_by(
+            Episode.podcast_id,
+            Episode.scheduled_date.desc(),
+            Episode.scheduled_at.desc().nulls_last(),
+            Episode.id.desc(),
+        )
+    )
+    return (await session.scalars(stmt)).all()
+
+
+async def attach_streams(session: AsyncSession, rows: list[dict[str, object]]) -> set[int]:
+    """Tie live videos to episodes still without one; returns the ids this call attached.
+
+    Each row: id, live_video_id, live_url, live_title, went_live_at. The `live_video_id IS NULL`
+    condition makes a second checker's attempt a no-op, so a video triggers once.
+    """
+    if not rows:
+        return set()
+    values = sa.values(
+        sa.column("id", sa.BigInteger),
+        sa.column("live_video_id", sa.String),
+        sa.column("live_url", sa.String),
+        sa.column("live_title", sa.String),
+        sa.column("went_live_at", sa.DateTime(timezone=True)),
+        name="stream",
+    ).data(
+        [
+            tuple(r[k] for k in ("id", "live_video_id", "live_url", "live_title", "went_live_at"))
+            for r in rows
+        ]
+    )
+    stmt = (
+        sa.update(Episode)
+        .where(Episode.id == values.c.id, Episode.live_video_id.is_(None))
+        .values(
+            live_video_id=values.c.live_video_id,
+            live_url=values.c.live_url,
+            live_title=values.c.live_title,
+            went_live_at=values.c.went_live_at,
+        )
+        .returning(Episode.id)
+        .execution_options(synchronize_session=False)
+    )
+    return set((await session.scalars(stmt)).all())
+
+
+async def reserve_reports(session: AsyncSession, episode_ids: list[int]) -> set[int]:
+    """The episodes whose stream report this caller should send (0 marks 'being sent'), so
+    two checkers never both announce one stream."""
+    if not episode_ids:
+        return set()
+    result = await session.scalars(
+        sa.update(Episode)
+        .where(Episode.id.in_(episode_ids), Episode.report_message_id.is_(None))
+        .values(report_message_id=0)
+        .returning(Episode.id)
+        .execution_options(synchronize_session=False)
+    )
+    return set(result.all())
+
+
+async def save_report_message(
+    session: AsyncSession, episode_id: int, channel_id: int, message_id: int
+) -> None:
+    await session.execute(
+        sa.update(Episode)
+        .where(Episode.id == episode_id)
+        .values(report_channel_id=channel_id, report_message_id=message_id)
+    )
+
+
+# -- hosts and X accounts ----------------------------------------------------------------------
+
+
+async def upsert_hosts(
+    session: AsyncSession, podcast_id: int, members: Iterable[tuple[int, str]]
+) -> dict[int, int]:
+    """Make sure every (discord user id, display name) is a host; returns user id -> host id."""
+    rows = [
+        {"podcast_id": podcast_id, "discord_user_id": uid, "display_name": name[:100]}
+        for uid, name in members
+    ]
+    if not rows:
+        return {}
+    stmt = pg_insert(Host).values(rows)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[Host.podcast_id, Host.discord_user_id],
+        set_={"display_name": stmt.excluded.display_name},
+        where=Host.display_name != stmt.excluded.display_name,
+    )
+    await session.execute(stmt)
+    ids = await session.execute(
+        sa.select(Host.discord_user_id, Host.id).where(
+            Host.podcast_id == podcast_id,
+            Host.discord_user_id.in_([r["discord_user_id"] for r in rows]),
+        )
+    )
+    return dict(ids.tuples().all())
+
+
+async def get_host(session: AsyncSession, podcast_id: int, user_id: int) -> Host | None:
+    return await session.scalar(
+        sa.select(Host)
+        .options(joinedload(Host.x_account))
+        .where(Host.podcast_id == podcast_id, Host.discord_user_id == user_id)
+    )
+
+
+async def save_x_account(session: AsyncSession, host_id: int, **fields: object) -> None:
+    stmt = pg_insert(XAccount).values(host_id=host_id, **fields)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[XAccount.host_id], set_={**fields, "updated_at": sa.func.now()}
+    )
+    await session.execute(stmt)
+
+
+async def delete_x_account(session: AsyncSession, host_id: int) -> bool:
+    result = await session.execute(
+        sa.delete(XAccount).where(XAccount.host_id == host_id).returning(XAccount.id)
+    )
+    return result.first() is not None
+
+
+async def linked_user_ids(session: AsyncSession, podcast_id: int) -> set[int]:
+    result = await session.scalars(
+        sa.select(Host.discord_user_id)
+        .join(XAccount, XAccount.host_id == Host.id)
+        .where(Host.podcast_id == podcast_id)
+    )
+    return set(result.all())
+
+
+async def save_link_request(session: AsyncSession, **fields: object) -> None:
+    stmt = pg_insert(XLinkRequest).values(**fields)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[XLinkRequest.podcast_id, XLinkRequest.discord_user_id],
+        set_={k: v for k, v in fields.items() if k not in ("podcast_id", "discord_user_id")},
+    )
+    await session.execute(stmt)
+
+
+async def take_link_request(
+    session: AsyncSession, podcast_id: int, user_id: int
+) -> XLinkRequest | None:
+    """Remove and return the member's pending PIN request (each PIN is tried once)."""
+    return await session.scalar(
+        sa.delete(XLinkRequest)
+        .where(XLinkRequest.podcast_id == podcast_id, XLinkRequest.discord_user_id == user_id)
+        .returning(XLinkRequest)
+    )
+
+
+# -- episode tweets ----------------------------------------------------------------------------
+
+
+async def tweets_of_episode(session: AsyncSession, episode_id: int) -> Sequence[EpisodeTweet]:
+    """Every tweet of an episode with its host and X account, in one query."""
+    result = await session.scalars(
+        sa.select(EpisodeTweet)
+        .options(joinedload(EpisodeTweet.host).joinedload(Host.x_account))
+        .join(Host, Host.id == EpisodeTweet.host_id)
+        .where(EpisodeTweet.episode_id == episode_id)
+        .order_by(sa.func.lower(Host.display_name), Host.id)
+    )
+    return result.unique().all()
+
+
+async def tweets_of_episodes(
+    session: AsyncSession, episode_ids: list[int]
+) -> Sequence[EpisodeTweet]:
+    result = await session.scalars(
+        sa.select(EpisodeTweet)
+        .options(
+            joinedload(EpisodeTweet.host),
+            joinedload(EpisodeTweet.episode).joinedload(Episode.podcast),
+        )
+        .join(Host, Host.id == EpisodeTweet.host_id)
+        .where(EpisodeTweet.episode_id.in_(episode_ids))
+        .order_by(EpisodeTweet.episode_id, sa.func.lower(Host.display_name), Host.id)
+    )
+    return result.unique().all()
+
+
+async def insert_missing_tweets(
+    session: AsyncSession, episode_id: int, host_ids: Iterable[int]
+) -> set[int]:
+    """Create a tweet for each host that has none yet; returns the host ids that got one."""
+    rows = [{"episode_id": episode_id, "host_id": h} for h in host_ids]
+    if not rows:
+        return set()
+    stmt = (
+        pg_insert(EpisodeTweet)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=[EpisodeTweet.episode_id, EpisodeTweet.host_id])
+        .returning(EpisodeTweet.host_id)
+    )
+    return set((await session.scalars(stmt)).all())
+
+
+async def save_drafts(session: AsyncSession, rows: list[dict[str, object]]) -> None:
+    """Store drafts (id, generated_text, draft_is_fallback) for tweets not yet claimed."""
+    if rows:
+        await session.execute(
+            sa.update(EpisodeTweet)
+            .where(EpisodeTweet.id == sa.bindparam("tid"), EpisodeTweet.status == "pending")
+            .values(
+                generated_text=sa.bindparam("generated_text"),
+                draft_is_fallback=sa.bindparam("draft_is_fallback"),
+            ),
+            [
+                {
+                    "tid": r["id"],
+                    "generated_text": r["generated_text"],
+                    "draft_is_fallback": r["draft_is_fallback"],
+                }
+                for r in rows
+            ],
+            execution_options={"synchronize_session": False},
+        )
+
+
+async def get_host_tweet(
+    session: AsyncSession, episode_id: int, host_id: int, *, lock: bool
+) -> EpisodeTweet | None:
+    """The host's tweet with what a preview needs. With `lock`, row-locked: waits for a claim in
+    progress, so a change either lands before the claim or sees `posting`/`posted` after it."""
+    stmt = (
+        sa.select(EpisodeTweet)
+        .options(
+            joinedload(EpisodeTweet.host).joinedload(Host.x_account),
+            joinedload(EpisodeTweet.episode).joinedload(Episode.podcast),
+        )
+        .where(EpisodeTweet.episode_id == episode_id, EpisodeTweet.host_id == host_id)
+        .execution_options(populate_existing=True)
+    )
+    if lock:
+        stmt = stmt.with_for_update(of=EpisodeTweet)
+    return (await session.scalars(stmt)).unique().first()
+
+
+def _due(now: dt.datetime) -> sa.ColumnElement[bool]:
+    return sa.and_(
+        EpisodeTweet.status == "pending",
+        EpisodeTweet.enabled,
+        sa.or_(EpisodeTweet.next_attempt_at.is_(None), EpisodeTweet.next_attempt_at <= now),
+    )
+
+
+async def claim_pending_tweets(
+    session: AsyncSession, live_since: dt.datetime, now: dt.datetime
+) -> list[int]:
+    """Lock the pending, enabled, due tweets of episodes that went live since `live_since`
+    (skipping rows another transaction holds) and mark them `posting`; returns their ids.
+    Commit right after: posting happens outside the transaction."""
+    claimable = (
+        sa.select(EpisodeTweet.id)
+        .join(Episode, Episode.id == EpisodeTweet.episode_id)
+        .where(Episode.went_live_at >= live_since, _due(now))
+        .with_for_update(of=EpisodeTweet, skip_locked=True)
+    )
+    result = await session.scalars(
+        sa.update(EpisodeTweet)
+        .where(EpisodeTweet.id.in_(claimable.scalar_subquery()))
+        .values(status="posting", attempts=EpisodeTweet.attempts + 1)
+        .returning(EpisodeTweet.id)
+        .execution_options(synchronize_session=False)
+    )
+    return list(result.all())
+
+
+async def claim_host_tweet(session: AsyncSession, tweet_id: int, now: dt.datetime) -> bool:
+    """Claim one tweet for /tweet post-now (the row is already locked by the caller)."""
+    result = await session.execute(
+        sa.update(EpisodeTweet)
+        .where(EpisodeTweet.id == tweet_id, EpisodeTweet.status == "pending", EpisodeTweet.enabled)
+        .values(status="posting", attempts=EpisodeTweet.attempts + 1, next_attempt_at=None)
+        .returning(EpisodeTweet.id)
+        .execution_options(synchronize_session=False)
+    )
+    return result.first() is not None
+
+
+async def load_claimed(session: AsyncSession, tweet_ids: list[int]) -> Sequence[EpisodeTweet]:
+    """Claimed tweets with host, X account and episode: everything posting needs, one query."""
+    result = await session.scalars(
+        sa.select(EpisodeTweet)
+        .options(
+            joinedload(EpisodeTweet.host).joinedload(Host.x_account),
+            joinedload(EpisodeTweet.episode).joinedload(Episode.podcast),
+        )
+        .where(EpisodeTweet.id.in_(tweet_ids))
+        .order_by(EpisodeTweet.id)
+    )
+    return result.unique().all()
+
+
+async def record_outcomes(
+    session: AsyncSession, updates: list[dict[str, object]], attempts: list[dict[str, object]]
+) -> None:
+    """Write the outcome of every posted tweet (executemany) and its post_attempts rows."""
+    if updates:
+        await session.execute(
+            sa.update(EpisodeTweet)
+            .where(EpisodeTweet.id == sa.bindparam("tid"))
+            .values(
+                status=sa.bindparam("status"),
+                tweet_id=sa.bindparam("tweet_id"),
+                tweet_url=sa.bindparam("tweet_url"),
+                failure_reason=sa.bindparam("failure_reason"),
+                next_attempt_at=sa.bindparam("next_attempt_at"),
+                posted_at=sa.bindparam("posted_at"),
+            ),
+            updates,
+            execution_options={"synchronize_session": False},
+        )
+    if attempts:
+        await session.execute(sa.insert(PostAttempt), attempts)
+
+
+async def mark_stale_posting_unknown(
+    session: AsyncSession, older_than: dt.datetime
+) -> Sequence[EpisodeTweet]:
+    """Tweets left in `posting` (the process died mid-post) become `unknown`: they may or may
+    not be on X, so a person checks; they are never re-posted automatically."""
+    ids = (
+        await session.scalars(
+            sa.update(EpisodeTweet)
+            .where(EpisodeTweet.status == "posting", EpisodeTweet.updated_at < older_than)
+            .values(status="unknown", failure_reason="interrupted")
+            .returning(EpisodeTweet.id)
+            .execution_options(synchronize_session=False)
+        )
+    ).all()
+    if not ids:
+        return []
+    return await load_claimed(session, list(ids))
