@@ -8,12 +8,16 @@ import logging
 import signal
 import sys
 from contextlib import AsyncExitStack
+from typing import TYPE_CHECKING
 
 import discord
 import sqlalchemy as sa
 
 from bot.config import Settings, SettingsError, load_settings
 from bot.logs import configure_logging
+
+if TYPE_CHECKING:
+    from alembic.script import ScriptDirectory
 
 log = logging.getLogger("onair")
 
@@ -101,12 +105,23 @@ async def run_bot(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def run_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from alembic.script import ScriptDirectory
     from alembic.util import CommandError
 
     from db import migrate
     from db.embedded import start_embedded
     from db.engine import create_engine
 
+    script = ScriptDirectory.from_config(migrate.alembic_config())
+    try:
+        script.get_revision(args.revision)  # unknown ids fail here, before a database starts
+    except CommandError:
+        print(
+            f"OnAir: unknown schema revision {args.revision!r}: "
+            "use head, base or a revision id from migrations/versions",
+            file=sys.stderr,
+        )
+        return 2
     async with AsyncExitStack() as stack:
         url = settings.database_url
         if url is None:
@@ -124,34 +139,21 @@ async def run_migrate(settings: Settings, args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 1
-        try:
-            if _is_downgrade(current, args.revision):
-                await migrate.downgrade(engine, args.revision)
-            else:
-                await migrate.upgrade(engine, args.revision)
-        except CommandError:
-            print(
-                f"OnAir: unknown schema revision {args.revision!r}: "
-                "use head, base or a revision id from migrations/versions",
-                file=sys.stderr,
-            )
-            return 2
+        if _is_downgrade(script, current, args.revision):
+            await migrate.downgrade(engine, args.revision)
+        else:
+            await migrate.upgrade(engine, args.revision)
         print(f"OnAir: database schema at {await _current_revision(engine) or 'base'}")
     return 0
 
 
-def _is_downgrade(current: str | None, target: str) -> bool:
+def _is_downgrade(script: ScriptDirectory, current: str | None, target: str) -> bool:
     """True when `target` lies below the database's `current` revision (alembic can't tell)."""
     if current is None or target == "head":
         return False
     if target == "base":
         return True
-    from alembic.script import ScriptDirectory
-
-    from db import migrate
-
-    script = ScriptDirectory.from_config(migrate.alembic_config())
-    wanted = script.get_revision(target)  # raises CommandError for an unknown id
+    wanted = script.get_revision(target)
     below = {r.revision for r in script.iterate_revisions(current, "base")} - {current}
     return wanted is not None and wanted.revision in below
 

@@ -164,20 +164,23 @@ class Settings(BaseSettings):
             keys = [k.strip() for k in path.read_text().split(",") if k.strip()]
         except OSError as exc:
             raise SettingsError(
-                f"setting DATA_DIR: cannot create or read {path} ({exc.strerror or type(exc).__name__}): "
-                "point DATA_DIR at a folder OnAir can write to"
+                f"setting DATA_DIR: cannot create or read {path} "
+                f"({exc.strerror or type(exc).__name__}): point DATA_DIR at a folder OnAir can write to"
             ) from None
-        if not keys:
-            keys = [""]  # an empty key file is as damaged as a garbled one
-        for key in keys:
-            try:
-                Fernet(key.encode())
-            except (ValueError, TypeError):
-                raise SettingsError(
-                    f"setting TOKEN_ENCRYPTION_KEY: the key file {path} is damaged; "
-                    "restore it from a backup (tokens encrypted with it cannot be read otherwise)"
-                ) from None
+        if not keys or not all(_is_fernet_key(key) for key in keys):
+            raise SettingsError(
+                f"setting TOKEN_ENCRYPTION_KEY: the key file {path} is damaged; "
+                "restore it from a backup (tokens encrypted with it cannot be read otherwise)"
+            )
         return keys
+
+
+def _is_fernet_key(key: str) -> bool:
+    try:
+        Fernet(key.encode())
+    except (ValueError, TypeError):
+        return False
+    return True
 
 
 def load_settings(*, require_token: bool = False, env_file: str | None = ".env") -> Settings:

@@ -417,7 +417,7 @@ async def save_drafts(session: AsyncSession, rows: list[dict[str, object]]) -> N
     """Store drafts (id, generated_text, draft_is_fallback) for tweets not yet claimed."""
     if rows:
         await session.execute(
-            sa.update(EpisodeTweet)
+            sa.update(EpisodeTweet.__table__)  # Core executemany: not ORM bulk-by-PK
             .where(EpisodeTweet.id == sa.bindparam("tid"), EpisodeTweet.status == "pending")
             .values(
                 generated_text=sa.bindparam("generated_text"),
@@ -516,7 +516,7 @@ async def record_outcomes(
     """Write the outcome of every posted tweet (executemany) and its post_attempts rows."""
     if updates:
         await session.execute(
-            sa.update(EpisodeTweet)
+            sa.update(EpisodeTweet.__table__)  # Core executemany: not ORM bulk-by-PK
             .where(EpisodeTweet.id == sa.bindparam("tid"))
             .values(
                 status=sa.bindparam("status"),

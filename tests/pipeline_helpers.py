@@ -15,14 +15,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.crypto import TokenCipher
 from bot.drafts import Drafter
-from bot.live_check import LiveChecker
+from bot.live_check import CheckResult, LiveChecker, StreamReport
 from bot.podcasts import PodcastService
 from bot.posting import TweetPoster
 from bot.tweets import TweetService
 from bot.x import XService
 from bot.youtube import YouTubeClient
 from db import queries
-from db.models import Base, Episode, EpisodeTweet, Host, Podcast, PostAttempt
+from db.models import Episode, EpisodeTweet, Host, Podcast, PostAttempt
 from tests.emulators.x_api import TWEET_PATH, XEmulator
 from tests.emulators.youtube_site import YouTubeEmulator
 
@@ -139,7 +139,7 @@ async def open_pipeline(
             cipher=cipher,
             poster=poster,
             checker=checker,
-            podcasts=PodcastService(sessions, clock=clock),
+            podcasts=PodcastService(sessions, youtube, clock=clock),
             tweets=TweetService(
                 sessions, Drafter(api_key=None), poster, ai_limiter=AsyncLimiter(1000, 1), clock=clock
             ),
@@ -173,7 +173,7 @@ async def setup_podcast(
     podcast = await pipe.podcasts.setup(
         guild_id=guild_id,
         name=f"Show {guild_id}",
-        youtube_channel_id=channel,
+        youtube_channel=channel,
         announce_channel_id=ANNOUNCE_CHANNEL + guild_id,
         host_role_id=HOST_ROLE,
         admin_role_id=None,
@@ -256,8 +256,31 @@ async def load_episode(sessions: async_sessionmaker[AsyncSession], episode_id: i
         return episode
 
 
-async def truncate_all(engine: AsyncEngine) -> None:
-    """Empty every table (as the `engine` fixture does before each test)."""
-    tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
+async def clear_podcasts(engine: AsyncEngine) -> None:
+    """Forget every podcast and all that hangs off it (cascades); much faster than TRUNCATE,
+    for tests that start many rounds from an empty database."""
     async with engine.begin() as conn:
-        await conn.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        await conn.execute(sa.delete(Podcast))
+
+
+class ReportDesk:
+    """What cogs/live.py does with a check's reports: send fresh ones (saving the message id)
+    and edit the others. Records every delivery for assertions."""
+
+    def __init__(self, pipe: Pipeline) -> None:
+        self._pipe = pipe
+        self._next_message_id = 7_000_000
+        self.sent: list[StreamReport] = []
+        self.edited: list[StreamReport] = []
+
+    async def deliver(self, result: CheckResult) -> CheckResult:
+        for report in result.reports:
+            if report.report_message_id:
+                self.edited.append(report)
+                continue
+            self._next_message_id += 1
+            await self._pipe.checker.save_report_message(
+                report.episode_id, report.announce_channel_id, self._next_message_id
+            )
+            self.sent.append(report)
+        return result

@@ -32,6 +32,7 @@ import re
 import secrets
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -82,6 +83,7 @@ from tests.emulators.discord_model import (
     StoredMessage,
     User,
     as_permission_value,
+    iter_components,
 )
 
 __all__ = [
@@ -101,9 +103,12 @@ log = logging.getLogger(__name__)
 API_PREFIX = "/api/v10"
 # Flags a bot may set when sending: SUPPRESS_EMBEDS, EPHEMERAL, SUPPRESS_NOTIFICATIONS, V2.
 SENDABLE_FLAGS = (1 << 2) | EPHEMERAL_FLAG | (1 << 12) | (1 << 15)
+POLL_SECONDS = 0.02
 MESSAGE_TYPE_DEFAULT = 0
 MESSAGE_TYPE_REPLY = 19
 MESSAGE_TYPE_CHAT_INPUT_COMMAND = 20
+
+HOOK_MESSAGE = "/webhooks/{app_id}/{token}/messages/{message_id}"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -134,7 +139,7 @@ class DiscordEmulator(LoopbackEmulator):
     def __init__(
         self,
         *,
-        token: str = "emulated-bot-token",
+        token: str = "emulated-bot-token",  # noqa: S107 - a fake token only this emulator accepts
         bot_name: str = "OnAir",
         heartbeat_interval: float = 1.0,
         ack_deadline: float | None = 3.0,
@@ -200,6 +205,11 @@ class DiscordEmulator(LoopbackEmulator):
     @property
     def bot_user_id(self) -> int:
         return self.bot_user.id
+
+    @property
+    def open_connections(self) -> int:
+        """Gateway websockets currently open."""
+        return len(self._connections)
 
     # ------------------------------------------------------------------------------------------
     # World building
@@ -291,14 +301,21 @@ class DiscordEmulator(LoopbackEmulator):
     async def wait_until(
         self, predicate: Callable[[], bool], timeout: float = 5.0, what: str = "a condition"
     ) -> None:
-        """Wait until ``predicate()`` holds; AssertionError naming ``what`` on timeout."""
+        """Wait until ``predicate()`` holds; AssertionError naming ``what`` on timeout.
+
+        Wakes on every emulator change and also polls every 20 ms, so predicates about the
+        bot's own state (``bot.get_guild(...)``) work too.
+        """
         try:
             async with asyncio.timeout(timeout):
                 while not predicate():
-                    await self._change.wait()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._change.wait(), POLL_SECONDS)
         except TimeoutError:
             details = f" REST errors the bot got: {self.api_errors}" if self.api_errors else ""
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}.{details}") from None
+            raise AssertionError(
+                f"timed out after {timeout}s waiting for {what}.{details}"
+            ) from None
 
     async def run_command(
         self,
@@ -345,7 +362,7 @@ class DiscordEmulator(LoopbackEmulator):
         timeout: float = 5.0,
         **option_values: Any,
     ) -> list[dict[str, Any]]:
-        """Type ``typed`` into ``option`` of ``/command``; returns the bot's choices [{name, value}].
+        """Type ``typed`` into ``option`` of ``/command``; returns the choices [{name, value}].
 
         Other already-filled options go in as keywords, as in ``run_command``.
         """
@@ -436,7 +453,9 @@ class DiscordEmulator(LoopbackEmulator):
         component = find_component(target, select, 3)
         chosen = [values] if isinstance(values, str) else list(values)
         offered = [option.get("value") for option in component.get("options") or []]
-        assert all(v in offered for v in chosen), f"select {select!r} offers {offered}, not {chosen}"
+        assert all(v in offered for v in chosen), (
+            f"select {select!r} offers {offered}, not {chosen}"
+        )
         low, high = component.get("min_values", 1), component.get("max_values", 1)
         assert low <= len(chosen) <= high, f"select {select!r} takes {low}..{high} values"
         data = {"custom_id": component["custom_id"], "component_type": 3, "values": chosen}
@@ -489,9 +508,9 @@ class DiscordEmulator(LoopbackEmulator):
             ("PUT", "/applications/{app_id}/guilds/{guild_id}/commands", self._put_commands, True),
             ("POST", "/interactions/{interaction_id}/{token}/callback", self._callback, False),
             ("POST", "/webhooks/{app_id}/{token}", self._followup, False),
-            ("GET", "/webhooks/{app_id}/{token}/messages/{message_id}", self._get_hook_msg, False),
-            ("PATCH", "/webhooks/{app_id}/{token}/messages/{message_id}", self._edit_hook_msg, False),
-            ("DELETE", "/webhooks/{app_id}/{token}/messages/{message_id}", self._del_hook_msg, False),
+            ("GET", HOOK_MESSAGE, self._get_hook_msg, False),
+            ("PATCH", HOOK_MESSAGE, self._edit_hook_msg, False),
+            ("DELETE", HOOK_MESSAGE, self._del_hook_msg, False),
             ("GET", "/channels/{channel_id}", self._get_channel, True),
             ("GET", "/channels/{channel_id}/messages", self._list_messages, True),
             ("POST", "/channels/{channel_id}/messages", self._post_message, True),
@@ -512,7 +531,11 @@ class DiscordEmulator(LoopbackEmulator):
         router.add_route("*", "/{tail:.*}", self._unknown_route)
 
     def _wrap(self, handler: Handler, needs_auth: bool) -> Handler:
-        """Token check, ApiError -> Discord JSON error, and a log of errors the bot received."""
+        """Token check, ApiError -> Discord JSON error, and a log of errors the bot received.
+
+        Any other exception is an emulator bug or a body it cannot parse: answered 400 (not
+        500, which discord.py retries for seconds) and logged in ``api_errors``.
+        """
 
         async def wrapped(request: web.Request) -> web.StreamResponse:
             try:
@@ -520,38 +543,44 @@ class DiscordEmulator(LoopbackEmulator):
                     raise ApiError(401, "401: Unauthorized")
                 return await handler(request)
             except ApiError as error:
-                self.api_errors.append(
-                    f"{request.method} {request.path.replace(self._token, '<token>')} -> "
-                    f"{error.status} {error.body['message']}"
-                )
-                log.info("discord emulator answered %s", self.api_errors[-1])
-                self._changed()
-                return web.json_response(error.body, status=error.status)
+                return self._error_response(request, error)
+            except Exception as exc:
+                log.exception("discord emulator failed on %s %s", request.method, request.path)
+                error = ApiError(400, f"emulator could not handle this request: {exc!r}")
+                return self._error_response(request, error)
 
         return wrapped
+
+    def _error_response(self, request: web.Request, error: ApiError) -> web.Response:
+        self.api_errors.append(
+            f"{request.method} {request.path} -> {error.status} {error.body['message']}"
+        )
+        log.info("discord emulator answered %s", self.api_errors[-1])
+        self._changed()
+        return _json(error.body, status=error.status)
 
     async def _unknown_route(self, request: web.Request) -> web.Response:
         route = f"{request.method} {request.path}"
         self.unknown_routes.append(route)
         log.warning("discord emulator: unknown route %s", route)
-        return web.json_response({"message": "404: Not Found", "code": 0}, status=404)
+        return _json({"message": "404: Not Found", "code": 0}, status=404)
 
     # -- users, application, gateway discovery ----------------------------------------------------
 
     async def _get_me(self, request: web.Request) -> web.Response:
         payload = {**self.bot_user.to_payload(), "verified": True, "mfa_enabled": False}
-        return web.json_response({**payload, "locale": "en-US", "email": None})
+        return _json({**payload, "locale": "en-US", "email": None})
 
     async def _get_user(self, request: web.Request) -> web.Response:
         user_id = _int(request.match_info["user_id"])
         for guild in self.guilds.values():
             if user_id in guild.members:
-                return web.json_response(guild.members[user_id].user.to_payload())
+                return _json(guild.members[user_id].user.to_payload())
         raise ApiError(404, "Unknown User", 10013)
 
     async def _get_application(self, request: web.Request) -> web.Response:
         flags = (1 << 14) | (1 << 18) if self.privileged_intents else (1 << 15) | (1 << 19)
-        return web.json_response(
+        return _json(
             {
                 "id": str(self.application_id),
                 "name": self.bot_user.username,
@@ -574,13 +603,11 @@ class DiscordEmulator(LoopbackEmulator):
         )
 
     async def _get_gateway(self, request: web.Request) -> web.Response:
-        return web.json_response({"url": self.gateway_url})
+        return _json({"url": self.gateway_url})
 
     async def _get_gateway_bot(self, request: web.Request) -> web.Response:
         limit = {"total": 1000, "remaining": 999, "reset_after": 0, "max_concurrency": 1}
-        return web.json_response(
-            {"url": self.gateway_url, "shards": 1, "session_start_limit": limit}
-        )
+        return _json({"url": self.gateway_url, "shards": 1, "session_start_limit": limit})
 
     # -- application commands ---------------------------------------------------------------------
 
@@ -596,15 +623,14 @@ class DiscordEmulator(LoopbackEmulator):
         return guild_id
 
     async def _get_commands(self, request: web.Request) -> web.Response:
-        return web.json_response(self._commands.get(self._command_scope(request), []))
+        return _json(self._commands.get(self._command_scope(request), []))
 
     async def _put_commands(self, request: web.Request) -> web.Response:
         scope = self._command_scope(request)
         body, _ = await _read_body(request)
-        assert isinstance(body, list), "bulk overwrite takes a JSON list"
-        errors = command_errors(body)
-        if errors:
-            raise ApiError.form(errors)
+        if not isinstance(body, list):
+            raise ApiError.form({"_": "Bulk overwrite takes a list of commands"})
+        _refuse_invalid(command_errors(body))
         previous = {(c["name"], c.get("type", 1)): c["id"] for c in self._commands.get(scope, [])}
         stored = []
         for command in body:
@@ -628,15 +654,21 @@ class DiscordEmulator(LoopbackEmulator):
         self._commands[scope] = stored
         self._command_puts[scope] += 1
         self._changed()
-        return web.json_response(stored)
+        return _json(stored)
 
     def _commands_for(self, guild: Guild) -> list[dict[str, Any]]:
         """Guild commands first (they win on a name clash), then global ones."""
+        assert self._command_puts[guild.id] or self._command_puts[None], (
+            "the bot has not synced any application commands yet (tree.sync)"
+        )
         commands = self._commands.get(guild.id, []) + self._commands.get(None, [])
-        assert commands, "the bot has not synced any application commands (tree.sync) yet"
+        assert commands, (
+            f"the bot synced an empty command list for guild {guild.name!r} and globally; "
+            "commands added without guild= need tree.copy_global_to(guild=...) before a guild sync"
+        )
         return commands
 
-    # -- interactions: callback, follow-ups, @original ----------------------------------------------
+    # -- interactions: callback, follow-ups, @original --------------------------------------------
 
     async def _callback(self, request: web.Request) -> web.Response:
         run = self._runs_by_id.get(_int(request.match_info["interaction_id"]))
@@ -670,7 +702,7 @@ class DiscordEmulator(LoopbackEmulator):
                 response["resource"] = {"type": kind, "message": message.to_payload()}
         else:
             response["resource"] = {"type": kind}
-        return web.json_response(response)
+        return _json(response)
 
     def _answer(
         self, run: InteractionRun, kind: int, data: dict[str, Any], files: list[_Upload]
@@ -695,16 +727,14 @@ class DiscordEmulator(LoopbackEmulator):
         elif kind in (CallbackType.DEFERRED_UPDATE_MESSAGE, CallbackType.UPDATE_MESSAGE):
             if run.source_message is None:
                 raise ApiError.form({"type": "There is no message to update"})
-            run.original = run.source_message
             if kind == CallbackType.UPDATE_MESSAGE:
-                self._apply_edit(run.original, data, files)
-                run.record(run.original)
+                self._apply_edit(run.source_message, data, files)
+                run.record(run.source_message)
+            run.original = run.source_message
         elif kind == CallbackType.AUTOCOMPLETE_RESULT:
-            if errors := choices_errors(data):
-                raise ApiError.form(errors)
+            _refuse_invalid(choices_errors(data))
         elif kind == CallbackType.MODAL:
-            if errors := modal_errors(data):
-                raise ApiError.form(errors)
+            _refuse_invalid(modal_errors(data))
         return run.original
 
     def _hook_run(self, request: web.Request) -> InteractionRun:
@@ -747,12 +777,12 @@ class DiscordEmulator(LoopbackEmulator):
         run.record(message)
         self._changed()
         if request.query.get("wait") in ("1", "true", "True"):
-            return web.json_response(message.to_payload())
+            return _json(message.to_payload())
         return web.Response(status=204)
 
     async def _get_hook_msg(self, request: web.Request) -> web.Response:
         _, message = self._hook_message(request)
-        return web.json_response(message.to_payload())
+        return _json(message.to_payload())
 
     async def _edit_hook_msg(self, request: web.Request) -> web.Response:
         run, message = self._hook_message(request)
@@ -760,7 +790,7 @@ class DiscordEmulator(LoopbackEmulator):
         self._apply_edit(message, data, files)
         run.record(message)
         self._changed()
-        return web.json_response(message.to_payload())
+        return _json(message.to_payload())
 
     async def _del_hook_msg(self, request: web.Request) -> web.Response:
         _, message = self._hook_message(request)
@@ -779,7 +809,12 @@ class DiscordEmulator(LoopbackEmulator):
     def _channel_message(self, request: web.Request) -> StoredMessage:
         channel = self._find_channel(request)
         message = self.messages.get(_int(request.match_info["message_id"]))
-        if message is None or message.deleted or message.channel is not channel or message.ephemeral:
+        if (
+            message is None
+            or message.deleted
+            or message.channel is not channel
+            or message.ephemeral
+        ):
             raise ApiError(404, "Unknown Message", 10008)
         return message
 
@@ -794,7 +829,7 @@ class DiscordEmulator(LoopbackEmulator):
     async def _get_channel(self, request: web.Request) -> web.Response:
         channel = self._find_channel(request)
         self._require_bot_permissions(channel, Permission.VIEW_CHANNEL)
-        return web.json_response(channel.to_payload())
+        return _json(channel.to_payload())
 
     async def _list_messages(self, request: web.Request) -> web.Response:
         channel = self._find_channel(request)
@@ -806,7 +841,7 @@ class DiscordEmulator(LoopbackEmulator):
         if after:
             newest_first = [m for m in newest_first if m.id > _int(after)]
         limit = min(int(request.query.get("limit", "50")), 100)
-        return web.json_response([m.to_payload() for m in newest_first[:limit]])
+        return _json([m.to_payload() for m in newest_first[:limit]])
 
     async def _post_message(self, request: web.Request) -> web.Response:
         channel = self._find_channel(request)
@@ -819,10 +854,10 @@ class DiscordEmulator(LoopbackEmulator):
             channel, data, files, message_type=MESSAGE_TYPE_REPLY if reply else MESSAGE_TYPE_DEFAULT
         )
         self._changed()
-        return web.json_response(message.to_payload())
+        return _json(message.to_payload())
 
     async def _get_message(self, request: web.Request) -> web.Response:
-        return web.json_response(self._channel_message(request).to_payload())
+        return _json(self._channel_message(request).to_payload())
 
     async def _edit_message(self, request: web.Request) -> web.Response:
         message = self._channel_message(request)
@@ -833,7 +868,7 @@ class DiscordEmulator(LoopbackEmulator):
         if message.interaction is not None:
             message.interaction.record(message)
         self._changed()
-        return web.json_response(message.to_payload())
+        return _json(message.to_payload())
 
     async def _delete_message(self, request: web.Request) -> web.Response:
         message = self._channel_message(request)
@@ -865,7 +900,7 @@ class DiscordEmulator(LoopbackEmulator):
         if request.query.get("with_counts") in ("1", "true", "True"):
             payload["approximate_member_count"] = len(guild.members)
             payload["approximate_presence_count"] = 0
-        return web.json_response(payload)
+        return _json(payload)
 
     async def _list_members(self, request: web.Request) -> web.Response:
         guild = self._find_guild(request)
@@ -874,30 +909,29 @@ class DiscordEmulator(LoopbackEmulator):
         after = _int(request.query.get("after", "0"))
         limit = min(int(request.query.get("limit", "1")), 1000)
         members = sorted((m for m in guild.members.values() if m.id > after), key=lambda m: m.id)
-        return web.json_response([m.to_payload() for m in members[:limit]])
+        return _json([m.to_payload() for m in members[:limit]])
 
     async def _get_member(self, request: web.Request) -> web.Response:
         guild = self._find_guild(request)
         member = guild.members.get(_int(request.match_info["user_id"]))
         if member is None:
             raise ApiError(404, "Unknown Member", 10007)
-        return web.json_response(member.to_payload())
+        return _json(member.to_payload())
 
     async def _get_roles(self, request: web.Request) -> web.Response:
         guild = self._find_guild(request)
-        return web.json_response([role.to_payload() for role in guild.roles.values()])
+        return _json([role.to_payload() for role in guild.roles.values()])
 
     async def _get_channels(self, request: web.Request) -> web.Response:
         guild = self._find_guild(request)
-        return web.json_response([channel.to_payload() for channel in guild.channels.values()])
+        return _json([channel.to_payload() for channel in guild.channels.values()])
 
     # ------------------------------------------------------------------------------------------
     # Message storage
     # ------------------------------------------------------------------------------------------
 
     def _check_message(self, data: Mapping[str, Any], files: list[_Upload]) -> None:
-        if errors := message_errors(data):
-            raise ApiError.form(errors)
+        _refuse_invalid(message_errors(data))
         if is_empty_message(
             data.get("content"),
             data.get("embeds") or [],
@@ -939,9 +973,8 @@ class DiscordEmulator(LoopbackEmulator):
         self, message: StoredMessage, data: Mapping[str, Any], files: list[_Upload]
     ) -> None:
         """PATCH semantics: only fields present change; a resolved defer stops loading."""
-        if errors := message_errors(data):
-            raise ApiError.form(errors)
-        content = data["content"] or "" if "content" in data else message.content
+        _refuse_invalid(message_errors(data))
+        content = (data["content"] or "") if "content" in data else message.content
         embeds = list(data["embeds"] or []) if "embeds" in data else message.embeds
         components = list(data["components"] or []) if "components" in data else message.components
         attachments = (
@@ -957,7 +990,7 @@ class DiscordEmulator(LoopbackEmulator):
             keep = message.flags & (EPHEMERAL_FLAG | (1 << 15))
             message.flags = keep | (int(data["flags"]) & (1 << 2 | 1 << 15))
         message.flags &= ~LOADING_FLAG
-        message.edited_at = message.created_at.__class__.now(message.created_at.tzinfo)
+        message.edited_at = datetime.now(UTC)
         message.edit_count += 1
         if not message.ephemeral:
             self._broadcast("MESSAGE_UPDATE", self._message_event(message))
@@ -1040,8 +1073,9 @@ class DiscordEmulator(LoopbackEmulator):
         await message.wait_done(timeout)
         for candidate in reversed(message.messages):
             if any(
-                c.get("type") == kind and key in (c.get("custom_id"), c.get("label"), c.get("placeholder"))
-                for c in _walk(candidate.components)
+                c.get("type") == kind
+                and key in (c.get("custom_id"), c.get("label"), c.get("placeholder"))
+                for c in iter_components(candidate.components)
             ):
                 return candidate
         assert message.messages, f"{message.describe()} produced no message"
@@ -1155,18 +1189,27 @@ class DiscordEmulator(LoopbackEmulator):
         self._connections.add(connection)
         hello = {"heartbeat_interval": int(self.heartbeat_interval * 1000), "_trace": ["emu"]}
         connection.send({"op": Op.HELLO, "d": hello, "s": None, "t": None})
+        client_close_code: int | None = None
         try:
-            async for frame in ws:
+            while True:
+                frame = await ws.receive()
                 if frame.type in (WSMsgType.TEXT, WSMsgType.BINARY):
                     await self._on_gateway_frame(connection, frame.data)
+                    continue
+                if frame.type is WSMsgType.CLOSE:
+                    client_close_code = frame.data
+                break
         finally:
             self._connections.discard(connection)
             await connection.stop()
             session = connection.session
             if session is not None and session.connection is connection:
                 session.connection = None
-                if ws.close_code in (1000, 1001):
-                    session.closed = True  # a clean close ends the session, as on Discord
+                if client_close_code in (1000, 1001):
+                    # The client closing with 1000/1001 ends its session, as on Discord.
+                    # (discord.py's close() usually races its own reader and sends 4000, so
+                    # its session stays resumable, exactly as it would on Discord.)
+                    session.closed = True
             self._changed()
         return ws
 
@@ -1242,11 +1285,7 @@ class DiscordEmulator(LoopbackEmulator):
             connection.close_after_pending(CLOSE_AUTHENTICATION_FAILED, "Authentication failed.")
             return
         session = next(
-            (
-                s
-                for s in self._sessions
-                if s.session_id == data.get("session_id") and not s.closed
-            ),
+            (s for s in self._sessions if s.session_id == data.get("session_id") and not s.closed),
             None,
         )
         if session is None:
@@ -1363,6 +1402,18 @@ async def _read_body(request: web.Request) -> tuple[Any, list[_Upload]]:
     return payload, uploads
 
 
+def _refuse_invalid(errors: FormErrors) -> None:
+    """400 Invalid Form Body (code 50035) when Discord would refuse the payload."""
+    if errors:
+        raise ApiError.form(errors)
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    """Exactly ``Content-Type: application/json`` (no charset): discord.py compares it verbatim."""
+    body = json.dumps(data).encode()
+    return web.Response(body=body, status=status, headers={"Content-Type": "application/json"})
+
+
 def _int(raw: str) -> int:
     try:
         return int(raw)
@@ -1374,18 +1425,12 @@ def _guild_key(guild: Guild | int | None) -> int | None:
     return guild.id if isinstance(guild, Guild) else guild
 
 
-def _walk(components: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    from tests.emulators.discord_model import iter_components  # noqa: PLC0415
-
-    return iter_components(components)
-
-
 @contextlib.contextmanager
 def discord_py_pointed_at(emulator: DiscordEmulator) -> Iterator[None]:
     """Point discord.py's REST base and default gateway at the emulator, then restore them."""
-    import discord.gateway  # noqa: PLC0415
-    import discord.http  # noqa: PLC0415
-    import yarl  # noqa: PLC0415
+    import discord.gateway
+    import discord.http
+    import yarl
 
     old_base = discord.http.Route.BASE
     old_gateway = discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY

@@ -124,6 +124,7 @@ class GatewaySession:
         self.seq = 0
         self.backlog: list[dict[str, Any]] = []
         self.connection: GatewayConnection | None = None
+        self.ready = False  # READY and every GUILD_CREATE were written to the socket
         self.closed = False  # the client closed cleanly (1000/1001): Discord forgets the session
 
     def wants(self, event: str) -> bool:

@@ -20,6 +20,7 @@ from tests.emulators.discord_model import (
     Channel,
     Guild,
     Member,
+    Permission,
     Role,
     StoredMessage,
     User,
@@ -163,7 +164,9 @@ class InteractionRun:
         if kind is None:
             return False
         if kind == CallbackType.DEFERRED_CHANNEL_MESSAGE:
-            return self.original is not None and (self.original.deleted or not self.original.loading)
+            return self.original is not None and (
+                self.original.deleted or not self.original.loading
+            )
         if kind == CallbackType.DEFERRED_UPDATE_MESSAGE:
             return bool(self._events)
         return True
@@ -173,7 +176,9 @@ class InteractionRun:
         """Visible messages of this interaction: the original response, then follow-ups."""
         found = [self.original] if self.original is not None else []
         found += self.followups
-        return [m for m in found if not m.deleted and not m.loading]
+        # Only what this interaction created or changed: a deferred update (type 6) does not
+        # make the clicked message part of the answer until the bot edits it.
+        return [m for m in found if m in self._events and not m.deleted]
 
     @property
     def message(self) -> StoredMessage | None:
@@ -207,7 +212,9 @@ class InteractionRun:
 
     async def wait_done(self, timeout: float = 5.0) -> InteractionRun:
         """Wait until the bot really answered (see ``done``); returns self for chaining."""
-        await self._emulator.wait_until(lambda: self.done, timeout, f"an answer to {self.describe()}")
+        await self._emulator.wait_until(
+            lambda: self.done, timeout, f"an answer to {self.describe()}"
+        )
         return self
 
     async def next_message(self, timeout: float = 5.0) -> StoredMessage:
@@ -268,9 +275,7 @@ def find_command(
     names = path.strip().lstrip("/").split()
     assert names, "empty command path"
     known = command_paths(commands)
-    top = next(
-        (c for c in commands if c.get("type", 1) == 1 and c["name"] == names[0]), None
-    )
+    top = next((c for c in commands if c.get("type", 1) == 1 and c["name"] == names[0]), None)
     assert top is not None, f"no slash command /{names[0]} was synced; synced commands: {known}"
     chain: list[tuple[str, int]] = []
     options: list[dict[str, Any]] = top.get("options") or []
@@ -412,14 +417,16 @@ def check_can_use(command: dict[str, Any], guild: Guild, member: Member, channel
     """Discord hides commands a member may not use; a test asking for one is a test bug."""
     perms = guild.permissions_for(member, channel)
     name = f"/{command['name']}"
-    assert perms & (1 << 31), f"{member.name} lacks Use Application Commands in #{channel.name}"
+    assert perms & Permission.USE_APPLICATION_COMMANDS, (
+        f"{member.name} lacks Use Application Commands in #{channel.name}"
+    )
     contexts = command.get("contexts")
     assert contexts is None or 0 in contexts, f"{name} is not available in servers"
     needed_raw = command.get("default_member_permissions")
     if needed_raw is None:
         return
     needed = int(needed_raw)
-    is_admin = bool(perms & (1 << 3))
+    is_admin = bool(perms & Permission.ADMINISTRATOR)
     allowed = is_admin if needed == 0 else (perms & needed) == needed
     assert allowed, (
         f"{member.name} cannot see {name}: default_member_permissions={needed} "
@@ -432,7 +439,9 @@ def check_can_use(command: dict[str, Any], guild: Guild, member: Member, channel
 # --------------------------------------------------------------------------------------------
 
 
-def build_modal_submission(modal: dict[str, Any], values: Mapping[str, Any]) -> list[dict[str, Any]]:
+def build_modal_submission(
+    modal: dict[str, Any], values: Mapping[str, Any]
+) -> list[dict[str, Any]]:
     """The ``components`` of a MODAL_SUBMIT, echoing the modal's layout with the given values.
 
     Keys of ``values`` may be a field's custom_id, its label (TextInput label in an action row
@@ -444,7 +453,12 @@ def build_modal_submission(modal: dict[str, Any], values: Mapping[str, Any]) -> 
     fields: list[str] = []
 
     def submitted(component: dict[str, Any], label: str | None) -> dict[str, Any]:
-        keys = [component.get("custom_id"), label, component.get("label"), component.get("placeholder")]
+        keys = [
+            component.get("custom_id"),
+            label,
+            component.get("label"),
+            component.get("placeholder"),
+        ]
         names = [key for key in keys if key]
         fields.append(str(names[0]) if names else "?")
         key = next((k for k in names if k in values), None)
@@ -513,9 +527,7 @@ def find_component(message: StoredMessage, key: str, component_type: int) -> dic
     def names(component: dict[str, Any]) -> list[Any]:
         return [component.get("custom_id"), component.get("label"), component.get("placeholder")]
 
-    candidates = [
-        c for c in iter_components(message.components) if c.get("type") == component_type
-    ]
+    candidates = [c for c in iter_components(message.components) if c.get("type") == component_type]
     found = next((c for c in candidates if key in names(c)), None)
     what = "button" if component_type == 2 else "select menu"
     assert found is not None, (
@@ -692,4 +704,3 @@ def _node_errors(
         if len(option.get("choices") or []) > 25:
             errors[f"{child}.choices"] = "Must be 25 or fewer in length."
         _node_errors(option, child, errors, check_text=True)
-

@@ -1,0 +1,128 @@
+"""A live check runs a fixed number of SQL statements, whatever the number of podcasts and hosts
+(no N+1): counted with a cursor-execute listener on the real engine, real PostgreSQL."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from tests.pipeline_helpers import (
+    Pipeline,
+    PodcastSetup,
+    channel_id,
+    clear_podcasts,
+    go_live,
+    open_pipeline,
+    setup_podcast,
+    video_id,
+)
+
+MANY_PODCASTS = 100
+MANY_HOSTS = 20
+
+
+class StatementCounter:
+    """Every statement sent to the database through `engine` while `counting` is on."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine.sync_engine
+        self.counting = False
+        self.statements: list[str] = []
+        event.listen(self._engine, "before_cursor_execute", self._seen)
+
+    def _seen(self, conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        if self.counting:
+            self.statements.append(" ".join(statement.split())[:60])
+
+    def close(self) -> None:
+        event.remove(self._engine, "before_cursor_execute", self._seen)
+
+
+@pytest.fixture
+def counter(engine: AsyncEngine) -> Iterator[StatementCounter]:
+    statement_counter = StatementCounter(engine)
+    yield statement_counter
+    statement_counter.close()
+
+
+@pytest.fixture
+async def pipe(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[Pipeline]:
+    async with open_pipeline(sessions, x_rate=1_000_000) as pipeline:
+        yield pipeline
+
+
+async def counted_check(pipe: Pipeline, counter: StatementCounter) -> tuple[list[str], int, int]:
+    """(statements of one run_check, streams reported, tweets posted by it)."""
+    posted_before = pipe.tweets_posted()
+    counter.statements = []
+    counter.counting = True
+    try:
+        result = await pipe.checker.run_check()
+    finally:
+        counter.counting = False
+    return counter.statements, len(result.reports), pipe.tweets_posted() - posted_before
+
+
+async def make_podcasts(
+    pipe: Pipeline, engine: AsyncEngine, podcasts: int, hosts: int, tag: int
+) -> list[PodcastSetup]:
+    """`podcasts` podcasts on their own channels, each with `hosts` linked hosts and an episode
+    today; the database holds nothing else."""
+    await clear_podcasts(engine)
+    setups = []
+    for n in range(podcasts):
+        number = tag * 1000 + n
+        members = [(10_000 + h, f"Host {h}") for h in range(hosts)]
+        setups.append(
+            await setup_podcast(
+                pipe,
+                guild_id=n + 1,
+                channel=channel_id(number),
+                members=members,
+                linked={uid: f"user{uid}_{number}" for uid, _ in members},
+            )
+        )
+    return setups
+
+
+def same_statements(small: list[str], large: list[str]) -> str:
+    """An assertion message naming the statements that differ."""
+    extra = Counter(large) - Counter(small)
+    missing = Counter(small) - Counter(large)
+    return f"{len(small)} vs {len(large)} statements; extra {dict(extra)}, missing {dict(missing)}"
+
+
+async def test_offline_check_runs_as_many_statements_for_100_podcasts_as_for_1(
+    pipe: Pipeline, engine: AsyncEngine, counter: StatementCounter
+) -> None:
+    """Checking 100 offline channels costs the same statements as checking 1."""
+    await make_podcasts(pipe, engine, 1, 1, tag=1)
+    one, _, _ = await counted_check(pipe, counter)
+    await make_podcasts(pipe, engine, MANY_PODCASTS, 1, tag=2)
+    many, _, _ = await counted_check(pipe, counter)
+
+    assert one, "the listener saw nothing: it counts the wrong engine"
+    assert len(one) == len(many), same_statements(one, many)
+
+
+async def test_live_check_runs_as_many_statements_for_100_podcasts_of_20_hosts_as_for_1(
+    pipe: Pipeline, engine: AsyncEngine, counter: StatementCounter
+) -> None:
+    """Going live on 100 channels with 20 hosts each (2000 tweets posted, 100 reports) costs the
+    same statements as 1 channel with 1 host."""
+    [single] = await make_podcasts(pipe, engine, 1, 1, tag=3)
+    go_live(pipe, single.channel_id, video_id(3000))
+    one, one_reports, one_posted = await counted_check(pipe, counter)
+    assert (one_reports, one_posted) == (1, 1)
+
+    setups = await make_podcasts(pipe, engine, MANY_PODCASTS, MANY_HOSTS, tag=4)
+    for n, setup in enumerate(setups):
+        go_live(pipe, setup.channel_id, video_id(4000 + n))
+    many, many_reports, many_posted = await counted_check(pipe, counter)
+
+    assert (many_reports, many_posted) == (MANY_PODCASTS, MANY_PODCASTS * MANY_HOSTS)
+    assert len(one) == len(many), same_statements(one, many)
