@@ -21,16 +21,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("onair")
 
-SECRET_SETTINGS = (
-    "discord_token",
-    "token_encryption_key",
-    "x_consumer_key",
-    "x_consumer_secret",
-    "openai_api_key",
-    "youtube_api_key",
-)
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bot",
@@ -58,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"OnAir: {exc}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_level, filter(None, map(settings.secret, SECRET_SETTINGS)))
+    configure_logging(settings.log_level, settings.secret_values())
     runner = {"run": run_bot, "migrate": run_migrate, "check": run_check}[args.command]
     try:
         return asyncio.run(runner(settings, args))

@@ -140,6 +140,10 @@ class Settings(BaseSettings):
     def x_configured(self) -> bool:
         return self.x_consumer_key is not None and self.x_consumer_secret is not None
 
+    def secret_values(self) -> list[str]:
+        """Every secret setting's value, for the log filter that blanks them out."""
+        return [v.get_secret_value() for v in self.__dict__.values() if isinstance(v, SecretStr)]
+
     def secret(self, name: str) -> str | None:
         value = getattr(self, name)
         return value.get_secret_value() if value is not None else None

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from aiolimiter import AsyncLimiter
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.clock import utcnow
 from bot.crypto import TokenCipher, TokenUnreadable
 from bot.errors import (
     InvalidInput,
@@ -24,7 +25,6 @@ from bot.errors import (
     XNotConfigured,
     XNotLinked,
 )
-from bot.podcasts import utcnow
 from bot.x import XLinkFailed, XService, XUnavailable
 from bot.x import XNotConfigured as XServiceNotConfigured
 from db import queries

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.clock import utcnow
 from bot.errors import failure_text
 from bot.posting import RETRY_WINDOW, PostedLine, TweetPoster
 from bot.youtube import LiveCheck, YouTubeClient
@@ -24,10 +25,6 @@ from db.models import Episode, EpisodeTweet, Podcast
 log = logging.getLogger("onair.live")
 
 LATE_AFTER = dt.timedelta(hours=2)
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 @dataclass(frozen=True)
@@ -160,15 +157,22 @@ class LiveChecker:
         episode_ids = new_streams | {line.episode_id for line in posted}
         if episode_ids:
             result.reports.extend(await self._reports(sorted(episode_ids), posted))
-        for podcast, check in live:
-            if check.quota_exhausted_now:
+        for podcast in podcasts:
+            check = checks.get(podcast.youtube_channel_id)
+            if check is not None and (check.quota_exhausted_now or check.api_key_rejected_now):
+                problem = (
+                    "The YouTube Data API quota is used up for today"
+                    if check.quota_exhausted_now
+                    else "YouTube rejected YOUTUBE_API_KEY"
+                )
+                log.warning("%s; falling back to page checks", problem)
                 result.notices.append(
                     Notice(
                         podcast.guild_id,
                         podcast.announce_channel_id,
                         "quota",
-                        "The YouTube Data API quota is used up for today; OnAir checks the "
-                        "channel page instead until it resets.",
+                        f"{problem}: OnAir checks the channel page instead (no quota needed) "
+                        "until that is fixed. Live detection keeps working.",
                     )
                 )
         return result

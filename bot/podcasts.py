@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.clock import utcnow
 from bot.errors import (
     EpisodeHasPostedTweets,
     EpisodeNotFound,
@@ -32,10 +33,6 @@ from db.models import Episode, Podcast
 MAX_TITLE = 200
 MAX_NOTES = 2000
 MAX_FILTER = 100
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def parse_timezone(name: str) -> str:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from aiolimiter import AsyncLimiter
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.clock import utcnow
 from bot.crypto import TokenCipher, TokenUnreadable
 from bot.drafts import template_draft
 from bot.errors import new_reference
@@ -27,10 +28,6 @@ log = logging.getLogger("onair.posting")
 
 MAX_ATTEMPTS = 5
 RETRY_WINDOW = dt.timedelta(hours=2)
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def channel_live_url(channel_id: str) -> str:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from aiolimiter import AsyncLimiter
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.clock import utcnow
 from bot.drafts import Drafter
 from bot.errors import (
     InvalidInput,
@@ -25,7 +26,7 @@ from bot.errors import (
     TweetTooLong,
 )
 from bot.live_check import HostLine, host_line
-from bot.podcasts import resolve_episode, utcnow
+from bot.podcasts import resolve_episode
 from bot.posting import PostedLine, TweetPoster, channel_live_url, final_text
 from bot.tweet_text import validate_custom_text, weighted_length
 from db import queries

@@ -443,18 +443,13 @@ class XService:
     # ---- internals ---------------------------------------------------------------------------
 
     def _require_configured(self) -> tuple[str, str]:
-        missing = [
-            name
-            for name, value in (
-                ("X_CONSUMER_KEY", self._consumer_key),
-                ("X_CONSUMER_SECRET", self._consumer_secret),
-            )
-            if value is None
-        ]
-        if missing:
+        key, secret = self._consumer_key, self._consumer_secret
+        if key is None or secret is None:
+            missing = [
+                n for n, v in (("X_CONSUMER_KEY", key), ("X_CONSUMER_SECRET", secret)) if v is None
+            ]
             raise XNotConfigured(f"X is not configured: set {' and '.join(missing)}.")
-        assert self._consumer_key is not None and self._consumer_secret is not None
-        return self._consumer_key, self._consumer_secret
+        return key, secret
 
     def _oauth_handler(self) -> _OAuth1UserHandler:
         consumer_key, consumer_secret = self._require_configured()
