@@ -21,6 +21,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("onair")
 
+
+_UNREACHABLE = (
+    "OnAir: the database is not reachable ({kind}): check DATABASE_URL, "
+    "or unset it for the embedded database"
+)
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bot",
@@ -44,11 +51,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         settings = load_settings(require_token=args.command == "run")
-        settings.encryption_keys()
+        keys = settings.encryption_keys()
     except SettingsError as exc:
         print(f"OnAir: {exc}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_level, settings.secret_values())
+    configure_logging(settings.log_level, [*settings.secret_values(), *keys])
     runner = {"run": run_bot, "migrate": run_migrate, "check": run_check}[args.command]
     try:
         return asyncio.run(runner(settings, args))
@@ -61,7 +68,12 @@ async def run_bot(settings: Settings, args: argparse.Namespace) -> int:
 
     point_discord_at(settings)
     async with AsyncExitStack() as stack:
-        services = await build_services(settings, stack)
+        try:
+            services = await build_services(settings, stack)
+        except (OSError, sa.exc.SQLAlchemyError) as exc:
+            log.debug("database unreachable at start-up", exc_info=True)
+            print(_UNREACHABLE.format(kind=type(exc).__name__), file=sys.stderr)
+            return 1
         bot = OnAirBot(services)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -123,11 +135,7 @@ async def run_migrate(settings: Settings, args: argparse.Namespace) -> int:
         try:
             current = await _current_revision(engine)
         except (OSError, sa.exc.SQLAlchemyError) as exc:
-            print(
-                f"OnAir: the database is not reachable ({type(exc).__name__}): "
-                "check DATABASE_URL, or unset it for the embedded database",
-                file=sys.stderr,
-            )
+            print(_UNREACHABLE.format(kind=type(exc).__name__), file=sys.stderr)
             return 1
         if _is_downgrade(script, current, args.revision):
             await migrate.downgrade(engine, args.revision)

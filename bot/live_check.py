@@ -25,6 +25,8 @@ from db.models import Episode, EpisodeTweet, Podcast
 log = logging.getLogger("onair.live")
 
 LATE_AFTER = dt.timedelta(hours=2)
+# How long one checker may take to send a stream's first report before another takes over.
+REPORT_RESERVATION_TTL = dt.timedelta(minutes=2)
 
 
 @dataclass(frozen=True)
@@ -271,7 +273,9 @@ class LiveChecker:
         texts = {(p.episode_id, p.host_user_id): p.text for p in posted}
         async with self._sessions() as session, session.begin():
             tweets = await queries.tweets_of_episodes(session, episode_ids)
-            fresh = await queries.reserve_reports(session, episode_ids)
+            fresh = await queries.reserve_reports(
+                session, episode_ids, self._clock() - REPORT_RESERVATION_TTL
+            )
         reports: dict[int, StreamReport] = {}
         for tweet in tweets:
             episode = tweet.episode

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.clock import utcnow
 from bot.crypto import TokenCipher, TokenUnreadable
 from bot.drafts import template_draft
-from bot.errors import new_reference
+from bot.errors import XNotConfigured, XNotLinked, new_reference
 from bot.tweet_text import compose_tweet, fits, trim_to_fit
 from bot.x import XService
 from db import queries
@@ -86,6 +86,16 @@ class TweetPoster:
         self._semaphore = asyncio.Semaphore(concurrency)
         self._retry_base = retry_base
         self._clock = clock
+
+    def require_ready(self, tweet: EpisodeTweet) -> None:
+        """Refuse before claiming a tweet that could only fail (a host posting by hand should
+        link X first, not lose the tweet to a `not_linked` failure)."""
+        if self._dry_run:
+            return
+        if not self._x.configured:
+            raise XNotConfigured(missing="X_CONSUMER_KEY and X_CONSUMER_SECRET")
+        if tweet.host.x_account is None:
+            raise XNotLinked()
 
     async def post_claimed(self, tweet_ids: list[int]) -> list[PostedLine]:
         """Post tweets this process claimed, then record all outcomes in one transaction."""
@@ -160,6 +170,8 @@ class TweetPoster:
                         duration_ms=result.duration_ms or 0,
                     )
                     self._apply_result(tweet, account.username, result, now, update)
+                    if update["status"] != "pending" and attempt["outcome"] == "retry":
+                        attempt["outcome"] = "failed"  # retries ran out: this try closed it
         line = PostedLine(
             episode_id=tweet.episode_id,
             host_name=tweet.host.display_name,

@@ -263,6 +263,7 @@ class TweetService:
             _require_changeable(tweet, tweet.episode)
             if not tweet.enabled:
                 raise TweetLocked(title=tweet.episode.title, state="disabled: enable it first")
+            self._poster.require_ready(tweet)
             await queries.claim_host_tweet(session, tweet.id, self._clock())
             tweet_id = tweet.id
         [line] = await self._poster.post_claimed([tweet_id])

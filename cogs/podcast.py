@@ -103,8 +103,8 @@ class PodcastCog(
         await interaction.response.send_message(message, ephemeral=True)
 
     @app_commands.command(name="youtube-test", description="Check the YouTube channel now")
-    @admin_only()
     @rate_limited("podcast youtube-test")
+    @admin_only()
     async def youtube_test(self, interaction: discord.Interaction) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         podcast, check = await services_of(interaction).podcasts.youtube_test(

@@ -113,8 +113,8 @@ class TweetCog(
     @app_commands.command(name="generate", description="A fresh AI draft of your tweet")
     @app_commands.describe(episode="The episode")
     @app_commands.autocomplete(episode=episode_autocomplete)
-    @host_only()
     @rate_limited("tweet generate")
+    @host_only()
     async def generate(self, interaction: discord.Interaction, episode: str) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         preview, fallback = await services_of(interaction).tweets.generate(
@@ -178,8 +178,8 @@ class TweetCog(
     @app_commands.command(name="post-now", description="Post your tweet now instead of waiting")
     @app_commands.describe(episode="The episode")
     @app_commands.autocomplete(episode=episode_autocomplete)
-    @host_only()
     @rate_limited("tweet post-now")
+    @host_only()
     async def post_now(self, interaction: discord.Interaction, episode: str) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         result = await services_of(interaction).tweets.post_now(

@@ -28,8 +28,8 @@ class TweetsCog(commands.GroupCog, group_name="tweets", group_description="Every
         episode="The episode", generate="Draft each tweet with AI now (default: yes)"
     )
     @app_commands.autocomplete(episode=episode_autocomplete)
-    @admin_only()
     @rate_limited("tweets create-all")
+    @admin_only()
     async def create_all(
         self, interaction: discord.Interaction, episode: str, generate: bool = True
     ) -> None:

@@ -260,14 +260,23 @@ async def attach_streams(session: AsyncSession, rows: list[dict[str, object]]) -
     return set((await session.scalars(stmt)).all())
 
 
-async def reserve_reports(session: AsyncSession, episode_ids: list[int]) -> set[int]:
+async def reserve_reports(
+    session: AsyncSession, episode_ids: list[int], stale_before: dt.datetime
+) -> set[int]:
     """The episodes whose stream report this caller should send (0 marks 'being sent'), so
-    two checkers never both announce one stream."""
+    two checkers never both announce one stream. A reservation older than `stale_before` whose
+    message was never saved (the send failed, the process died) is taken over."""
     if not episode_ids:
         return set()
     result = await session.scalars(
         sa.update(Episode)
-        .where(Episode.id.in_(episode_ids), Episode.report_message_id.is_(None))
+        .where(
+            Episode.id.in_(episode_ids),
+            sa.or_(
+                Episode.report_message_id.is_(None),
+                sa.and_(Episode.report_message_id == 0, Episode.updated_at < stale_before),
+            ),
+        )
         .values(report_message_id=0)
         .returning(Episode.id)
         .execution_options(synchronize_session=False)
@@ -311,7 +320,7 @@ async def upsert_hosts(
             Host.discord_user_id.in_([r["discord_user_id"] for r in rows]),
         )
     )
-    return dict(ids.tuples().all())
+    return {uid: host_id for uid, host_id in ids.all()}
 
 
 async def get_host(session: AsyncSession, podcast_id: int, user_id: int) -> Host | None:

@@ -110,7 +110,9 @@ async def open_pipeline(
             youtube_emu.base_url, youtube_emu.base_url + "/youtube/v3", None, timeout=HTTP_TIMEOUT
         )
         stack.push_async_callback(youtube.aclose)
-        x = XService(x_emu.base_url, x_emu.consumer_key, x_emu.consumer_secret, timeout=HTTP_TIMEOUT)
+        x = XService(
+            x_emu.base_url, x_emu.consumer_key, x_emu.consumer_secret, timeout=HTTP_TIMEOUT
+        )
         stack.push_async_callback(x.aclose)
         x_limiter = AsyncLimiter(x_rate, 1)
         poster = TweetPoster(
@@ -141,7 +143,11 @@ async def open_pipeline(
             checker=checker,
             podcasts=PodcastService(sessions, youtube, clock=clock),
             tweets=TweetService(
-                sessions, Drafter(api_key=None), poster, ai_limiter=AsyncLimiter(1000, 1), clock=clock
+                sessions,
+                Drafter(api_key=None),
+                poster,
+                ai_limiter=AsyncLimiter(1000, 1),
+                clock=clock,
             ),
             clock=clock,
             x_limiter=x_limiter,
@@ -224,7 +230,7 @@ async def tweet_rows(sessions: async_sessionmaker[AsyncSession]) -> dict[int, Ep
                 Host, Host.id == EpisodeTweet.host_id
             )
         )
-        return {uid: tweet for uid, tweet in rows.tuples().all()}
+        return {uid: tweet for uid, tweet in rows.all()}
 
 
 async def all_tweets(sessions: async_sessionmaker[AsyncSession]) -> list[EpisodeTweet]:
@@ -232,7 +238,9 @@ async def all_tweets(sessions: async_sessionmaker[AsyncSession]) -> list[Episode
         return list((await session.scalars(sa.select(EpisodeTweet))).all())
 
 
-async def attempts_of(sessions: async_sessionmaker[AsyncSession], tweet_id: int) -> list[PostAttempt]:
+async def attempts_of(
+    sessions: async_sessionmaker[AsyncSession], tweet_id: int
+) -> list[PostAttempt]:
     async with sessions() as session:
         result = await session.scalars(
             sa.select(PostAttempt)

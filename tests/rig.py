@@ -143,6 +143,7 @@ class World:
         env = {k: v for k, v in os.environ.items() if not _is_setting(k)}
         env.update(self.env(**overrides))
         env["PYTHONPATH"] = str(REPO)
+        identified_before = self.discord.identify_count
         with log_path.open("wb") as log:
             process = await asyncio.create_subprocess_exec(
                 sys.executable,
@@ -156,11 +157,15 @@ class World:
             try:
                 await self.discord.wait_until(
                     lambda: (
-                        bool(self.discord.synced_commands(self.guild))
+                        (
+                            bool(self.discord.synced_commands(self.guild))
+                            and self.discord.identify_count > identified_before
+                            and self.discord.open_connections > 0
+                        )
                         or process.returncode is not None
                     ),
                     timeout=90,
-                    what="the bot process synced its commands",
+                    what="the bot process synced its commands and connected",
                 )
                 if process.returncode is not None:
                     raise AssertionError(

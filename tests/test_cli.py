@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -42,7 +45,7 @@ def run_cli(
 ) -> subprocess.CompletedProcess[str]:
     base = {name: os.environ[name] for name in PASSED_THROUGH if name in os.environ}
     base |= {"PYTHONPATH": str(REPO_ROOT), "DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1"}
-    return subprocess.run(  # noqa: S603 - our own interpreter and fixed arguments
+    return subprocess.run(
         [sys.executable, "-m", "bot", *args],
         cwd=cwd,
         env=base | (env or {}),
@@ -88,8 +91,13 @@ def workdir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    return tmp_path / "data"
+def data_dir() -> Iterator[Path]:
+    """DATA_DIR in a fresh folder of the system temp dir, not pytest's tmp_path: as root the
+    server runs as another user, and pytest re-closes its own base folder (0700) whenever
+    another session starts, which would lock that user out mid-test."""
+    folder = Path(tempfile.mkdtemp(prefix="onair-cli-test-"))
+    yield folder / "data"
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_help_lists_the_commands(workdir: Path, data_dir: Path) -> None:
@@ -243,13 +251,12 @@ def test_migrate_unknown_revision_exits_2(workdir: Path, data_dir: Path) -> None
     assert not (data_dir / "postgres").exists()
 
 
-async def test_process_probe_sees_a_running_embedded_server(tmp_path: Path) -> None:
+async def test_process_probe_sees_a_running_embedded_server(data_dir: Path) -> None:
     """The probe used above does find a live server for its DATA_DIR (so "none left" means it)."""
-    folder = tmp_path / "probe"
-    embedded = await start_embedded(folder, cleanup_mode="delete")
+    embedded = await start_embedded(data_dir, cleanup_mode="delete")
     try:
-        assert postgres_processes_for(folder) != []
-        assert postgres_processes_for(tmp_path / "elsewhere") == []
+        assert postgres_processes_for(data_dir) != []
+        assert postgres_processes_for(data_dir.parent / "elsewhere") == []
     finally:
         embedded.stop()
-    assert_no_postgres_left(folder)
+    assert_no_postgres_left(data_dir)

@@ -212,3 +212,11 @@ def test_dropping_the_old_key_makes_old_tokens_unreadable() -> None:
     stored = TokenCipher([old_key]).encrypt("x-access-token")
     with pytest.raises(TokenUnreadable):
         TokenCipher([new_key]).decrypt(stored)
+
+
+@pytest.mark.parametrize("document", ["README.md", ".env.example"])
+def test_every_setting_is_documented(document: str) -> None:
+    """README.md and .env.example name every setting the code reads, so the docs can't drift."""
+    text = (Path(__file__).resolve().parents[1] / document).read_text()
+    missing = [name for name in SETTING_NAMES if f"{name}=" not in text and f"`{name}`" not in text]
+    assert missing == []

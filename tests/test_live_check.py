@@ -137,7 +137,11 @@ async def test_live_stream_posts_once_per_enabled_linked_host(pipe: Pipeline) ->
 async def test_waiting_room_posts_nothing_until_the_stream_starts(pipe: Pipeline) -> None:
     """A scheduled stream only records its start time; tweets go out once it is really live."""
     setup = await setup_podcast(
-        pipe, guild_id=GUILD, channel=channel_id(1), members=[(ALICE, "Alice")], linked={ALICE: "alice"}
+        pipe,
+        guild_id=GUILD,
+        channel=channel_id(1),
+        members=[(ALICE, "Alice")],
+        linked={ALICE: "alice"},
     )
     starts_at = (utcnow() + dt.timedelta(minutes=5)).replace(microsecond=0)
     pipe.youtube_emu.schedule_stream(setup.channel_id, VIDEO, "Episode 12 soon", starts_at)
@@ -168,7 +172,11 @@ async def test_title_filter_mismatch_is_reported_once_and_posts_nothing(pipe: Pi
     """A live title without the filter text gives one "filtered" notice, not one per check;
     a later stream whose title matches is posted."""
     setup = await setup_podcast(
-        pipe, guild_id=GUILD, channel=channel_id(1), members=[(ALICE, "Alice")], linked={ALICE: "alice"}
+        pipe,
+        guild_id=GUILD,
+        channel=channel_id(1),
+        members=[(ALICE, "Alice")],
+        linked={ALICE: "alice"},
     )
     await pipe.podcasts.set_filter(GUILD, "Episode")
     go_live(pipe, setup.channel_id, VIDEO, title="Gaming night with friends")
@@ -214,7 +222,11 @@ async def test_live_without_episode_is_reported_once(pipe: Pipeline) -> None:
 async def test_stream_seen_more_than_two_hours_late_posts_nothing(pipe: Pipeline) -> None:
     """A stream that started over 2 hours before the check gives a "too_late" notice only."""
     setup = await setup_podcast(
-        pipe, guild_id=GUILD, channel=channel_id(1), members=[(ALICE, "Alice")], linked={ALICE: "alice"}
+        pipe,
+        guild_id=GUILD,
+        channel=channel_id(1),
+        members=[(ALICE, "Alice")],
+        linked={ALICE: "alice"},
     )
     go_live(pipe, setup.channel_id, VIDEO, started_at=utcnow() - dt.timedelta(hours=3))
 
@@ -245,12 +257,20 @@ async def test_x_503_is_retried_after_next_attempt_at_and_posted_once(
         first = await desk.deliver(await pipe.checker.run_check())
 
         [tweet] = (await tweet_rows(sessions)).values()
-        assert (tweet.status, tweet.failure_reason, tweet.attempts) == ("pending", "server_error", 1)
+        assert (tweet.status, tweet.failure_reason, tweet.attempts) == (
+            "pending",
+            "server_error",
+            1,
+        )
         assert tweet.next_attempt_at is not None
         wait = tweet.next_attempt_at - pipe.clock()
         assert dt.timedelta(seconds=50) < wait <= dt.timedelta(minutes=1)
         [attempt] = await attempts_of(sessions, tweet.id)
-        assert (attempt.outcome, attempt.reason, attempt.http_status) == ("retry", "server_error", 503)
+        assert (attempt.outcome, attempt.reason, attempt.http_status) == (
+            "retry",
+            "server_error",
+            503,
+        )
         assert lines_by_name(first)["Alice"].state == "retrying"
         assert len(desk.sent) == 1
 
@@ -273,11 +293,6 @@ async def test_x_503_is_retried_after_next_attempt_at_and_posted_once(
         assert pipe.post_requests() == 2 and pipe.tweets_posted() == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG bot/live_check.py _reports: report_message_id=0 ('being sent') never expires, so "
-    "after one failed Discord send no later outcome of that stream is ever reported",
-)
 async def test_report_is_given_again_when_its_first_message_was_never_saved(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
@@ -367,11 +382,6 @@ async def test_x_failing_five_times_fails_the_tweet(pipe: Pipeline) -> None:
     assert pipe.post_requests() == 5 and pipe.tweets_posted() == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG bot/posting.py _post_one: the attempt row keeps X's outcome 'retry' even when "
-    "_apply_result gives up and fails the tweet",
-)
 async def test_last_attempt_row_says_failed_when_retries_run_out(pipe: Pipeline) -> None:
     """The post_attempts row of the attempt that closed the tweet says failed, not retry."""
     await alice_live(pipe)

@@ -5,8 +5,9 @@ so "posted exactly once" is counted where it matters: on X."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 
 import pytest
 from aiolimiter import AsyncLimiter
@@ -16,27 +17,61 @@ from bot.drafts import Drafter
 from bot.errors import TweetLocked
 from bot.tweets import TweetService
 from db.engine import create_engine, create_sessionmaker
-from tests.emulators.x_api import TWEET_PATH
+from tests.emulators.base import Fault
 from tests.pipeline_helpers import (
     Pipeline,
     PodcastSetup,
     all_tweets,
     channel_id,
+    clear_podcasts,
     go_live,
     open_pipeline,
     setup_podcast,
-    clear_podcasts,
     tweet_rows,
     video_id,
 )
 
-ITERATIONS = 20
+ROUNDS = 16
 GUILD = 1
 ALICE, BOB = 101, 102
-# Spread the racing call over the check's whole life: before YouTube answers, around the claim,
-# while X is answering (slowed below), and after.
-DELAYS = [i * 0.0006 for i in range(ITERATIONS)]
-X_LATENCY = 0.03
+X_LATENCY = 0.03  # X answers slowly, so a tweet stays `posting` for a while
+YOUTUBE_STALL = 0.15  # long enough for the racing call to finish before the check claims
+
+
+class RaceStarts:
+    """When the racing call starts in each round, so both sides of the race are certainly hit
+    on a fast or a loaded machine alike:
+
+    round 0: the moment X receives the check's first post (claimed: the call must be refused);
+             it also measures how long after the start of a check that moment comes;
+    round 1: with YouTube stalled, so the call lands before the check can claim anything;
+    later:   after delays spread from 0 to the measured moment, across the claim.
+    """
+
+    def __init__(self, pipe: Pipeline) -> None:
+        self._pipe = pipe
+        self._claim_after = 0.0
+
+    async def warm_up(self, engine: AsyncEngine) -> None:
+        """One unraced live round first: connections open, so round 0 measures a normal check."""
+        await fresh_live_podcast(self._pipe, engine, 999, [(ALICE, "Alice")])
+        await self._pipe.checker.run_check()
+
+    def arm(self, round_no: int) -> None:
+        """Call right before the race; slows YouTube for round 1."""
+        if round_no == 1:
+            self._pipe.youtube_emu.inject(
+                Fault(kind="latency", path_prefix="/channel/", seconds=YOUTUBE_STALL)
+            )
+
+    async def wait(self, round_no: int, started: float, posts_before: int) -> None:
+        if round_no == 0:
+            async with asyncio.timeout(5):
+                while self._pipe.post_requests() <= posts_before:
+                    await asyncio.sleep(0.0005)
+            self._claim_after = time.perf_counter() - started
+        elif round_no > 1:
+            await asyncio.sleep(self._claim_after * (round_no - 2) / (ROUNDS - 3))
 
 
 @pytest.fixture
@@ -66,6 +101,8 @@ async def fresh_live_podcast(
     """An empty database, then one podcast whose members are linked to X accounts unique to
     this round, its channel live. Returns the setup and user id -> X username."""
     await clear_podcasts(engine)
+    pipe.x_emu.clear_faults()
+    pipe.youtube_emu.clear_faults()
     usernames = {uid: f"{name.lower()}{round_no}" for uid, name in members}
     setup = await setup_podcast(
         pipe,
@@ -76,6 +113,28 @@ async def fresh_live_podcast(
     )
     go_live(pipe, setup.channel_id, video_id(1000 + round_no))
     return setup, usernames
+
+
+async def switch_off(service: TweetService, setup: PodcastSetup, start: Awaitable[None]) -> str:
+    """Alice switches her tweet off once `start` is done: "disabled" or "refused"."""
+    await start
+    try:
+        await service.set_enabled(GUILD, ALICE, str(setup.episode_id), False)
+    except TweetLocked as refused:
+        assert refused.details["state"] in ("being posted", "posted")
+        return "refused"
+    return "disabled"
+
+
+async def post_now(service: TweetService, setup: PodcastSetup, start: Awaitable[None]) -> str:
+    """Alice posts her tweet now once `start` is done: "posted now" or "refused"."""
+    await start
+    try:
+        result = await service.post_now(GUILD, ALICE, str(setup.episode_id))
+    except TweetLocked:
+        return "refused"
+    assert result.line.status == "posted"
+    return "posted now"
 
 
 @pytest.mark.parametrize("engines", ["one engine", "two engines"])
@@ -89,24 +148,24 @@ async def test_disable_racing_the_live_check_never_posts_after_success(
     tweet was being posted and is posted exactly once."""
     service = tweet_service(pipe, pipe.sessions if engines == "one engine" else other_sessions)
     outcomes: Counter[str] = Counter()
-    for round_no, delay in enumerate(DELAYS):
+    starts = RaceStarts(pipe)
+    await starts.warm_up(engine)
+    for round_no in range(ROUNDS):
         setup, usernames = await fresh_live_podcast(
             pipe, engine, round_no, [(ALICE, "Alice"), (BOB, "Bob")]
         )
         pipe.x_emu.slow(X_LATENCY, times=2)
+        starts.arm(round_no)
+        started, posts_before = time.perf_counter(), pipe.post_requests()
 
-        async def disable() -> str:
-            await asyncio.sleep(delay)  # noqa: B023 - awaited within this iteration
-            try:
-                await service.set_enabled(GUILD, ALICE, str(setup.episode_id), False)  # noqa: B023
-            except TweetLocked as refused:
-                assert refused.details["state"] in ("being posted", "posted")
-                return "refused"
-            return "disabled"
-
-        outcome, _ = await asyncio.gather(disable(), pipe.checker.run_check())
+        outcome, _ = await asyncio.gather(
+            switch_off(service, setup, starts.wait(round_no, started, posts_before)),
+            pipe.checker.run_check(),
+        )
         await pipe.checker.run_check()  # a later check must not change the answer
         outcomes[outcome] += 1
+        assert round_no != 0 or outcome == "refused"
+        assert round_no != 1 or outcome == "disabled"
 
         alice = pipe.x_emu.tweets_of(usernames[ALICE])
         row = (await tweet_rows(pipe.sessions))[ALICE]
@@ -139,7 +198,7 @@ async def test_two_checkers_on_one_database_post_each_tweet_once(
     ):
         assert first.youtube is not second.youtube and first.x is not second.x
         members = [(100 + n, f"Host{n}") for n in range(3)]
-        for round_no in range(ITERATIONS // 2):
+        for round_no in range(ROUNDS // 2):
             await clear_podcasts(engine)
             before = first.tweets_posted()
             for show in range(3):
@@ -178,25 +237,24 @@ async def test_post_now_racing_the_live_check_posts_one_tweet(
     """/tweet post-now at the moment the stream starts: one tweet on X, whoever wins."""
     service = tweet_service(pipe, pipe.sessions if engines == "one engine" else other_sessions)
     outcomes: Counter[str] = Counter()
-    for round_no, delay in enumerate(DELAYS):
+    starts = RaceStarts(pipe)
+    await starts.warm_up(engine)
+    for round_no in range(ROUNDS):
         setup, usernames = await fresh_live_podcast(pipe, engine, round_no, [(ALICE, "Alice")])
         pipe.x_emu.slow(X_LATENCY, times=1)
-        requests_before = pipe.x_emu.count(TWEET_PATH)
+        starts.arm(round_no)
+        started, requests_before = time.perf_counter(), pipe.post_requests()
 
-        async def post_now() -> str:
-            await asyncio.sleep(delay)  # noqa: B023 - awaited within this iteration
-            try:
-                result = await service.post_now(GUILD, ALICE, str(setup.episode_id))  # noqa: B023
-            except TweetLocked:
-                return "refused"
-            assert result.line.status == "posted"
-            return "posted now"
-
-        outcome, _ = await asyncio.gather(post_now(), pipe.checker.run_check())
+        outcome, _ = await asyncio.gather(
+            post_now(service, setup, starts.wait(round_no, started, requests_before)),
+            pipe.checker.run_check(),
+        )
         await pipe.checker.run_check()
         outcomes[outcome] += 1
+        assert round_no != 0 or outcome == "refused"
+        assert round_no != 1 or outcome == "posted now"
 
         assert len(pipe.x_emu.tweets_of(usernames[ALICE])) == 1, f"round {round_no}: {outcome}"
-        assert pipe.x_emu.count(TWEET_PATH) == requests_before + 1
+        assert pipe.post_requests() == requests_before + 1
         assert (await tweet_rows(pipe.sessions))[ALICE].status == "posted"
     assert outcomes["posted now"] > 0 and outcomes["refused"] > 0, outcomes

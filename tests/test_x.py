@@ -75,10 +75,9 @@ async def test_pin_flow_links_account_and_tokens_post(x: XService, emu: XEmulato
     assert pending.authorization_url == (
         f"{emu.base_url}/oauth/authorize?oauth_token={pending.request_token}"
     )
-    async with aiohttp.ClientSession() as browser:
-        async with browser.get(pending.authorization_url) as page:
-            assert page.status == 200
-            assert "Authorize" in await page.text()
+    async with aiohttp.ClientSession() as browser, browser.get(pending.authorization_url) as page:
+        assert page.status == 200
+        assert "Authorize" in await page.text()
 
     pin = emu.authorize(pending.request_token, username="alice")
     linked = await x.finish_link(pending.request_token, pending.request_token_secret, f" {pin}\n")

@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import html
 import json
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -231,6 +232,8 @@ class YouTubeEmulator(LoopbackEmulator):
         return [r.query for r in self.requests if r.path == path]
 
     def _add_video(self, video: EmulatedVideo) -> EmulatedVideo:
+        if not re.fullmatch(r"[A-Za-z0-9_-]{11}", video.video_id):
+            raise ValueError(f"YouTube video ids are 11 characters: {video.video_id!r}")
         if video.channel_id not in self.channels:
             raise KeyError(f"add_channel({video.channel_id!r}) first")
         self.videos[video.video_id] = video
