@@ -90,7 +90,9 @@ class LiveChecker:
         *,
         interval: dt.timedelta,
         fast_interval: dt.timedelta,
-        stale_posting_after: dt.timedelta = dt.timedelta(minutes=2),
+        # Longer than any batch takes to post (claims wait on the shared X limiter), so a
+        # second live process never mistakes another's in-flight posts for a crash.
+        stale_posting_after: dt.timedelta = dt.timedelta(minutes=10),
         clock: Callable[[], dt.datetime] = utcnow,
     ) -> None:
         self._sessions = sessions

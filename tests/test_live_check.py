@@ -454,7 +454,7 @@ async def test_tweet_claimed_by_a_dead_process_becomes_unknown_and_is_never_post
     assert await pipe.checker.recover_interrupted() == []  # not stale yet: maybe still posting
     assert (await tweet_rows(pipe.sessions))[ALICE].status == "posting"
 
-    pipe.clock.advance(dt.timedelta(minutes=3))
+    pipe.clock.advance(dt.timedelta(minutes=11))
     notices = await pipe.checker.recover_interrupted()
 
     assert [(n.kind, n.guild_id) for n in notices] == [("interrupted", GUILD)]
