@@ -10,6 +10,7 @@ import sys
 from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING
 
+import aiohttp
 import discord
 import sqlalchemy as sa
 
@@ -103,6 +104,20 @@ async def run_bot(settings: Settings, args: argparse.Namespace) -> int:
                     file=sys.stderr,
                 )
                 return 2
+            except (
+                OSError,
+                aiohttp.ClientError,
+                discord.GatewayNotFound,
+                discord.ConnectionClosed,
+                discord.HTTPException,
+            ) as exc:
+                log.debug("Discord connection failed", exc_info=True)
+                print(
+                    f"OnAir: Discord isn't reachable ({type(exc).__name__}): check the network, "
+                    "DISCORD_API_BASE_URL and DISCORD_GATEWAY_URL",
+                    file=sys.stderr,
+                )
+                return 1
     return 0
 
 

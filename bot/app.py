@@ -151,6 +151,9 @@ def point_discord_at(settings: Settings) -> None:
 
 class OnAirBot(commands.Bot):
     def __init__(self, services: Services) -> None:
+        # OnAir never joins voice: don't warn at every start that voice libraries are missing.
+        discord.VoiceClient.warn_nacl = False
+        discord.VoiceClient.warn_dave = False
         intents = discord.Intents.default()
         intents.members = True  # /tweets create-all lists the members holding the host role
         super().__init__(

@@ -169,6 +169,10 @@ class PodcastService:
         async with self._sessions() as session:
             return await queries.get_podcast_by_guild(session, guild_id)
 
+    async def deactivate(self, guild_id: int) -> bool:
+        async with self._sessions() as session, session.begin():
+            return await queries.deactivate_podcast(session, guild_id)
+
     async def set_filter(self, guild_id: int, text: str | None) -> str | None:
         cleaned = (text or "").strip() or None
         if cleaned is not None and len(cleaned) > MAX_FILTER:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import discord
@@ -13,6 +14,8 @@ from cogs.render import CALM_BLUE, report_embed
 
 log = logging.getLogger("onair.live")
 
+SHUTDOWN_GRACE_SECONDS = 30
+
 
 class LiveCog(commands.Cog):
     def __init__(self, bot: commands.Bot) -> None:
@@ -21,15 +24,28 @@ class LiveCog(commands.Cog):
         settings = self.services.settings
         tick = min(settings.live_check_interval_seconds, settings.fast_check_interval_seconds)
         self.check_loop.change_interval(seconds=tick)
+        self._current: asyncio.Task[None] | None = None
 
     async def cog_load(self) -> None:
         self.check_loop.start()
 
     async def cog_unload(self) -> None:
+        """Stop checking; a check that is posting right now may finish (bounded), so a
+        shutdown doesn't leave tweets half-posted and in need of a person's check."""
         self.check_loop.cancel()
+        if self._current is not None and not self._current.done():
+            try:
+                await asyncio.wait_for(asyncio.shield(self._current), SHUTDOWN_GRACE_SECONDS)
+            except (TimeoutError, asyncio.CancelledError):
+                self._current.cancel()
 
     @tasks.loop(seconds=180)
     async def check_loop(self) -> None:
+        # The check runs as its own task so that cancelling the loop doesn't cut it short.
+        self._current = asyncio.create_task(self._check_once())
+        await asyncio.shield(self._current)
+
+    async def _check_once(self) -> None:
         try:
             result = await self.services.checker.run_check()
         except Exception:
@@ -39,6 +55,12 @@ class LiveCog(commands.Cog):
             await self._deliver_report(report)
         for notice in result.notices:
             await self._deliver_notice(notice)
+
+    @commands.Cog.listener()
+    async def on_guild_remove(self, guild: discord.Guild) -> None:
+        """Removed from a server: stop checking its channel (setup switches it back on)."""
+        if await self.services.podcasts.deactivate(guild.id):
+            log.info("left guild %s; its podcast is no longer checked", guild.id)
 
     @check_loop.before_loop
     async def _wait_until_ready(self) -> None:

@@ -44,6 +44,16 @@ async def set_title_filter(session: AsyncSession, podcast_id: int, text: str | N
     )
 
 
+async def deactivate_podcast(session: AsyncSession, guild_id: int) -> bool:
+    result = await session.execute(
+        sa.update(Podcast)
+        .where(Podcast.guild_id == guild_id, Podcast.active)
+        .values(active=False)
+        .returning(Podcast.id)
+    )
+    return result.first() is not None
+
+
 async def due_podcasts(
     session: AsyncSession, now: dt.datetime, interval: dt.timedelta, fast_interval: dt.timedelta
 ) -> Sequence[Podcast]:

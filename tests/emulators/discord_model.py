@@ -419,6 +419,10 @@ class Guild:
             "GUILD_MEMBER_REMOVE", {"guild_id": str(self.id), "user": member.user.to_payload()}
         )
 
+    def remove_bot(self) -> None:
+        """The bot is kicked from the server; dispatches GUILD_DELETE (not `unavailable`)."""
+        self.emit("GUILD_DELETE", {"id": str(self.id)})
+
     # -- lookups -------------------------------------------------------------------------------
 
     def member_named(self, name: str) -> Member:
