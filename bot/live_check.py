@@ -50,6 +50,7 @@ class StreamReport:
     stream_title: str | None
     stream_url: str | None
     report_message_id: int | None  # None: send a new message, else edit this one
+    video_id: str | None = None
     lines: list[HostLine] = field(default_factory=list)
 
 
@@ -294,6 +295,7 @@ class LiveChecker:
                     stream_title=episode.live_title,
                     stream_url=episode.live_url,
                     report_message_id=None if episode.id in fresh else episode.report_message_id,
+                    video_id=episode.live_video_id,
                 )
             report.lines.append(
                 host_line(tweet, texts.get((episode.id, tweet.host.discord_user_id)))

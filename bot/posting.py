@@ -20,9 +20,9 @@ from bot.crypto import TokenCipher, TokenUnreadable
 from bot.drafts import template_draft
 from bot.errors import XNotConfigured, XNotLinked, new_reference
 from bot.tweet_text import compose_tweet, fits, trim_to_fit
-from bot.x import XService
+from bot.x import PostResult, XService
 from db import queries
-from db.models import EpisodeTweet
+from db.models import Episode, EpisodeTweet
 
 log = logging.getLogger("onair.posting")
 
@@ -30,20 +30,23 @@ MAX_ATTEMPTS = 5
 RETRY_WINDOW = dt.timedelta(hours=2)
 
 
-def channel_live_url(channel_id: str) -> str:
-    """Before a stream is known, a tweet links the channel's live page (it opens the stream)."""
-    return f"https://www.youtube.com/channel/{channel_id}/live"
+def stream_url(episode: Episode, channel_id: str) -> str:
+    """The link a tweet carries: the stream once it is known; before that, the channel's live
+    page (it opens whatever is on air)."""
+    return episode.live_url or f"https://www.youtube.com/channel/{channel_id}/live"
+
+
+def tweet_link(tweet: EpisodeTweet) -> str | None:
+    """The URL appended to `tweet`, or None when its host switched the link off."""
+    episode = tweet.episode
+    return stream_url(episode, episode.podcast.youtube_channel_id) if tweet.include_url else None
 
 
 def final_text(tweet: EpisodeTweet) -> str:
     """The exact text posted for `tweet`: the host's words or the draft (or a template), plus
     the stream URL when include_url is on, always within X's 280 weighted characters."""
     episode = tweet.episode
-    url = (
-        (episode.live_url or channel_live_url(episode.podcast.youtube_channel_id))
-        if tweet.include_url
-        else None
-    )
+    url = tweet_link(tweet)
     body = tweet.text or template_draft(
         episode.title, tweet.host.display_name, episode.podcast.name
     )
@@ -187,9 +190,9 @@ class TweetPoster:
         self,
         tweet: EpisodeTweet,
         username: str,
-        result,
+        result: PostResult,
         now: dt.datetime,
-        update: dict[str, object],  # type: ignore[no-untyped-def]
+        update: dict[str, object],
     ) -> None:
         if result.outcome == "posted":
             update.update(

@@ -16,7 +16,7 @@ from aiolimiter import AsyncLimiter
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import utcnow
-from bot.drafts import Drafter
+from bot.drafts import Draft, Drafter
 from bot.errors import (
     InvalidInput,
     PodcastNotSetUp,
@@ -27,7 +27,7 @@ from bot.errors import (
 )
 from bot.live_check import HostLine, host_line
 from bot.podcasts import resolve_episode
-from bot.posting import PostedLine, TweetPoster, channel_live_url, final_text
+from bot.posting import PostedLine, TweetPoster, final_text, stream_url, tweet_link
 from bot.tweet_text import validate_custom_text, weighted_length
 from db import queries
 from db.models import Episode, EpisodeTweet, Podcast
@@ -169,8 +169,8 @@ class TweetService:
 
         return list(await asyncio.gather(*(one(t) for t in tweets)))
 
-    async def _draft(self, podcast: Podcast, episode: Episode, host_name: str):  # type: ignore[no-untyped-def]
-        url = episode.live_url or channel_live_url(podcast.youtube_channel_id)
+    async def _draft(self, podcast: Podcast, episode: Episode, host_name: str) -> Draft:
+        url = stream_url(episode, podcast.youtube_channel_id)
         async with self._ai_limiter:
             return await self._drafter.draft(
                 episode_title=episode.title,
@@ -222,7 +222,7 @@ class TweetService:
         async with self._sessions() as session, session.begin():
             tweet = await self._own_tweet(session, guild_id, user_id, episode, lock=True)
             _require_changeable(tweet, tweet.episode)
-            url = tweet_url_for(tweet) if tweet.include_url else None
+            url = tweet_link(tweet)
             ok, count, problem = validate_custom_text(text, url)
             if problem == "empty":
                 raise TweetEmpty()
@@ -295,11 +295,6 @@ async def _require_podcast(session: AsyncSession, guild_id: int) -> Podcast:
 def _require_changeable(tweet: EpisodeTweet, episode: Episode) -> None:
     if tweet.status != "pending":
         raise TweetLocked(title=episode.title, state=STATE_WORDS.get(tweet.status, tweet.status))
-
-
-def tweet_url_for(tweet: EpisodeTweet) -> str:
-    episode = tweet.episode
-    return episode.live_url or channel_live_url(episode.podcast.youtube_channel_id)
 
 
 def _preview(tweet: EpisodeTweet) -> TweetPreview:

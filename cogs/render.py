@@ -57,6 +57,8 @@ def report_embed(report: StreamReport) -> discord.Embed:
         or "No host tweets for this episode."
     )
     embed.set_footer(text=f"Episode: {report.episode_title}"[:2048])
+    if report.video_id:
+        embed.set_thumbnail(url=f"https://i.ytimg.com/vi/{report.video_id}/hqdefault.jpg")
     return embed
 
 

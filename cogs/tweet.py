@@ -24,21 +24,23 @@ class EditTweetModal(OnAirModal, title="Edit your tweet"):
         max_length=1000,
     )
 
-    def __init__(self, episode_id: int, current: str) -> None:
+    def __init__(self, episode_id: int, current: str, *, from_preview: bool = False) -> None:
         super().__init__()
         self.episode_id = episode_id
+        self.from_preview = from_preview
         self.text.default = current[:1000]
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
         preview = await services_of(interaction).tweets.edit(
             interaction.guild_id or 0, interaction.user.id, str(self.episode_id), self.text.value
         )
-        await interaction.response.send_message(
-            "Saved.",
-            embed=preview_embed(preview),
-            view=TweetControls(interaction, preview),
-            ephemeral=True,
-        )
+        embed, view = preview_embed(preview, "Saved."), TweetControls(interaction, preview)
+        if self.from_preview:  # opened from a preview's Edit button: update that preview
+            await interaction.response.edit_message(embed=embed, view=view)
+        else:
+            await interaction.response.send_message(
+                "Saved.", embed=embed, view=view, ephemeral=True
+            )
 
 
 class TweetControls(OwnedView):
@@ -78,7 +80,9 @@ class TweetControls(OwnedView):
         episode_id, current = await services_of(interaction).tweets.current_text(
             interaction.guild_id or 0, interaction.user.id, self.episode
         )
-        await interaction.response.send_modal(EditTweetModal(episode_id, current))
+        await interaction.response.send_modal(
+            EditTweetModal(episode_id, current, from_preview=True)
+        )
 
     @discord.ui.button(label="Regenerate", style=discord.ButtonStyle.secondary)
     async def regenerate(
@@ -191,7 +195,10 @@ class TweetCog(
         elif line.reason == "dry_run":
             message = f"Dry run: nothing was sent to X. This is what would have been posted:\n>>> {line.text}"
         elif line.status == "pending":
-            message = "X is having trouble right now; OnAir will retry it shortly."
+            message = (
+                "X is having trouble right now, so nothing was posted. Try again in a minute, "
+                "or let OnAir post it when the stream starts."
+            )
         else:
             message = f"Not posted: {failure_text(line.reason)}."
         await interaction.followup.send(

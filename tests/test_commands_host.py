@@ -171,6 +171,14 @@ async def test_show_buttons_toggle_edit_and_regenerate(
         await edit.response()
         current = (await tweet_row(engine, "Alice"))["generated_text"]
         assert edit.modal is not None and current in str(edit.modal)
+        saved = await (
+            await w.discord.submit_modal(
+                edit, {"Tweet (the stream link is added after it)": "Fresh words from alice"}
+            )
+        ).wait_done()
+        assert "Fresh words from alice" in shown.message.text()  # the same preview, updated
+        assert saved.response_type == 7
+        assert (await tweet_row(engine, "Alice"))["custom_text"] == "Fresh words from alice"
 
         prompts = len(w.openai.prompts)
         w.openai.replies.append("A brand new draft about tiny gardens")
