@@ -39,10 +39,10 @@ from tests.emulators.youtube_site import YouTubeEmulator
 from tests.pipeline_helpers import (
     Pipeline,
     channel_id,
+    clear_podcasts,
     go_live,
     open_pipeline,
     setup_podcast,
-    truncate_all,
     video_id,
 )
 
@@ -117,7 +117,7 @@ async def check_scenarios(
     engine: AsyncEngine, podcasts: int, measure: str
 ) -> dict[str, dict[str, Any]]:
     """Quiet check, go-live check, follow-up check; `measure` is "time" or "memory"."""
-    await truncate_all(engine)
+    await clear_podcasts(engine)
     sessions = create_sessionmaker(engine)
     counter = StatementCounter(engine)
     run = timed if measure == "time" else traced

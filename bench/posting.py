@@ -32,7 +32,7 @@ from db.engine import create_sessionmaker
 from db.models import Episode
 from tests.emulators.base import Fault
 from tests.emulators.x_api import TWEET_PATH
-from tests.pipeline_helpers import open_pipeline, truncate_all, utcnow
+from tests.pipeline_helpers import clear_podcasts, open_pipeline, utcnow
 
 STREAM_URL = "https://www.youtube.com/watch?v=benchstream"
 
@@ -41,7 +41,7 @@ async def post_batch(
     engine: AsyncEngine, tweets: int, latency_ms: float, concurrency: int
 ) -> dict[str, Any]:
     """Fresh data, every episode live, every tweet claimed; then one `post_claimed` call."""
-    await truncate_all(engine)
+    await clear_podcasts(engine)
     sessions = create_sessionmaker(engine)
     counter = StatementCounter(engine)
     podcasts = -(-tweets // HOSTS_PER_PODCAST)
