@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 async def run_bot(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.app import OnAirBot, build_services, point_discord_at
+    from bot.app import CommandSyncRefused, OnAirBot, build_services, point_discord_at
 
     point_discord_at(settings)
     async with AsyncExitStack() as stack:
@@ -94,6 +94,18 @@ async def run_bot(settings: Settings, args: argparse.Namespace) -> int:
                 print(
                     "OnAir: setting DISCORD_TOKEN was rejected by Discord: copy a fresh token "
                     "from the Developer Portal (Bot > Reset Token) into .env",
+                    file=sys.stderr,
+                )
+                return 2
+            except CommandSyncRefused as refused:
+                where = (
+                    f"server {refused.guild_id} (DISCORD_GUILD_ID)"
+                    if refused.guild_id
+                    else "Discord"
+                )
+                print(
+                    f"OnAir: {where} refused the slash commands: invite the bot there with the "
+                    "bot and applications.commands scopes, or fix DISCORD_GUILD_ID",
                     file=sys.stderr,
                 )
                 return 2

@@ -149,6 +149,15 @@ def point_discord_at(settings: Settings) -> None:
     discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord_gateway_url)
 
 
+class CommandSyncRefused(Exception):
+    """Discord refused to register the slash commands (the bot isn't in DISCORD_GUILD_ID's
+    server, or was invited without the applications.commands scope)."""
+
+    def __init__(self, guild_id: int | None) -> None:
+        super().__init__(guild_id)
+        self.guild_id = guild_id
+
+
 class OnAirBot(commands.Bot):
     def __init__(self, services: Services) -> None:
         # OnAir never joins voice: don't warn at every start that voice libraries are missing.
@@ -182,7 +191,10 @@ class OnAirBot(commands.Bot):
         if marker.exists() and marker.read_text().strip() == digest:
             log.info("slash commands unchanged; not syncing (%s)", target)
             return
-        synced = await self.tree.sync(guild=guild)
+        try:
+            synced = await self.tree.sync(guild=guild)
+        except discord.Forbidden:
+            raise CommandSyncRefused(guild.id if guild else None) from None
         marker.parent.mkdir(parents=True, exist_ok=True)
         marker.write_text(digest)
         log.info("synced %d slash commands (%s)", len(synced), target)

@@ -66,6 +66,17 @@ async def test_members_intent_off_exits_2_with_one_line(
     assert "Traceback" not in output
 
 
+async def test_commands_refused_in_guild_exits_2_with_one_line(
+    tmp_path: Path, database_url: str, engine: AsyncEngine
+) -> None:
+    """DISCORD_GUILD_ID naming a server the bot isn't in: exit 2 saying how to fix it."""
+    async with world(tmp_path, database_url) as w:
+        code, output = await run_bot_process(w, DISCORD_GUILD_ID="123456789012345678")
+    assert code == 2
+    assert "server 123456789012345678 (DISCORD_GUILD_ID) refused the slash commands" in output
+    assert "Traceback" not in output
+
+
 async def test_unreachable_discord_exits_1_with_one_line(
     tmp_path: Path, database_url: str, engine: AsyncEngine
 ) -> None:
