@@ -23,6 +23,7 @@ import asyncpg
 import psutil
 import pytest
 
+from tests.command_helpers import setup_podcast
 from tests.emulators.discord_api import InteractionRun, Member, StoredMessage
 from tests.emulators.discord_model import iter_components
 from tests.rig import CHANNEL_ID, World, world
@@ -201,14 +202,7 @@ async def test_podcast_goes_live_and_hosts_tweet(tmp_path: Path, home: Path) -> 
             assert postgres_processes(pgdata, postgres_pid)  # the bot started its own server
 
             # 1. ana sets the podcast up, adds today's episode and gives every host a tweet.
-            run = await w.answer(
-                w.ana,
-                "podcast setup",
-                name="The Pod",
-                youtube_channel="@thepod",
-                announce_channel=w.announce,
-                host_role=w.host_role,
-            )
+            run = await setup_podcast(w)
             assert run.ephemeral
             assert "Saved" in run.text() and CHANNEL_ID in run.text(), run.text()
             today = datetime.now(UTC).date().isoformat()
@@ -361,15 +355,7 @@ async def test_restart_keeps_podcast_links_and_generated_key(tmp_path: Path, hom
         async with w.bot_subprocess(tmp_path / "first.log", **no_key) as first:
             await wait_for_new_session(w, 0)
             first_postgres_pid, _, _ = postmaster(w.data_dir)
-            run = await w.answer(
-                w.ana,
-                "podcast setup",
-                name="The Pod",
-                youtube_channel="@thepod",
-                announce_channel=w.announce,
-                host_role=w.host_role,
-            )
-            assert "Saved" in run.text(), run.text()
+            await setup_podcast(w)
             await link_x(w, w.alice)
         assert first.returncode == 0
         await assert_postgres_gone((w.data_dir / "postgres").resolve(), first_postgres_pid)
