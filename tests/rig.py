@@ -135,25 +135,30 @@ class World:
                     with contextlib.suppress(Exception):
                         await asyncio.wait_for(task, 10)
 
+    async def start_bot_process(
+        self, output: object, **overrides: str
+    ) -> asyncio.subprocess.Process:
+        """Start `python -m bot` with only these settings (none inherited from the caller)."""
+        env = {k: v for k, v in os.environ.items() if not _is_setting(k)}
+        env.update(self.env(**overrides), PYTHONPATH=str(REPO))
+        return await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            cwd=str(self.data_dir.parent),
+            env=env,
+            stdout=output,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+
     @contextlib.asynccontextmanager
     async def bot_subprocess(
         self, log_path: Path, **overrides: str
     ) -> AsyncIterator[asyncio.subprocess.Process]:
         """`python -m bot` exactly as an operator runs it, with its output in `log_path`."""
-        env = {k: v for k, v in os.environ.items() if not _is_setting(k)}
-        env.update(self.env(**overrides))
-        env["PYTHONPATH"] = str(REPO)
         identified_before = self.discord.identify_count
         with log_path.open("wb") as log:
-            process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "bot",
-                cwd=str(self.data_dir.parent),
-                env=env,
-                stdout=log,
-                stderr=asyncio.subprocess.STDOUT,
-            )
+            process = await self.start_bot_process(log, **overrides)
             try:
                 await self.discord.wait_until(
                     lambda: (

@@ -6,8 +6,6 @@ Also: a podcast stops being checked when the bot is removed from its server.
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -22,22 +20,12 @@ from tests.command_helpers import (
     setup_podcast,
 )
 from tests.emulators.discord_api import DiscordEmulator
-from tests.rig import CHANNEL_ID, REPO, World, world
+from tests.rig import CHANNEL_ID, World, world
 
 
 async def run_bot_process(w: World, **overrides: str) -> tuple[int, str]:
     """Run `python -m bot` to its end (it must end by itself) and return (code, output)."""
-    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")}
-    env.update(w.env(**overrides), PYTHONPATH=str(REPO))
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        cwd=str(w.data_dir.parent),
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
+    process = await w.start_bot_process(asyncio.subprocess.PIPE, **overrides)
     output, _ = await asyncio.wait_for(process.communicate(), 90)
     assert process.returncode is not None
     return process.returncode, output.decode()
