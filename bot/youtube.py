@@ -639,8 +639,68 @@ class YouTubeClient:
     ) -> dict[str, LiveCheck]:
         """Check many channels at once; each answers within its own timeouts, none raises."""
         unique = list(dict.fromkeys(channel_ids))
+        if self.api_mode and len(unique) > 1:
+            return await self._check_many_via_api(unique, known_videos or {})
         results = await asyncio.gather(*(self._check_safely(c, known_videos) for c in unique))
         return dict(zip(unique, results, strict=True))
+
+    async def _check_many_via_api(
+        self, channel_ids: list[str], known_videos: Mapping[str, VideoState]
+    ) -> dict[str, LiveCheck]:
+        """Data API mode for many channels: every feed concurrently, then one videos.list per
+        50 ids of all the channels together (one call per channel would cost a unit each)."""
+        results: dict[str, LiveCheck] = {}
+        feeds: dict[str, list[FeedEntry]] = {}
+        to_page: list[str] = []
+
+        async def read_feed(channel_id: str) -> None:
+            early = self._refuse_early(channel_id)
+            if early is not None:
+                results[channel_id] = early
+                return
+            try:
+                feeds[channel_id] = await self._feed_entries(channel_id)
+            except _ApiFallback:
+                to_page.append(channel_id)
+            except _Trouble as trouble:
+                results[channel_id] = self._record_failure(channel_id, trouble)
+            except Exception:
+                log.exception("YouTube feed of %s failed unexpectedly", channel_id)
+                results[channel_id] = LiveCheck(channel_id, "unknown", reason="error")
+
+        await asyncio.gather(*(read_feed(c) for c in channel_ids))
+        plans = {c: self._split_known(entries, known_videos) for c, entries in feeds.items()}
+        asked = list(dict.fromkeys(v for _, ask in plans.values() for v in ask))
+        try:
+            videos, units = await self._lookup_videos(asked)
+        except _ApiFallback:
+            to_page.extend(plans)
+            plans = {}
+        except _Trouble as trouble:
+            for channel_id in plans:
+                results[channel_id] = self._record_failure(channel_id, trouble)
+            plans = {}
+        by_id = {v.video_id: v for v in videos} if plans else {}
+        for index, (channel_id, (states, ask)) in enumerate(plans.items()):
+            mine = [by_id[v] for v in ask if v in by_id]
+            check = self._api_result(
+                channel_id, states, ask, mine, units_used=units if index == 0 else 0
+            )
+            results[channel_id] = self._settle(channel_id, check)
+
+        async def page(channel_id: str) -> None:
+            try:
+                check = await self._check_via_page(channel_id)
+            except _Trouble as trouble:
+                results[channel_id] = self._record_failure(channel_id, trouble)
+            except Exception:
+                log.exception("YouTube check of %s failed unexpectedly", channel_id)
+                results[channel_id] = LiveCheck(channel_id, "unknown", reason="error")
+            else:
+                results[channel_id] = self._settle(channel_id, check)
+
+        await asyncio.gather(*(page(c) for c in to_page))
+        return {c: self._with_flags(results[c]) for c in channel_ids}
 
     async def _check_safely(
         self, channel_id: str, known_videos: Mapping[str, VideoState] | None
@@ -661,13 +721,9 @@ class YouTubeClient:
         """Live, upcoming, offline, or unknown (with a reason) for one UC… channel id."""
         if not is_channel_id(channel_id):
             raise InvalidChannel(_INVALID_CHANNEL_MESSAGE)
-        now = self._clock()
-        allowed_at = self._next_allowed_at.get(channel_id)
-        if allowed_at is not None and now < allowed_at:
-            wait = (allowed_at - now).total_seconds()
-            return self._with_flags(
-                LiveCheck(channel_id, "unknown", reason="backoff", retry_after=wait)
-            )
+        early = self._refuse_early(channel_id)
+        if early is not None:
+            return self._with_flags(early)
         try:
             if self.api_mode:
                 try:
@@ -679,10 +735,26 @@ class YouTubeClient:
         except _Trouble as trouble:
             check = self._record_failure(channel_id, trouble)
         else:
-            if check.state != "unknown":
-                self._failures.pop(channel_id, None)
-                self._next_allowed_at.pop(channel_id, None)
+            check = self._settle(channel_id, check)
         return self._with_flags(check)
+
+    def _refuse_early(self, channel_id: str) -> LiveCheck | None:
+        """An answer without asking YouTube: a malformed id, or a channel in backoff."""
+        if not is_channel_id(channel_id):
+            return LiveCheck(channel_id, "unknown", reason="invalid_channel")
+        now = self._clock()
+        allowed_at = self._next_allowed_at.get(channel_id)
+        if allowed_at is not None and now < allowed_at:
+            wait = (allowed_at - now).total_seconds()
+            return LiveCheck(channel_id, "unknown", reason="backoff", retry_after=wait)
+        return None
+
+    def _settle(self, channel_id: str, check: LiveCheck) -> LiveCheck:
+        """A clear answer ends the channel's backoff."""
+        if check.state != "unknown":
+            self._failures.pop(channel_id, None)
+            self._next_allowed_at.pop(channel_id, None)
+        return check
 
     async def _check_via_page(self, channel_id: str) -> LiveCheck:
         response = await self._fetch_page(f"{self._base_url}/channel/{channel_id}/live")
@@ -706,6 +778,13 @@ class YouTubeClient:
     async def _check_via_api(
         self, channel_id: str, known_videos: Mapping[str, VideoState]
     ) -> LiveCheck:
+        entries = await self._feed_entries(channel_id)
+        states, ask = self._split_known(entries, known_videos)
+        videos, units = await self._lookup_videos(ask)
+        return self._api_result(channel_id, states, ask, videos, units_used=units)
+
+    async def _feed_entries(self, channel_id: str) -> list[FeedEntry]:
+        """The channel's recent videos from its RSS feed (free of quota)."""
         try:
             feed_response = await self._fetch_page(
                 f"{self._base_url}/feeds/videos.xml", params={"channel_id": channel_id}
@@ -717,10 +796,14 @@ class YouTubeClient:
         if feed_response.status_code != 200:
             raise _ApiFallback  # YouTube's feeds 404 now and then; the page still answers
         try:
-            entries = parse_feed(feed_response.text)
+            return parse_feed(feed_response.text)
         except ValueError:
             raise _ApiFallback from None
 
+    def _split_known(
+        self, entries: list[FeedEntry], known_videos: Mapping[str, VideoState]
+    ) -> tuple[dict[str, VideoState], list[str]]:
+        """Videos whose final state is known (never asked again), and the ids to ask about."""
         states: dict[str, VideoState] = {}
         to_ask: list[str] = []
         for entry in entries:
@@ -729,19 +812,37 @@ class YouTubeClient:
                 states[entry.video_id] = VideoState(known)
             elif entry.video_id not in to_ask:
                 to_ask.append(entry.video_id)
+        return states, to_ask
 
-        videos: list[ApiVideo] = []
-        units = 0
-        for chunk in _chunks(to_ask, VIDEOS_PER_CALL):
-            body = await self._api_get(
-                "videos", {"part": "snippet,liveStreamingDetails", "id": ",".join(chunk)}
+    async def _lookup_videos(self, video_ids: list[str]) -> tuple[list[ApiVideo], int]:
+        """videos.list for `video_ids`, 50 per call (1 unit each), calls in parallel."""
+        chunks = list(_chunks(video_ids, VIDEOS_PER_CALL))
+        bodies = await asyncio.gather(
+            *(
+                self._api_get(
+                    "videos", {"part": "snippet,liveStreamingDetails", "id": ",".join(chunk)}
+                )
+                for chunk in chunks
             )
-            units += API_UNIT_COST["videos"]
+        )
+        videos: list[ApiVideo] = []
+        for body in bodies:
             try:
                 videos.extend(parse_videos_response(body))
             except ValueError:
                 raise _ApiFallback from None
+        return videos, len(chunks) * API_UNIT_COST["videos"]
 
+    def _api_result(
+        self,
+        channel_id: str,
+        states: dict[str, VideoState],
+        to_ask: list[str],
+        videos: list[ApiVideo],
+        *,
+        units_used: int,
+    ) -> LiveCheck:
+        """Decide the channel's state from what videos.list said about its videos."""
         answered = {v.video_id for v in videos}
         for video in videos:
             states[video.video_id] = video.state
@@ -752,7 +853,7 @@ class YouTubeClient:
             if state.is_final:
                 self._remember_final(video_id, state)
 
-        common = {"units_used": units, "source": "api", "video_states": states}
+        common = {"units_used": units_used, "source": "api", "video_states": states}
         live = [v for v in videos if v.state is VideoState.LIVE]
         if live:
             best = max(live, key=lambda v: v.started_at or datetime.min.replace(tzinfo=UTC))

@@ -26,6 +26,7 @@ API_KEY = "test-youtube-key"
 CHANNEL = "UCaaaaaaaaaaaaaaaaaaaaaa"
 OTHER = "UCbbbbbbbbbbbbbbbbbbbbbb"
 THIRD = "UCcccccccccccccccccccccc"
+FOURTH = "UCdddddddddddddddddddddd"
 START = datetime(2025, 5, 1, 18, 0, tzinfo=UTC)
 
 
@@ -296,7 +297,7 @@ async def test_slow_page_within_timeout_still_answers(
 async def test_api_units_per_channel_and_final_videos_not_asked_again(
     emu: YouTubeEmulator, api_client: YouTubeClient
 ) -> None:
-    """3 channels cost 3 units; then only the live stream is asked about again, never search."""
+    """3 channels cost 1 unit together; then only the live stream is asked again; never search."""
     emu.add_channel(OTHER)
     emu.add_channel(THIRD)
     emu.add_upload(CHANNEL, "uploadA0001", "Clip 1")
@@ -315,13 +316,35 @@ async def test_api_units_per_channel_and_final_videos_not_asked_again(
     assert first[THIRD].video_id == "liveC000001"
     assert first[THIRD].url == "https://www.youtube.com/watch?v=liveC000001"
     assert first[OTHER].video_states["endedB00001"] is VideoState.ENDED
-    assert units_after_first == 3
-    assert sum(c.units_used for c in first.values()) == 3
+    assert units_after_first == 1  # one videos.list for the three channels' 6 ids
+    assert sum(c.units_used for c in first.values()) == 1
     assert [second[c].state for c in (CHANNEL, OTHER, THIRD)] == ["offline", "offline", "live"]
-    assert emu.units_used == 4
+    assert emu.units_used == 2
     assert emu.api_calls("videos")[-1]["id"] == "liveC000001"
     assert emu.count("/youtube/v3/search") == 0
-    assert api_client.units_used == 4
+    assert api_client.units_used == 2
+
+
+async def test_many_channels_share_videos_list_calls(
+    emu: YouTubeEmulator, api_client: YouTubeClient
+) -> None:
+    """Ids from all channels are asked together, 50 per call: 4 channels x 15 waiting rooms
+    (60 ids) take 2 calls, not 4; each channel still gets its own answer."""
+    channels = [CHANNEL, OTHER, THIRD, FOURTH]
+    for number, channel in enumerate(channels):
+        if channel != CHANNEL:
+            emu.add_channel(channel)
+        for slot in range(15):
+            start = START + timedelta(days=1 + slot)
+            emu.schedule_stream(channel, f"wait{number}{slot:06d}", f"Show {slot}", start)
+
+    checks = await api_client.check_channels(channels)
+
+    assert [checks[c].state for c in channels] == ["upcoming"] * 4
+    assert [checks[c].scheduled_start for c in channels] == [START + timedelta(days=1)] * 4
+    calls = emu.api_calls("videos")
+    assert sorted(len(call["id"].split(",")) for call in calls) == [10, 50]
+    assert emu.units_used == 2 and sum(c.units_used for c in checks.values()) == 2
 
 
 async def test_known_videos_from_caller_are_not_asked(
@@ -405,6 +428,23 @@ async def test_quota_exhaustion_falls_back_to_pages_and_flags_once(
     assert (third.state, third.source, third.quota_exhausted_now) == ("live", "page", False)
     assert api_calls_while_paused == 2
     assert (fourth.state, fourth.source) == ("live", "api")
+
+
+async def test_quota_exhausted_mid_batch_checks_every_channel_by_page(
+    emu: YouTubeEmulator, api_client: YouTubeClient
+) -> None:
+    """When the shared videos.list call hits the quota, every channel of the batch still gets
+    an answer from its page, and exactly one result carries the one-time notice."""
+    emu.add_channel(OTHER)
+    emu.daily_quota = 0
+    emu.go_live(CHANNEL, "liveVideo01", "Episode 12")
+    emu.schedule_stream(OTHER, "waitRoom001", "Episode 14", START + timedelta(hours=1))
+
+    checks = await api_client.check_channels([CHANNEL, OTHER])
+
+    assert (checks[CHANNEL].state, checks[CHANNEL].source) == ("live", "page")
+    assert (checks[OTHER].state, checks[OTHER].source) == ("upcoming", "page")
+    assert sum(c.quota_exhausted_now for c in checks.values()) == 1
 
 
 def test_quota_resets_at_midnight_pacific() -> None:
