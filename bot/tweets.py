@@ -257,6 +257,22 @@ class TweetService:
             await session.flush()
             return _preview(tweet)
 
+    async def set_include_url(
+        self, guild_id: int, user_id: int, episode: str, include: bool
+    ) -> TweetPreview:
+        """Append the stream link or not; the host's own text must still fit with it."""
+        async with self._sessions() as session, session.begin():
+            tweet = await self._own_tweet(session, guild_id, user_id, episode, lock=True)
+            _require_changeable(tweet, tweet.episode)
+            if include and tweet.custom_text:
+                url = stream_url(tweet.episode, tweet.episode.podcast.youtube_channel_id)
+                ok, count, _ = validate_custom_text(tweet.custom_text, url)
+                if not ok:
+                    raise TweetTooLong(count=count, url_note=" with the stream link (23)")
+            tweet.include_url = include
+            await session.flush()
+            return _preview(tweet)
+
     async def post_now(self, guild_id: int, user_id: int, episode: str) -> PostNowResult:
         async with self._sessions() as session, session.begin():
             tweet = await self._own_tweet(session, guild_id, user_id, episode, lock=True)

@@ -44,7 +44,8 @@ class EditTweetModal(OnAirModal, title="Edit your tweet"):
 
 
 class TweetControls(OwnedView):
-    """Enable/Disable, Edit and Regenerate under a preview; only its host can press them."""
+    """Enable/Disable, Edit, Regenerate and the stream link under a preview; only its host can
+    press them."""
 
     def __init__(self, origin: discord.Interaction, preview: TweetPreview) -> None:
         super().__init__(origin.user, origin)
@@ -54,7 +55,8 @@ class TweetControls(OwnedView):
         self.toggle.style = (
             discord.ButtonStyle.secondary if preview.enabled else discord.ButtonStyle.success
         )
-        for item in (self.toggle, self.edit, self.regenerate):
+        self.link.label = "Remove link" if preview.include_url else "Add link"
+        for item in (self.toggle, self.edit, self.regenerate, self.link):
             item.disabled = not changeable
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
@@ -99,6 +101,18 @@ class TweetControls(OwnedView):
         await interaction.edit_original_response(
             embed=preview_embed(preview, FALLBACK_NOTE if fallback else None),
             view=TweetControls(interaction, preview),
+        )
+        self.stop()
+
+    @discord.ui.button(label="Remove link", style=discord.ButtonStyle.secondary)
+    async def link(
+        self, interaction: discord.Interaction, button: discord.ui.Button[TweetControls]
+    ) -> None:
+        preview = await services_of(interaction).tweets.set_include_url(
+            interaction.guild_id or 0, interaction.user.id, self.episode, button.label == "Add link"
+        )
+        await interaction.response.edit_message(
+            embed=preview_embed(preview), view=TweetControls(interaction, preview)
         )
         self.stop()
 

@@ -157,7 +157,14 @@ async def test_show_buttons_toggle_edit_and_regenerate(
         assert shown.ephemeral
         assert "Length" in shown.text() and "/280" in field(shown, "Length")
         assert shown.message is not None
-        assert shown.message.button_labels() == ["Disable", "Edit", "Regenerate"]
+        assert shown.message.button_labels() == ["Disable", "Edit", "Regenerate", "Remove link"]
+
+        await (await w.discord.click_button(shown, "Remove link")).wait_done()
+        assert (await tweet_row(engine, "Alice"))["include_url"] is False
+        assert "youtube.com" not in shown.message.text()
+        await (await w.discord.click_button(shown, "Add link")).wait_done()
+        assert (await tweet_row(engine, "Alice"))["include_url"] is True
+        assert "youtube.com/channel/" in shown.message.text()
 
         clicked = await (await w.discord.click_button(shown, "Disable")).wait_done()
         assert (await tweet_row(engine, "Alice"))["enabled"] is False
@@ -193,6 +200,27 @@ async def test_show_buttons_toggle_edit_and_regenerate(
         assert (await tweet_row(engine, "Alice"))["generated_text"] == (
             "A brand new draft about tiny gardens"
         )
+
+
+async def test_link_button_refuses_when_own_text_would_no_longer_fit(
+    tmp_path: Path, database_url: str, engine: AsyncEngine
+) -> None:
+    """Own text that fits only without the stream link: "Add link" answers with the count and
+    leaves the link off."""
+    async with running(tmp_path, database_url) as (w, _):
+        await prepared(w)
+        shown = await w.answer(w.alice, "tweet show", episode=EPISODE)
+        await (await w.discord.click_button(shown, "Remove link")).wait_done()
+        edit = await w.discord.click_button(shown, "Edit")
+        await edit.response()
+        label = "Tweet (the stream link is added after it)"
+        await (await w.discord.submit_modal(edit, {label: "word " * 54})).wait_done()
+        assert (await tweet_row(engine, "Alice"))["custom_text"] == ("word " * 54).strip()
+
+        refused = await (await w.discord.click_button(shown, "Add link")).wait_done()
+
+        assert_one_private_line(refused, "294/280")
+        assert (await tweet_row(engine, "Alice"))["include_url"] is False
 
 
 async def test_buttons_refuse_another_member(
