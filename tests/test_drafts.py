@@ -172,7 +172,7 @@ async def test_api_trouble_falls_back_to_template(
 async def test_hanging_server_times_out_to_template(emu: OpenAIEmulator) -> None:
     """A server that never answers costs one timeout, then the template."""
     emu.inject(Fault(kind="hang", path_prefix=COMPLETIONS, times=None))
-    drafter = make_drafter(emu, timeout=0.2)
+    drafter = make_drafter(emu, timeout=1.0)  # ample for the request to reach the server
 
     draft = await drafter.draft(TITLE, None, HOST, STREAM_URL)
     await drafter.aclose()
@@ -183,7 +183,7 @@ async def test_hanging_server_times_out_to_template(emu: OpenAIEmulator) -> None
 
 async def test_unreachable_server_falls_back(emu: OpenAIEmulator) -> None:
     """Connection refused (server gone) is an api_error, not a crash."""
-    drafter = make_drafter(emu, timeout=0.5)
+    drafter = make_drafter(emu, timeout=2.0)
     await emu.stop()
 
     draft = await drafter.draft(TITLE, None, HOST, None)
