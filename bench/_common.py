@@ -7,6 +7,7 @@ is a loopback emulator from tests/emulators.
 
 from __future__ import annotations
 
+import json
 import logging
 import platform
 import tempfile
@@ -117,3 +118,8 @@ def print_table(title: str, header: list[str], rows: list[list[object]]) -> None
         print("  " + "  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True)))
         if index == 0:
             print("  " + "  ".join("-" * width for width in widths))
+
+
+def emit_json(bench: str, figures: dict[str, object]) -> None:
+    """The one machine-readable line every benchmark ends with."""
+    print("BENCH_JSON " + json.dumps({"bench": bench, **figures}, sort_keys=True))

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -24,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bench._common import (
     Measured,
     StatementCounter,
+    emit_json,
     machine,
     print_table,
     quiet_logs,
@@ -214,7 +214,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         rows,
     )
     figures = {"machine": machine(), "youtube": youtube, "database": database}
-    print("BENCH_JSON " + json.dumps({"bench": "live_check", **figures}, sort_keys=True))
+    emit_json("live_check", figures)
     return figures
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 from typing import Any
 
 import sqlalchemy as sa
@@ -19,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench._common import (
     StatementCounter,
+    emit_json,
     machine,
     print_table,
     quiet_logs,
@@ -112,7 +112,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "sequential": sequential,
         "speedup": speedup,
     }
-    print("BENCH_JSON " + json.dumps({"bench": "posting", **figures}, sort_keys=True))
+    emit_json("posting", figures)
     return figures
 
 

@@ -51,15 +51,20 @@ def lines_by_name(result: CheckResult) -> dict[str, HostLine]:
     return {line.host_name: line for line in report.lines}
 
 
-async def alice_live(pipe: Pipeline) -> PodcastSetup:
-    """One podcast, one linked host (Alice), and its channel live right now."""
-    setup = await setup_podcast(
+async def alice_podcast(pipe: Pipeline) -> PodcastSetup:
+    """One podcast with one host, Alice, whose X account is linked."""
+    return await setup_podcast(
         pipe,
         guild_id=GUILD,
         channel=channel_id(1),
         members=[(ALICE, "Alice")],
         linked={ALICE: "alice"},
     )
+
+
+async def alice_live(pipe: Pipeline) -> PodcastSetup:
+    """One podcast, one linked host (Alice), and its channel live right now."""
+    setup = await alice_podcast(pipe)
     go_live(pipe, setup.channel_id, VIDEO)
     return setup
 
@@ -136,13 +141,7 @@ async def test_live_stream_posts_once_per_enabled_linked_host(pipe: Pipeline) ->
 
 async def test_waiting_room_posts_nothing_until_the_stream_starts(pipe: Pipeline) -> None:
     """A scheduled stream only records its start time; tweets go out once it is really live."""
-    setup = await setup_podcast(
-        pipe,
-        guild_id=GUILD,
-        channel=channel_id(1),
-        members=[(ALICE, "Alice")],
-        linked={ALICE: "alice"},
-    )
+    setup = await alice_podcast(pipe)
     starts_at = (utcnow() + dt.timedelta(minutes=5)).replace(microsecond=0)
     pipe.youtube_emu.schedule_stream(setup.channel_id, VIDEO, "Episode 12 soon", starts_at)
 
@@ -171,13 +170,7 @@ async def test_waiting_room_posts_nothing_until_the_stream_starts(pipe: Pipeline
 async def test_title_filter_mismatch_is_reported_once_and_posts_nothing(pipe: Pipeline) -> None:
     """A live title without the filter text gives one "filtered" notice, not one per check;
     a later stream whose title matches is posted."""
-    setup = await setup_podcast(
-        pipe,
-        guild_id=GUILD,
-        channel=channel_id(1),
-        members=[(ALICE, "Alice")],
-        linked={ALICE: "alice"},
-    )
+    setup = await alice_podcast(pipe)
     await pipe.podcasts.set_filter(GUILD, "Episode")
     go_live(pipe, setup.channel_id, VIDEO, title="Gaming night with friends")
 
@@ -221,13 +214,7 @@ async def test_live_without_episode_is_reported_once(pipe: Pipeline) -> None:
 
 async def test_stream_seen_more_than_two_hours_late_posts_nothing(pipe: Pipeline) -> None:
     """A stream that started over 2 hours before the check gives a "too_late" notice only."""
-    setup = await setup_podcast(
-        pipe,
-        guild_id=GUILD,
-        channel=channel_id(1),
-        members=[(ALICE, "Alice")],
-        linked={ALICE: "alice"},
-    )
+    setup = await alice_podcast(pipe)
     go_live(pipe, setup.channel_id, VIDEO, started_at=utcnow() - dt.timedelta(hours=3))
 
     first = await pipe.checker.run_check()
