@@ -128,6 +128,16 @@ class NotYours(OnAirError):
     template = "These buttons belong to {owner}'s tweet; run /tweet show to see your own."
 
 
+class TweetHeld(OnAirError):
+    template = (
+        "Your tweet for “{title}” is held by an admin, so it can't be posted until they release it."
+    )
+
+
+class NoHostRecord(OnAirError):
+    template = "{name} has no tweet or X link on this podcast."
+
+
 class Expired(OnAirError):
     template = "These buttons have expired. Run the command again."
 
@@ -149,6 +159,10 @@ FAILURE_REASONS: dict[str, str] = {
     "too_late": "the stream started too long ago to retry",
     "dry_run": "dry run: nothing was sent to X",
     "interrupted": "the bot stopped while posting: check X before posting again",
+    # Not posted (yet): the tweet stays pending and posts once the reason is gone.
+    "unapproved": "not approved by its host: approve it with /tweet approve or /tweet show",
+    "held": "held by an admin: an admin can release it with /tweets release",
+    "away": "held: its host no longer has the host role",
 }
 
 
