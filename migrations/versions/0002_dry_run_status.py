@@ -1,7 +1,7 @@
 """a dry run is its own status; an attempt can end unknown
 
 Revision ID: 0002
-Revises: 0001
+Revises: 0004
 Create Date: 2026-12-01 22:50:00
 
 Values are spelled out here (not imported from db.models) so this migration keeps meaning what
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0002"
-down_revision: str | None = "0001"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
