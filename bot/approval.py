@@ -6,12 +6,13 @@ twin for what Discord shows (reports, /tweets status, previews, the readiness bo
 
 from __future__ import annotations
 
+from bot.errors import Reason
 from db.models import EpisodeTweet
 
-# Reason codes a pending tweet is not posted for (their sentences are in bot.errors).
-UNAPPROVED = "unapproved"
-HELD = "held"  # an admin held it
-AWAY = "away"  # its host lost the host role or left the server
+# Reasons a pending tweet is not posted for (their sentences are in bot.errors' catalogue).
+UNAPPROVED = Reason.UNAPPROVED
+HELD = Reason.HELD  # an admin held it
+AWAY = Reason.AWAY  # its host lost the host role or left the server
 
 
 def needs_approval(tweet: EpisodeTweet, require_approval: bool) -> bool:
@@ -19,7 +20,7 @@ def needs_approval(tweet: EpisodeTweet, require_approval: bool) -> bool:
     return require_approval and not tweet.approved and not tweet.host.autopost
 
 
-def hold_reason(tweet: EpisodeTweet) -> str | None:
+def hold_reason(tweet: EpisodeTweet) -> Reason | None:
     """AWAY or HELD when the tweet is held, else None (a host who left outranks an admin hold)."""
     if tweet.host.away_since is not None:
         return AWAY
