@@ -10,7 +10,7 @@ Existing rows are decided like this:
 - nobody is held, nobody opted into autopost, no server is marked removed, no board was posted.
 
 Revision ID: 0005
-Revises: 0004
+Revises: 0002
 Create Date: 2026-12-01 22:50:00
 """
 
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0005"
-down_revision: str | None = "0004"
+down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
