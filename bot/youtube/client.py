@@ -27,6 +27,7 @@ from urllib.parse import quote
 
 from bot.youtube.channel_input import INVALID_CHANNEL_MESSAGE, is_channel_id, parse_channel_input
 from bot.youtube.parsers import (
+    LivePageCutoff,
     extract_channel_id,
     looks_like_captcha,
     parse_feed,
@@ -229,7 +230,9 @@ class YouTubeClient:
         return self._transport.settle(check)
 
     async def _check_via_page(self, channel_id: str) -> LiveCheck:
-        response = await self._transport.fetch_page(f"/channel/{channel_id}/live")
+        response = await self._transport.fetch_page(
+            f"/channel/{channel_id}/live", cutoff=LivePageCutoff
+        )
         if response.status_code == 404:
             return LiveCheck(channel_id, "unknown", reason="not_found", source="page")
         page = parse_live_page(response.text)

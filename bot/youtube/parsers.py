@@ -226,3 +226,54 @@ def google_error_reasons(body: object) -> set[str]:
             if isinstance(entry, dict) and isinstance(entry.get("reason"), str):
                 reasons.add(entry["reason"])
     return reasons
+
+
+_CANONICAL_BYTES_RE = re.compile(
+    rb"""<link\b[^>]*\brel\s*=\s*["']canonical["'][^>]*>""", re.IGNORECASE
+)
+_PLAYER_OBJECT_BYTES_RE = re.compile(rb"""ytInitialPlayerResponse["'\]]*\s*=\s*\{""")
+_SCRIPT_END_BYTES_RE = re.compile(rb"</script", re.IGNORECASE)
+_OVERLAP = 512  # longer than any of the patterns above can match across a chunk boundary
+
+
+class LivePageCutoff:
+    """Says when enough of a ``/live`` page has arrived for ``parse_live_page`` to decide.
+
+    A channel page is decided by its canonical link (in the head); a watch page once its
+    ``ytInitialPlayerResponse`` object is complete, which is at the latest the end of its
+    script: HTML ends script text at the first ``</script``, so a literal one can't occur inside
+    the object (https://html.spec.whatwg.org/#script-data-state). The rest of a real page, some
+    800 KB of configuration and ``ytInitialData``, is never read. Each call scans only what
+    arrived since the last one. Anything unexpected (no canonical link, a captcha) is read in
+    full and left to ``parse_live_page``.
+    """
+
+    def __init__(self) -> None:
+        self._canonical_from = 0
+        self._is_watch_page = False
+        self._player_from = 0
+        self._player_at: int | None = None
+
+    def __call__(self, body: bytes | bytearray) -> bool:
+        if not self._is_watch_page:
+            match = _CANONICAL_BYTES_RE.search(body, self._canonical_from)
+            if match is None:
+                self._canonical_from = max(0, len(body) - _OVERLAP)
+                return False
+            tag = match.group(0)
+            if b"/channel/" in tag or b"/@" in tag:
+                return True
+            if b"/watch" not in tag:
+                self._canonical_from = len(body)  # an odd page: parse_live_page will say so
+                return False
+            self._is_watch_page = True
+        if self._player_at is None:
+            found = _PLAYER_OBJECT_BYTES_RE.search(body, self._player_from)
+            if found is None:
+                self._player_from = max(0, len(body) - _OVERLAP)
+                return False
+            self._player_at = found.end()
+        if _SCRIPT_END_BYTES_RE.search(body, self._player_at) is not None:
+            return True
+        self._player_at = max(self._player_at, len(body) - _OVERLAP)
+        return False
