@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.config import Settings
 from bot.crypto import TokenCipher
 from bot.drafts import Drafter
+from bot.hosts import HostRoster
 from bot.linking import XLinkService
 from bot.live_check import LiveChecker
 from bot.podcasts import PodcastService
@@ -43,6 +44,7 @@ EXTENSIONS = (
     "cogs.tweets",
     "cogs.tweet",
     "cogs.x_account",
+    "cogs.membership",
     "cogs.live",
 )
 
@@ -70,6 +72,8 @@ class Services:
     linking: XLinkService
     checker: LiveChecker
     limits: dict[str, KeyedRateLimiter]
+    poster: TweetPoster
+    roster: HostRoster
 
 
 async def open_database(settings: Settings, stack: AsyncExitStack) -> AsyncEngine:
@@ -140,6 +144,8 @@ async def build_services(settings: Settings, stack: AsyncExitStack) -> Services:
             fast_interval=dt.timedelta(seconds=settings.fast_check_interval_seconds),
         ),
         limits={name: KeyedRateLimiter(rate, 60) for name, rate in COMMAND_LIMITS.items()},
+        poster=poster,
+        roster=HostRoster(sessions),
     )
 
 
@@ -172,6 +178,15 @@ class OnAirBot(commands.Bot):
             allowed_mentions=discord.AllowedMentions.none(),
         )
         self.services = services
+        services.poster.holds_host_role = self.holds_host_role
+
+    def holds_host_role(self, guild_id: int, user_id: int, role_id: int) -> bool | None:
+        """From the member cache: does the member still hold the role (None: can't tell)."""
+        guild = self.get_guild(guild_id)
+        if guild is None or not guild.chunked:
+            return None
+        member = guild.get_member(user_id)
+        return member is not None and member.get_role(role_id) is not None
 
     async def setup_hook(self) -> None:
         for extension in EXTENSIONS:

@@ -7,7 +7,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.errors import link_status_text
-from cogs.checks import host_only, services_of
+from cogs.checks import host_only, host_or_former_host, services_of
 
 
 @app_commands.guild_only()
@@ -60,7 +60,7 @@ class XAccountCog(commands.GroupCog, group_name="x", group_description="Your X a
         )
 
     @app_commands.command(name="unlink", description="Remove your X account from OnAir")
-    @host_only()
+    @host_or_former_host()
     async def unlink(self, interaction: discord.Interaction) -> None:
         await services_of(interaction).linking.unlink(
             interaction.guild_id or 0, interaction.user.id

@@ -634,3 +634,44 @@ async def mark_stale_posting_unknown(
 
 async def set_autopost(session: AsyncSession, host_id: int, enabled: bool) -> None:
     await session.execute(sa.update(Host).where(Host.id == host_id).values(autopost=enabled))
+
+
+async def set_hosts_away(
+    session: AsyncSession, podcast_id: int, user_ids: list[int], *, away: bool, now: dt.datetime
+) -> bool:
+    """Hold (away) or release these members' tweets; True when a host record changed."""
+    state = Host.away_since.is_(None) if away else Host.away_since.is_not(None)
+    result = await session.execute(
+        sa.update(Host)
+        .where(Host.podcast_id == podcast_id, Host.discord_user_id.in_(user_ids), state)
+        .values(away_since=now if away else None)
+        .returning(Host.id)
+        .execution_options(synchronize_session=False)
+    )
+    return result.first() is not None
+
+
+async def reconcile_hosts_away(
+    session: AsyncSession, podcast_id: int, role_holders: set[int], now: dt.datetime
+) -> None:
+    """Hosts in `role_holders` are back, every other host of the podcast is away."""
+    holding = Host.discord_user_id.in_(role_holders) if role_holders else sa.false()
+    await session.execute(
+        sa.update(Host)
+        .where(Host.podcast_id == podcast_id)
+        .values(
+            away_since=sa.case((holding, sa.null()), else_=sa.func.coalesce(Host.away_since, now))
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def mark_hosts_away(session: AsyncSession, host_ids: list[int], now: dt.datetime) -> None:
+    """The live check found these hosts without the host role: hold their tweets."""
+    if host_ids:
+        await session.execute(
+            sa.update(Host)
+            .where(Host.id.in_(host_ids), Host.away_since.is_(None))
+            .values(away_since=now)
+            .execution_options(synchronize_session=False)
+        )
