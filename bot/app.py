@@ -9,6 +9,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ from aiolimiter import AsyncLimiter
 from discord.ext import commands
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot.clock import utcnow
 from bot.config import Settings
 from bot.crypto import TokenCipher
 from bot.drafts import Drafter
@@ -28,6 +30,7 @@ from bot.live_check import LiveChecker
 from bot.podcasts import PodcastService
 from bot.posting import TweetPoster
 from bot.ratelimit import KeyedRateLimiter
+from bot.retention import RemovedServerCleanup
 from bot.tweets import TweetService
 from bot.x import XService
 from bot.youtube import YouTubeClient
@@ -45,6 +48,7 @@ EXTENSIONS = (
     "cogs.tweet",
     "cogs.x_account",
     "cogs.membership",
+    "cogs.retention",
     "cogs.live",
 )
 
@@ -74,6 +78,7 @@ class Services:
     limits: dict[str, KeyedRateLimiter]
     poster: TweetPoster
     roster: HostRoster
+    retention: RemovedServerCleanup
 
 
 async def open_database(settings: Settings, stack: AsyncExitStack) -> AsyncEngine:
@@ -89,7 +94,11 @@ async def open_database(settings: Settings, stack: AsyncExitStack) -> AsyncEngin
     return engine
 
 
-async def build_services(settings: Settings, stack: AsyncExitStack) -> Services:
+async def build_services(
+    settings: Settings, stack: AsyncExitStack, *, clock: Callable[[], dt.datetime] = utcnow
+) -> Services:
+    """Every service, wired. `clock` drives the time-scheduled ones (holds, clean-up, the
+    readiness board), so tests can move time instead of waiting."""
     engine = await open_database(settings, stack)
     sessions = create_sessionmaker(engine)
     cipher = TokenCipher(settings.encryption_keys())
@@ -145,7 +154,16 @@ async def build_services(settings: Settings, stack: AsyncExitStack) -> Services:
         ),
         limits={name: KeyedRateLimiter(rate, 60) for name, rate in COMMAND_LIMITS.items()},
         poster=poster,
-        roster=HostRoster(sessions),
+        roster=HostRoster(sessions, clock=clock),
+        retention=RemovedServerCleanup(
+            sessions,
+            x,
+            cipher,
+            x_limiter=x_limiter,
+            token_days=settings.removed_server_token_days,
+            data_days=settings.removed_server_data_days,
+            clock=clock,
+        ),
     )
 
 
