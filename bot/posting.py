@@ -19,6 +19,7 @@ from bot.clock import utcnow
 from bot.crypto import TokenCipher, TokenUnreadable
 from bot.drafts import template_draft
 from bot.errors import XNotConfigured, XNotLinked, new_reference
+from bot.metrics import Metrics
 from bot.tweet_text import compose_tweet, fits, trim_to_fit
 from bot.x import PostResult, XService
 from db import queries
@@ -80,8 +81,10 @@ class TweetPoster:
         concurrency: int = 8,
         retry_base: dt.timedelta = dt.timedelta(seconds=30),
         clock: Callable[[], dt.datetime] = utcnow,
+        metrics: Metrics | None = None,
     ) -> None:
         self._sessions = sessions
+        self._metrics = metrics
         self._x = x
         self._cipher = cipher
         self._dry_run = dry_run
@@ -111,6 +114,8 @@ class TweetPoster:
         attempts = [a for _, a, _ in outcomes if a is not None]
         async with self._sessions() as session, session.begin():
             await queries.record_outcomes(session, updates, attempts)
+        if self._metrics is not None:
+            self._metrics.post_attempts(attempts)
         return [line for _, _, line in outcomes]
 
     async def _post_bounded(
@@ -162,7 +167,12 @@ class TweetPoster:
                 except Exception:
                     # We can't tell whether X got it: a person must check, never a blind retry.
                     ref = new_reference()
-                    log.exception("posting tweet %s failed unexpectedly (ref %s)", tweet.id, ref)
+                    log.exception(
+                        "posting tweet %s failed unexpectedly (ref %s)",
+                        tweet.id,
+                        ref,
+                        extra={"ref": ref, "tweet_id": tweet.id, "episode_id": tweet.episode_id},
+                    )
                     update.update(status="unknown", failure_reason="interrupted")
                     attempt.update(outcome="failed", reason="unexpected")
                 else:

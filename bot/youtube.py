@@ -29,7 +29,7 @@ import logging
 import re
 import xml.etree.ElementTree as ET
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, datetime, time, timedelta
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
@@ -519,6 +519,7 @@ class YouTubeClient:
         backoff_base: float = 60.0,
         backoff_max: float = 1800.0,
         video_cache_size: int = 10_000,
+        on_response: Callable[[httpx.Response], Awaitable[None]] | None = None,
     ) -> None:
         self._base_url = base_url.rstrip("/")
         self._base_host = urlsplit(self._base_url).netloc.lower()
@@ -542,6 +543,7 @@ class YouTubeClient:
                 "Accept-Language": "en-US,en;q=0.9",
             },
             cookies={"SOCS": "CAI"},  # "reject all" consent: skips the EU consent interstitial
+            event_hooks={"response": [on_response]} if on_response else None,
         )
         self._final_states: OrderedDict[str, VideoState] = OrderedDict()
         self._video_cache_size = video_cache_size
