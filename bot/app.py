@@ -21,6 +21,7 @@ from discord import app_commands
 from discord.ext import commands
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot.api_access import ApiAccess
 from bot.config import Settings
 from bot.crypto import TokenCipher
 from bot.drafts import Drafter
@@ -59,6 +60,9 @@ COMMAND_LIMITS = {
     "tweet post-now": 2,
 }
 
+# Per JSON API token (README "JSON API").
+API_REQUESTS_PER_MINUTE = 60
+
 
 @dataclass
 class Services:
@@ -76,6 +80,7 @@ class Services:
     checker: LiveChecker
     limits: dict[str, KeyedRateLimiter]
     metrics: Metrics
+    api: ApiAccess
 
 
 async def open_database(settings: Settings, stack: AsyncExitStack) -> AsyncEngine:
@@ -152,6 +157,7 @@ async def build_services(settings: Settings, stack: AsyncExitStack) -> Services:
         ),
         limits={name: KeyedRateLimiter(rate, 60) for name, rate in COMMAND_LIMITS.items()},
         metrics=metrics,
+        api=ApiAccess(sessions),
     )
 
 
@@ -221,6 +227,8 @@ class OnAirBot(commands.Bot):
             metrics=self.services.metrics,
             check_interval_seconds=settings.live_check_interval_seconds,
             gateway_connected=self.gateway_connected,
+            api=self.services.api,
+            api_limiter=KeyedRateLimiter(API_REQUESTS_PER_MINUTE, 60),
         )
         self.http_server = HttpServer(build_app(deps))
         await self.http_server.start(settings.http_host, settings.http_port)

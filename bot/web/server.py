@@ -1,4 +1,5 @@
-"""One aiohttp server, off unless HTTP_PORT is set, bound to HTTP_HOST (README "Operations").
+"""One aiohttp server, off unless HTTP_PORT is set, bound to HTTP_HOST (README "Operations"):
+/healthz, /metrics and the JSON API under /api/v1/ (bot/web/api.py).
 
 It shares the bot's event loop and services; nothing here knows Discord beyond a callable that
 says whether the gateway is connected.
@@ -16,7 +17,10 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.api_access import ApiAccess
 from bot.metrics import Metrics
+from bot.ratelimit import KeyedRateLimiter
+from bot.web.api import add_api_routes
 
 log = logging.getLogger("onair.web")
 
@@ -33,6 +37,8 @@ class WebDeps:
     metrics: Metrics
     check_interval_seconds: float
     gateway_connected: Callable[[], bool]
+    api: ApiAccess
+    api_limiter: KeyedRateLimiter
 
 
 DEPS = web.AppKey("deps", WebDeps)
@@ -81,6 +87,7 @@ def build_app(deps: WebDeps) -> web.Application:
     app[DEPS] = deps
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
+    add_api_routes(app, deps.api, deps.api_limiter)
     return app
 
 
