@@ -19,6 +19,7 @@ from bot.clock import utcnow
 from bot.errors import failure_text
 from bot.metrics import channel_state
 from bot.posting import RETRY_WINDOW, PostedLine, TweetPoster
+from bot.timezones import local_today
 from bot.youtube import LiveCheck, YouTubeClient
 from db import queries
 from db.models import Episode, EpisodeTweet, Podcast
@@ -61,7 +62,7 @@ class Notice:
 
     guild_id: int
     announce_channel_id: int
-    kind: str  # filtered | no_episode | too_late | quota | interrupted
+    kind: str  # filtered | no_episode | too_late | quota | interrupted | timezone
     text: str
 
 
@@ -135,10 +136,28 @@ class LiveChecker:
             )
         return notices
 
+    async def announce_repaired_timezones(self) -> list[Notice]:
+        """Tell each podcast whose timezone migration 0004 reset to UTC, once."""
+        async with self._sessions() as session, session.begin():
+            repaired = await queries.take_repaired_timezones(session)
+        return [
+            Notice(
+                guild_id=podcast.guild_id,
+                announce_channel_id=podcast.announce_channel_id,
+                kind="timezone",
+                text=(
+                    "This podcast's timezone was set to a name OnAir can't use, so it is UTC "
+                    "now. An admin can pick the right one with /podcast setup timezone:…"
+                ),
+            )
+            for podcast in repaired
+        ]
+
     async def run_check(self) -> CheckResult:
         now = self._clock()
         result = CheckResult()
         result.notices.extend(await self.recover_interrupted())
+        result.notices.extend(await self.announce_repaired_timezones())
         async with self._sessions() as session:
             podcasts = list(
                 await queries.due_podcasts(session, now, self._interval, self._fast_interval)
@@ -201,7 +220,9 @@ class LiveChecker:
         if not live:
             return [], {}
         episodes = await queries.candidate_episodes(
-            session, [p.id for p, _ in live], [c.video_id for _, c in live if c.video_id]
+            session,
+            {p.id: local_today(p.timezone, now) for p, _ in live},
+            [c.video_id for _, c in live if c.video_id],
         )
         by_podcast: dict[int, list[Episode]] = {}
         for episode in episodes:
