@@ -20,7 +20,7 @@ from bot.errors import failure_text
 from bot.metrics import channel_state
 from bot.posting import RETRY_WINDOW, PostedLine, TweetPoster
 from bot.timezones import local_today
-from bot.youtube import LiveCheck, YouTubeClient
+from bot.youtube import ChannelBatch, LiveCheck, YouTubeClient
 from db import queries
 from db.models import Episode, EpisodeTweet, Podcast
 
@@ -163,11 +163,12 @@ class LiveChecker:
                 await queries.due_podcasts(session, now, self._interval, self._fast_interval)
             )
         result.checked = len(podcasts)
-        checks: dict[str, LiveCheck] = {}
+        batch = ChannelBatch({})
         if podcasts:
-            checks = await self._youtube.check_channels(
+            batch = await self._youtube.check_channels(
                 sorted({p.youtube_channel_id for p in podcasts})
             )
+        checks = batch.checks
         result.states = {cid: channel_state(c.state, c.reason) for cid, c in checks.items()}
         live = [
             (p, checks[p.youtube_channel_id])
@@ -189,25 +190,24 @@ class LiveChecker:
         episode_ids = new_streams | {line.episode_id for line in posted}
         if episode_ids:
             result.reports.extend(await self._reports(sorted(episode_ids), posted))
-        for podcast in podcasts:
-            check = checks.get(podcast.youtube_channel_id)
-            if check is not None and (check.quota_exhausted_now or check.api_key_rejected_now):
-                problem = (
-                    "The YouTube Data API quota is used up for today"
-                    if check.quota_exhausted_now
-                    else "YouTube rejected YOUTUBE_API_KEY"
-                )
-                log.warning("%s; falling back to page checks", problem)
-                result.notices.append(
-                    Notice(
-                        podcast.guild_id,
-                        podcast.announce_channel_id,
-                        "quota",
-                        f"{problem}: OnAir checks the channel page instead (no quota needed) "
-                        "until that is fixed. Live detection keeps working.",
-                    )
-                )
+        result.notices.extend(self._batch_notices(batch, podcasts))
         return result
+
+    def _batch_notices(self, batch: ChannelBatch, podcasts: list[Podcast]) -> list[Notice]:
+        """What happened to the whole batch (quota, key) is told to every server in it."""
+        if not (batch.quota_exhausted_now or batch.api_key_rejected_now):
+            return []
+        problem = (
+            "The YouTube Data API quota is used up for today"
+            if batch.quota_exhausted_now
+            else "YouTube rejected YOUTUBE_API_KEY"
+        )
+        log.warning("%s; falling back to page checks", problem)
+        text = (
+            f"{problem}: OnAir checks the channel page instead (no quota needed) "
+            "until that is fixed. Live detection keeps working."
+        )
+        return [Notice(p.guild_id, p.announce_channel_id, "quota", text) for p in podcasts]
 
     async def _match_streams(
         self,
