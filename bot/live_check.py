@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import utcnow
-from bot.errors import failure_text
+from bot.errors import DRY_RUN_NOTE, Reason, explain
 from bot.metrics import channel_state
 from bot.posting import RETRY_WINDOW, PostedLine, TweetPoster
 from bot.timezones import local_today
 from bot.youtube import ChannelBatch, LiveCheck, YouTubeClient
 from db import queries
-from db.models import Episode, EpisodeTweet, Podcast
+from db.models import Episode, EpisodeTweet, Podcast, PostStatus
 
 log = logging.getLogger("onair.live")
 
@@ -112,7 +112,7 @@ class LiveChecker:
         """Tweets stuck in `posting` (a crash mid-post) become `unknown` and are announced."""
         async with self._sessions() as session, session.begin():
             stuck = await queries.mark_stale_posting_unknown(
-                session, self._clock() - self._stale_after
+                session, self._clock() - self._stale_after, Reason.INTERRUPTED
             )
         notices = []
         for tweet in stuck:
@@ -339,15 +339,15 @@ class LiveChecker:
 def host_line(tweet: EpisodeTweet, text: str | None = None) -> HostLine:
     """One host's line in a report or status table."""
     name, uid = tweet.host.display_name, tweet.host.discord_user_id
-    if tweet.status == "posted":
+    if tweet.status == PostStatus.POSTED:
         return HostLine(name, uid, "posted", link=tweet.tweet_url)
-    if tweet.status == "failed" and tweet.failure_reason == "dry_run":
-        return HostLine(name, uid, "dry_run", reason=failure_text("dry_run"), text=text)
-    if tweet.status == "failed":
-        return HostLine(name, uid, "failed", reason=failure_text(tweet.failure_reason))
-    if tweet.status == "unknown":
-        return HostLine(name, uid, "unknown", reason=failure_text(tweet.failure_reason))
-    if tweet.status == "posting":
+    if tweet.status == PostStatus.DRY_RUN:
+        return HostLine(name, uid, "dry_run", reason=DRY_RUN_NOTE, text=text)
+    if tweet.status == PostStatus.FAILED:
+        return HostLine(name, uid, "failed", reason=explain(tweet.failure_reason))
+    if tweet.status == PostStatus.UNKNOWN:
+        return HostLine(name, uid, "unknown", reason=explain(tweet.failure_reason))
+    if tweet.status == PostStatus.POSTING:
         return HostLine(name, uid, "posting")
     if not tweet.enabled:
         return HostLine(name, uid, "disabled")

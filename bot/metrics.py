@@ -22,7 +22,13 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
+from bot.errors import Reason
+from db.models import AttemptOutcome
+
 CHANNEL_STATES = ("live", "upcoming", "offline", "unknown", "blocked")
+# Post attempt labels: the enums of db/models.py and the reason catalogue of bot/errors.py.
+OUTCOMES = frozenset(AttemptOutcome)
+REASONS = frozenset(Reason)
 # An unknown check because YouTube turned us away (not because it failed): "blocked".
 BLOCKED_REASONS = frozenset({"captcha", "consent", "rate_limited", "backoff"})
 
@@ -129,8 +135,13 @@ class Metrics:
             self.channels.labels(state).set(count)
 
     def post_attempts(self, attempts: Iterable[Mapping[str, object]]) -> None:
+        """One count per post_attempts row, labelled from the enums only ("other" otherwise)."""
         for attempt in attempts:
-            self.posts.labels(str(attempt["outcome"]), str(attempt.get("reason") or "none")).inc()
+            outcome, reason = attempt["outcome"], attempt.get("reason")
+            self.posts.labels(
+                str(outcome) if outcome in OUTCOMES else "other",
+                "none" if reason is None else str(reason) if reason in REASONS else "other",
+            ).inc()
 
     # -- hooks for the HTTP clients -------------------------------------------------------------
 

@@ -11,9 +11,9 @@ from typing import Any
 from aiohttp import web
 
 from bot.api_access import ApiAccess
-from bot.errors import RateLimited, failure_text
+from bot.errors import RateLimited, explain
 from bot.ratelimit import KeyedRateLimiter
-from db.models import Episode, EpisodeTweet, Podcast
+from db.models import Episode, EpisodeTweet, Podcast, PostStatus
 
 PREFIX = "/api/v1"
 API = web.AppKey("api", ApiAccess)
@@ -71,7 +71,11 @@ def tweet_json(tweet: EpisodeTweet) -> dict[str, Any]:
     account = tweet.host.x_account
     reason = None
     if tweet.failure_reason:
-        reason = {"code": tweet.failure_reason, "text": failure_text(tweet.failure_reason)}
+        closed = tweet.status != PostStatus.PENDING  # a pending one is still to be retried
+        reason = {
+            "code": tweet.failure_reason,
+            "text": explain(tweet.failure_reason, closed=closed),
+        }
     return {
         "id": tweet.id,
         "host": {
@@ -232,7 +236,7 @@ OPENAPI: dict[str, Any] = {
                     "include_url": {"type": "boolean"},
                     "status": {
                         "type": "string",
-                        "enum": ["pending", "posting", "posted", "failed", "unknown"],
+                        "enum": [status.value for status in PostStatus],
                     },
                     "link": _nullable("string", description="the tweet on X, once posted"),
                     "reason": {
