@@ -80,6 +80,7 @@ async def test_api_with_good_wrong_and_other_servers_tokens(
         assert tweets["Bob"]["host"]["x_username"] is None
         assert tweets["Alice"]["status"] == "pending" and tweets["Alice"]["enabled"] is True
         assert tweets["Alice"]["text"]
+        assert tweets["Alice"]["approved"] is False and tweets["Alice"]["held"] is False
         for secret in w.secrets():
             assert secret not in detail.text
 

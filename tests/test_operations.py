@@ -100,6 +100,8 @@ async def test_metrics_parse_and_move_after_a_go_live(
         episode = await add_episode(w, days_ahead=0)
         await create_tweets(w, episode, generate=False)
         await link_x(w, w.alice, "alice")
+        approved = await w.answer(w.alice, "tweet approve", episode=episode)
+        assert "pprove" in approved.text(), approved.text()
         w.youtube.go_live(CHANNEL_ID, VIDEO_ID, STREAM_TITLE)
         await w.discord.wait_until(
             lambda: len(w.x.tweets_of("alice")) == 1, 30, "alice's tweet was posted"

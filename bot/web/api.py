@@ -84,6 +84,8 @@ def tweet_json(tweet: EpisodeTweet) -> dict[str, Any]:
             "x_username": account.username if account is not None else None,
         },
         "text": tweet.text,
+        "approved": tweet.approved,
+        "held": tweet.held,
         "enabled": tweet.enabled,
         "include_url": tweet.include_url,
         "status": tweet.status,
@@ -232,6 +234,8 @@ OPENAPI: dict[str, Any] = {
                         },
                     },
                     "text": _nullable("string"),
+                    "approved": {"type": "boolean", "description": "its host approved the text"},
+                    "held": {"type": "boolean", "description": "an admin held it"},
                     "enabled": {"type": "boolean"},
                     "include_url": {"type": "boolean"},
                     "status": {
