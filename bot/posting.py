@@ -20,6 +20,7 @@ from bot.clock import utcnow
 from bot.crypto import TokenCipher, TokenUnreadable
 from bot.drafts import template_draft
 from bot.errors import Reason, XNotConfigured, XNotLinked, new_reference
+from bot.metrics import Metrics
 from bot.tweet_text import compose_tweet, fits, trim_to_fit
 from bot.x import PostResult, XService
 from db import queries
@@ -81,8 +82,10 @@ class TweetPoster:
         concurrency: int = 8,
         retry_base: dt.timedelta = dt.timedelta(seconds=30),
         clock: Callable[[], dt.datetime] = utcnow,
+        metrics: Metrics | None = None,
     ) -> None:
         self._sessions = sessions
+        self._metrics = metrics
         self._x = x
         self._cipher = cipher
         self._dry_run = dry_run
@@ -117,6 +120,8 @@ class TweetPoster:
         async with self._sessions() as session, session.begin():
             await queries.record_outcomes(session, updates, attempts)
             await queries.mark_hosts_away(session, [t.host_id for t in away], self._clock())
+        if self._metrics is not None:
+            self._metrics.post_attempts(attempts)
         return [line for _, _, line in outcomes] + [_held_line(t) for t in away]
 
     def _lost_host_role(self, tweet: EpisodeTweet) -> bool:
@@ -178,7 +183,12 @@ class TweetPoster:
                 except Exception:
                     # We can't tell whether X got it: a person must check, never a blind retry.
                     ref = new_reference()
-                    log.exception("posting tweet %s failed unexpectedly (ref %s)", tweet.id, ref)
+                    log.exception(
+                        "posting tweet %s failed unexpectedly (ref %s)",
+                        tweet.id,
+                        ref,
+                        extra={"ref": ref, "tweet_id": tweet.id, "episode_id": tweet.episode_id},
+                    )
                     update.update(status=PostStatus.UNKNOWN, failure_reason=Reason.UNEXPECTED)
                     attempt.update(outcome=AttemptOutcome.UNKNOWN, reason=Reason.UNEXPECTED)
                 else:

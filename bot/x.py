@@ -269,8 +269,10 @@ class XService:
         consumer_key: str | None = None,
         consumer_secret: str | None = None,
         timeout: float = 15.0,
+        trace_configs: list[aiohttp.TraceConfig] | None = None,
     ) -> None:
         self._api_base_url = api_base_url.rstrip("/")
+        self._trace_configs = trace_configs
         self._consumer_key = consumer_key or None
         self._consumer_secret = consumer_secret or None
         self._timeout = timeout
@@ -463,7 +465,8 @@ class XService:
         consumer_key, consumer_secret = self._require_configured()
         if self._session is None:
             self._session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=self._timeout)
+                timeout=aiohttp.ClientTimeout(total=self._timeout),
+                trace_configs=self._trace_configs,
             )
         return _AsyncClient(
             api_base_url=self._api_base_url,

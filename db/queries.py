@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
 from db.models import (
+    ApiToken,
     Episode,
     EpisodeTweet,
     Host,
@@ -716,3 +717,49 @@ async def delete_removed_podcasts(session: AsyncSession, removed_before: dt.date
         sa.delete(Podcast).where(Podcast.removed_at <= removed_before).returning(Podcast.id)
     )
     return len(result.all())
+
+
+# -- JSON API tokens (README "JSON API") --------------------------------------------------------
+
+
+async def replace_api_token(
+    session: AsyncSession, podcast_id: int, token_sha256: str, user_id: int
+) -> None:
+    """The podcast's one token becomes this one (any earlier token stops working)."""
+    stmt = pg_insert(ApiToken).values(
+        podcast_id=podcast_id, token_sha256=token_sha256, created_by_user_id=user_id
+    )
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[ApiToken.podcast_id],
+            set_={
+                "token_sha256": stmt.excluded.token_sha256,
+                "created_by_user_id": stmt.excluded.created_by_user_id,
+                "created_at": sa.func.now(),
+            },
+        )
+    )
+
+
+async def delete_api_token(session: AsyncSession, podcast_id: int) -> bool:
+    result = await session.execute(sa.delete(ApiToken).where(ApiToken.podcast_id == podcast_id))
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def podcast_of_api_token(session: AsyncSession, token_sha256: str) -> Podcast | None:
+    """The (active or not) podcast whose token hashes to `token_sha256`, in one query."""
+    return await session.scalar(
+        sa.select(Podcast)
+        .join(ApiToken, ApiToken.podcast_id == Podcast.id)
+        .where(ApiToken.token_sha256 == token_sha256)
+    )
+
+
+async def episodes_of_podcast(session: AsyncSession, podcast_id: int) -> Sequence[Episode]:
+    """Every episode of a podcast, latest date first."""
+    result = await session.scalars(
+        sa.select(Episode)
+        .where(Episode.podcast_id == podcast_id)
+        .order_by(Episode.scheduled_date.desc(), Episode.scheduled_at.desc(), Episode.id.desc())
+    )
+    return result.all()

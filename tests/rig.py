@@ -99,6 +99,10 @@ class World:
             *(t.secret for t in self.x._access_tokens.values()),  # ... and its secret
         ]
 
+    def commands_synced(self) -> bool:
+        """To the rig's server (DISCORD_GUILD_ID), or globally when a test unsets it."""
+        return bool(self.discord.synced_commands(self.guild) or self.discord.synced_commands())
+
     async def command(self, member: Member, name: str, /, **options: object) -> InteractionRun:
         return await self.discord.run_command(self.guild, member, name, **options)
 
@@ -131,7 +135,7 @@ class World:
                 try:
                     await self.discord.wait_for_ready(timeout=15)
                     await self.discord.wait_until(
-                        lambda: bool(self.discord.synced_commands(self.guild)),
+                        lambda: self.commands_synced(),
                         timeout=15,
                         what="the bot synced its commands",
                     )
@@ -169,7 +173,7 @@ class World:
                 await self.discord.wait_until(
                     lambda: (
                         (
-                            bool(self.discord.synced_commands(self.guild))
+                            self.commands_synced()
                             and self.discord.identify_count > identified_before
                             and self.discord.open_connections > 0
                         )
