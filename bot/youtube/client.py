@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from urllib.parse import quote
 
@@ -38,6 +38,7 @@ from bot.youtube.transport import (
     API_UNIT_COST,
     BACKOFF_REASONS,
     ApiFallback,
+    Reply,
     Transport,
     Trouble,
 )
@@ -82,6 +83,7 @@ class YouTubeClient:
         backoff_base: float = 60.0,
         backoff_max: float = 1800.0,
         video_cache_size: int = 10_000,
+        on_response: Callable[[Reply], Awaitable[None]] | None = None,
     ) -> None:
         self._transport = Transport(
             base_url,
@@ -92,6 +94,7 @@ class YouTubeClient:
             clock=clock or (lambda: datetime.now(UTC)),
             backoff_base=backoff_base,
             backoff_max=backoff_max,
+            on_response=on_response,
         )
         self._final_states: OrderedDict[str, VideoState] = OrderedDict()
         self._video_cache_size = video_cache_size

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from email.utils import parsedate_to_datetime
@@ -136,6 +136,7 @@ class Transport:
         clock: Callable[[], datetime],
         backoff_base: float,
         backoff_max: float,
+        on_response: Callable[[Reply], Awaitable[None]] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._base_host = urlsplit(self.base_url).netloc.lower()
@@ -148,6 +149,7 @@ class Transport:
         self._max_concurrency = max_concurrency
         self._semaphore = asyncio.Semaphore(max_concurrency)
         self._session: aiohttp.ClientSession | None = None  # made in the event loop, on first use
+        self._on_response = on_response
         self._next_allowed_at: dict[str, datetime] = {}
         self._failures: dict[str, int] = {}
         self._api_paused_until: datetime | None = None
@@ -296,12 +298,15 @@ class Transport:
                 text = body.decode(response.charset or "utf-8", errors="replace")
             except LookupError:  # a charset Python doesn't know: YouTube sends UTF-8
                 text = body.decode("utf-8", errors="replace")
-            return Reply(
+            reply = Reply(
                 response.status,
                 CIMultiDictProxy(CIMultiDict(response.headers)),
                 text,
                 str(response.url),
             )
+        if self._on_response is not None:
+            await self._on_response(reply)
+        return reply
 
     async def fetch_page(
         self,
