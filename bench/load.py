@@ -54,6 +54,7 @@ from tests.emulators.x_api import TWEET_PATH, XEmulator
 from tests.pipeline_helpers import channel_id
 
 REPO = Path(__file__).resolve().parents[1]
+SECTIONS = ("http_client", "check", "data_api", "commands", "posting")
 T = TypeVar("T")
 
 
@@ -593,12 +594,27 @@ async def bench_posting(
 
 
 def report(figures: dict[str, Any]) -> None:
-    http = figures["http_client"]
+    if "http_client" in figures:
+        report_http(figures["http_client"])
+    if "check" in figures:
+        report_check(figures["check"])
+    if "data_api" in figures:
+        report_data_api(figures["data_api"])
+    if "commands" in figures:
+        report_commands(figures["commands"])
+    if "posting" in figures:
+        report_posting(figures["posting"])
+
+
+def report_http(http: dict[str, Any]) -> None:
     print_table(
         f"HTTP client alone, {http['pages']} small pages, concurrency 20 (CPU seconds)",
         ["aiohttp (floor)", "httpx", "ratio"],
         [[http["aiohttp_cpu_s"], http["httpx_cpu_s"], http["httpx_cpu_ratio"]]],
     )
+
+
+def report_check(rows: list[dict[str, Any]]) -> None:
     print_table(
         "One check, real-sized pages, 50 ms per page: YouTubeClient against plain aiohttp GETs",
         [
@@ -628,9 +644,12 @@ def report(figures: dict[str, Any]) -> None:
                 f"{r['live']}/{r['expected_live']}",
                 r["unknown"],
             ]
-            for r in figures["check"]
+            for r in rows
         ],
     )
+
+
+def report_data_api(rows: list[dict[str, Any]]) -> None:
     print_table(
         "Data API mode, the check after the first (3 uploads per channel)",
         ["channels", "live", "upcoming", "1st check units", "units", "floor", "units/day @180s"],
@@ -644,10 +663,12 @@ def report(figures: dict[str, Any]) -> None:
                 r["floor_units"],
                 r["units_per_day_at_180s"],
             ]
-            for r in figures["data_api"]
+            for r in rows
         ],
     )
-    c = figures["commands"]
+
+
+def report_commands(c: dict[str, Any]) -> None:
     print_table(
         f"{c['commands']} concurrent slash commands (ack latency, seconds)",
         ["bot", "p50", "p99", "past 3 s", "never answered"],
@@ -672,7 +693,9 @@ def report(figures: dict[str, Any]) -> None:
             ]
         ],
     )
-    p = figures["posting"]
+
+
+def report_posting(p: dict[str, Any]) -> None:
     print_table(
         "Tweets due at once, X answering after 100 ms",
         ["tweets", "posted", "seconds", "floor s", "ratio"],
@@ -684,13 +707,17 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     quiet_logs()
     scratch = Path(tempfile.mkdtemp(prefix="onair-bench-load-"))
     figures: dict[str, Any] = {"machine": machine(), "load_average": os.getloadavg()[0]}
-    figures["http_client"] = await bench_http_client(args.small_pages)
-    figures["check"] = await bench_check(args.channels, args.pad_kib, args.latency_ms)
-    figures["data_api"] = await bench_data_api(args.api_channels, args.latency_ms)
-    figures["commands"] = await bench_commands(args.podcasts, args.commands, scratch)
-    figures["posting"] = await bench_posting(
-        args.posting_podcasts, args.hosts, args.x_latency_ms, scratch
-    )
+    sections: dict[str, Callable[[], Awaitable[Any]]] = {
+        "http_client": lambda: bench_http_client(args.small_pages),
+        "check": lambda: bench_check(args.channels, args.pad_kib, args.latency_ms),
+        "data_api": lambda: bench_data_api(args.api_channels, args.latency_ms),
+        "commands": lambda: bench_commands(args.podcasts, args.commands, scratch),
+        "posting": lambda: bench_posting(
+            args.posting_podcasts, args.hosts, args.x_latency_ms, scratch
+        ),
+    }
+    for name in args.sections:
+        figures[name] = await sections[name]()
     figures["load_average_after"] = os.getloadavg()[0]
     report(figures)
     print(
@@ -703,6 +730,13 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--sections",
+        nargs="+",
+        default=list(SECTIONS),
+        choices=SECTIONS,
+        help="run only these parts (default: all)",
+    )
     parser.add_argument("--small-pages", type=int, default=1000)
     parser.add_argument("--channels", type=int, nargs="+", default=[100, 1000, 5000])
     parser.add_argument("--pad-kib", type=float, default=800)
