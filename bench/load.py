@@ -161,7 +161,8 @@ async def aiohttp_gets(urls: list[str], concurrency: int) -> int:
         async def one(url: str) -> None:
             nonlocal received
             async with semaphore, session.get(url) as response:
-                received += len(await response.read())
+                body = await response.read()
+            received += len(body)  # not `+= len(await ...)`: that reads `received` first
 
         await asyncio.gather(*(one(u) for u in urls))
     return received
@@ -176,7 +177,8 @@ async def httpx_gets(urls: list[str], concurrency: int) -> int:
         async def one(url: str) -> None:
             nonlocal received
             async with semaphore:
-                received += len((await client.get(url)).content)
+                response = await client.get(url)
+            received += len(response.content)
 
         await asyncio.gather(*(one(u) for u in urls))
     return received
