@@ -72,7 +72,8 @@ class PaddedYouTube(YouTubeEmulator):
 
 
 def populate(emu: YouTubeEmulator, args: argparse.Namespace) -> None:
-    """Channels 0..N-1; one in `live_every` live, one in `upcoming_every` waiting, each with
+    """Channels 0..N-1; one in `live_every` live (0, L, 2L…), one in `upcoming_every` waiting
+    (1, U+1, …), each with
     `uploads` plain uploads in its feed."""
     now = datetime.now(UTC)
     for n in range(args.channels):
@@ -82,7 +83,7 @@ def populate(emu: YouTubeEmulator, args: argparse.Namespace) -> None:
             emu.add_upload(cid, video_id(10_000_000 + n * 10 + u), f"Upload {u}")
         if args.live_every and n % args.live_every == 0:
             emu.go_live(cid, video_id(n), f"Episode {n} (live)")
-        elif args.upcoming_every and n % args.upcoming_every == args.upcoming_every // 2:
+        elif args.upcoming_every and n % args.upcoming_every == 1:
             emu.schedule_stream(cid, video_id(n), f"Episode {n}", now + timedelta(days=1))
 
 
