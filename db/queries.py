@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
@@ -20,6 +21,7 @@ from db.models import (
     ApiToken,
     Episode,
     EpisodeTweet,
+    FinalVideo,
     Host,
     Podcast,
     PostAttempt,
@@ -763,3 +765,29 @@ async def episodes_of_podcast(session: AsyncSession, podcast_id: int) -> Sequenc
         .order_by(Episode.scheduled_date.desc(), Episode.scheduled_at.desc(), Episode.id.desc())
     )
     return result.all()
+
+
+# -- YouTube videos whose state is final ------------------------------------------------------
+
+
+async def final_video_states(session: AsyncSession, video_ids: Iterable[str]) -> dict[str, str]:
+    """The remembered final state of each of `video_ids` that has one, in one query."""
+    ids = list(video_ids)
+    if not ids:
+        return {}
+    wanted = sa.bindparam("ids", ids, type_=ARRAY(sa.String))  # one parameter, any count
+    rows = await session.execute(
+        sa.select(FinalVideo.video_id, FinalVideo.state).where(
+            FinalVideo.video_id == sa.any_(wanted)
+        )
+    )
+    return {video_id: state for video_id, state in rows}
+
+
+async def remember_final_videos(session: AsyncSession, states: dict[str, str]) -> None:
+    """Remember final states (one executemany; a video already remembered stays)."""
+    if states:
+        await session.execute(
+            pg_insert(FinalVideo).on_conflict_do_nothing(index_elements=[FinalVideo.video_id]),
+            [{"video_id": v, "state": s} for v, s in states.items()],
+        )

@@ -23,6 +23,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, datetime
+from typing import Protocol
 from urllib.parse import quote
 
 from bot.youtube.channel_input import INVALID_CHANNEL_MESSAGE, is_channel_id, parse_channel_input
@@ -58,6 +59,16 @@ log = logging.getLogger("bot.youtube")
 
 VIDEOS_PER_CALL = 50
 
+
+class FinalVideoStore(Protocol):
+    """Where final video states outlive the process and the in-memory cache (in the bot: the
+    database), so a restart or a big batch doesn't spend units asking about them again."""
+
+    async def load(self, video_ids: list[str]) -> Mapping[str, VideoState]: ...
+
+    async def save(self, states: Mapping[str, VideoState]) -> None: ...
+
+
 # What the Data API check of a batch leaves to do: per channel, the videos whose final state is
 # known and the ids to ask videos.list about.
 _Plan = tuple[dict[str, VideoState], list[str]]
@@ -83,6 +94,7 @@ class YouTubeClient:
         backoff_base: float = 60.0,
         backoff_max: float = 1800.0,
         video_cache_size: int = 10_000,
+        final_store: FinalVideoStore | None = None,
         on_response: Callable[[Reply], Awaitable[None]] | None = None,
     ) -> None:
         self._transport = Transport(
@@ -98,6 +110,7 @@ class YouTubeClient:
         )
         self._final_states: OrderedDict[str, VideoState] = OrderedDict()
         self._video_cache_size = video_cache_size
+        self._final_store = final_store
 
     async def aclose(self) -> None:
         await self._transport.aclose()
@@ -281,6 +294,11 @@ class YouTubeClient:
         await asyncio.gather(*(read_feed(c) for c in channel_ids))
         plans = {c: self._split_known(entries, known_videos) for c, entries in feeds.items()}
         asked = list(dict.fromkeys(v for _, ask in plans.values() for v in ask))
+        if asked and self._final_store is not None:
+            plans = await self._with_stored_finals(
+                self._final_store, feeds, plans, known_videos, asked
+            )
+            asked = list(dict.fromkeys(v for _, ask in plans.values() for v in ask))
         try:
             videos, units = await self._lookup_videos(asked)
         except ApiFallback:
@@ -295,7 +313,36 @@ class YouTubeClient:
             results[channel_id] = self._transport.settle(
                 self._api_result(channel_id, states, ask, mine)
             )
+        learned = {v: states[v] for states, ask in plans.values() for v in ask}
+        await self._save_finals({v: s for v, s in learned.items() if s.is_final})
         return to_page, units
+
+    async def _with_stored_finals(
+        self,
+        store: FinalVideoStore,
+        feeds: Mapping[str, list[FeedEntry]],
+        plans: dict[str, _Plan],
+        known_videos: Mapping[str, VideoState],
+        asked: list[str],
+    ) -> dict[str, _Plan]:
+        """The plans again, with what the store remembers about the ids we'd ask about."""
+        try:
+            stored = await store.load(asked)
+        except Exception:
+            log.warning("remembered video states unavailable; asking YouTube", exc_info=True)
+            return plans
+        if not stored:
+            return plans
+        known = {**known_videos, **stored}
+        return {c: self._split_known(feeds[c], known) for c in plans}
+
+    async def _save_finals(self, states: Mapping[str, VideoState]) -> None:
+        if not states or self._final_store is None:
+            return
+        try:
+            await self._final_store.save(states)
+        except Exception:
+            log.warning("could not remember final video states", exc_info=True)
 
     async def _feed_entries(self, channel_id: str) -> list[FeedEntry]:
         """The channel's recent videos from its RSS feed (free of quota)."""
