@@ -791,3 +791,18 @@ async def remember_final_videos(session: AsyncSession, states: dict[str, str]) -
             pg_insert(FinalVideo).on_conflict_do_nothing(index_elements=[FinalVideo.video_id]),
             [{"video_id": v, "state": s} for v, s in states.items()],
         )
+
+
+async def channels_that_can_change(session: AsyncSession) -> tuple[int, int]:
+    """(active podcasts, those whose last check saw a stream live or waiting): the videos a
+    Data API check still asks about (bot/quota.py)."""
+    changing = sa.or_(
+        Podcast.last_check_result.startswith("live:"),
+        Podcast.last_check_result.startswith("upcoming"),
+    )
+    row = (
+        await session.execute(
+            sa.select(sa.func.count(), sa.func.count().filter(changing)).where(Podcast.active)
+        )
+    ).one()
+    return int(row[0]), int(row[1])
