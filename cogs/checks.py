@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, TypeVar
 import discord
 from discord import app_commands
 
-from bot.errors import GuildOnly, NotAdmin, NotHost, OnAirError, PodcastNotSetUp
+from bot.errors import GuildOnly, NotAdmin, NotAllowed, NotHost, OnAirError, PodcastNotSetUp
 
 if TYPE_CHECKING:
     from bot.app import Services
@@ -71,12 +71,27 @@ async def is_host_or_former_host(interaction: discord.Interaction) -> bool:
         raise
 
 
+async def is_admin_or_host(interaction: discord.Interaction) -> bool:
+    try:
+        return await is_admin(interaction)
+    except Refused:
+        pass
+    try:
+        return await is_host(interaction)
+    except Refused:
+        raise Refused(NotAllowed(reason="Only podcast admins and hosts can do that.")) from None
+
+
 def admin_only() -> Callable[[T], T]:
     return app_commands.check(is_admin)
 
 
 def host_only() -> Callable[[T], T]:
     return app_commands.check(is_host)
+
+
+def admin_or_host() -> Callable[[T], T]:
+    return app_commands.check(is_admin_or_host)
 
 
 def host_or_former_host() -> Callable[[T], T]:

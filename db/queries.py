@@ -763,3 +763,69 @@ async def episodes_of_podcast(session: AsyncSession, podcast_id: int) -> Sequenc
         .order_by(Episode.scheduled_date.desc(), Episode.scheduled_at.desc(), Episode.id.desc())
     )
     return result.all()
+
+
+# -- the readiness board -----------------------------------------------------------------------
+
+
+async def board_candidates(session: AsyncSession, today: dt.date) -> Sequence[Episode]:
+    """Episodes of active podcasts not live yet, from two days ago to two days ahead (a wide
+    net for every timezone; bot.readiness decides which boards are due)."""
+    result = await session.scalars(
+        sa.select(Episode)
+        .options(joinedload(Episode.podcast))
+        .join(Podcast, Podcast.id == Episode.podcast_id)
+        .where(
+            Podcast.active,
+            Episode.live_video_id.is_(None),
+            Episode.scheduled_date.between(
+                today - dt.timedelta(days=2), today + dt.timedelta(days=2)
+            ),
+        )
+        .order_by(Episode.id)
+        .execution_options(populate_existing=True)
+    )
+    return result.all()
+
+
+async def take_board_stage(session: AsyncSession, episode_id: int, stage: int) -> bool:
+    """Claim posting board `stage` of the episode (one process wins); the earlier board's
+    message is no longer edited."""
+    result = await session.execute(
+        sa.update(Episode)
+        .where(Episode.id == episode_id, Episode.board_stage < stage)
+        .values(board_stage=stage, board_message_id=None, board_digest=None)
+        .returning(Episode.id)
+        .execution_options(synchronize_session=False)
+    )
+    return result.first() is not None
+
+
+async def tweets_for_board(session: AsyncSession, episode_ids: list[int]) -> Sequence[EpisodeTweet]:
+    """Tweets of these episodes with host, X account, episode and podcast, in one query."""
+    if not episode_ids:
+        return []
+    result = await session.scalars(
+        sa.select(EpisodeTweet)
+        .options(
+            joinedload(EpisodeTweet.host).joinedload(Host.x_account),
+            joinedload(EpisodeTweet.episode).joinedload(Episode.podcast),
+        )
+        .join(Host, Host.id == EpisodeTweet.host_id)
+        .where(EpisodeTweet.episode_id.in_(episode_ids))
+        .order_by(EpisodeTweet.episode_id, sa.func.lower(Host.display_name), Host.id)
+    )
+    return result.unique().all()
+
+
+async def save_board(
+    session: AsyncSession,
+    episode_id: int,
+    channel_id: int | None,
+    message_id: int | None,
+    digest: str,
+) -> None:
+    values: dict[str, object] = {"board_digest": digest}
+    if message_id is not None:
+        values.update(board_channel_id=channel_id, board_message_id=message_id)
+    await session.execute(sa.update(Episode).where(Episode.id == episode_id).values(**values))
