@@ -102,6 +102,7 @@ class LiveChecker:
         # second live process never mistakes another's in-flight posts for a crash.
         stale_posting_after: dt.timedelta = dt.timedelta(minutes=10),
         clock: Callable[[], dt.datetime] = utcnow,
+        shards: queries.Shards | None = None,
     ) -> None:
         self._sessions = sessions
         self._youtube = youtube
@@ -110,12 +111,13 @@ class LiveChecker:
         self._fast_interval = fast_interval
         self._stale_after = stale_posting_after
         self._clock = clock
+        self._shards = shards  # only servers on this process's shards (README "Sharding")
 
     async def recover_interrupted(self) -> list[Notice]:
         """Tweets stuck in `posting` (a crash mid-post) become `unknown` and are announced."""
         async with self._sessions() as session, session.begin():
             stuck = await queries.mark_stale_posting_unknown(
-                session, self._clock() - self._stale_after, Reason.INTERRUPTED
+                session, self._clock() - self._stale_after, Reason.INTERRUPTED, self._shards
             )
         notices = []
         for tweet in stuck:
@@ -163,7 +165,9 @@ class LiveChecker:
         result.notices.extend(await self.announce_repaired_timezones())
         async with self._sessions() as session:
             podcasts = list(
-                await queries.due_podcasts(session, now, self._interval, self._fast_interval)
+                await queries.due_podcasts(
+                    session, now, self._interval, self._fast_interval, self._shards
+                )
             )
         result.checked = len(podcasts)
         batch = ChannelBatch({})
@@ -186,7 +190,9 @@ class LiveChecker:
             ]
             await queries.record_checks(session, check_rows)
             new_streams = await queries.attach_streams(session, attach_rows)
-            claimed = await queries.claim_pending_tweets(session, now - RETRY_WINDOW, now)
+            claimed = await queries.claim_pending_tweets(
+                session, now - RETRY_WINDOW, now, self._shards
+            )
         if new_streams:
             log.info("new live streams tied to episodes %s", sorted(new_streams))
         posted = await self._poster.post_claimed(claimed)
