@@ -10,6 +10,7 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,9 +23,11 @@ from discord.ext import commands
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.api_access import ApiAccess
+from bot.clock import utcnow
 from bot.config import Settings
 from bot.crypto import TokenCipher
 from bot.drafts import Drafter
+from bot.hosts import HostRoster
 from bot.linking import XLinkService
 from bot.live_check import LiveChecker
 from bot.logs import log_context
@@ -32,6 +35,7 @@ from bot.metrics import Metrics
 from bot.podcasts import PodcastService
 from bot.posting import TweetPoster
 from bot.ratelimit import KeyedRateLimiter
+from bot.retention import RemovedServerCleanup
 from bot.tweets import TweetService
 from bot.web.server import HttpServer, WebDeps, build_app
 from bot.x import XService
@@ -49,6 +53,8 @@ EXTENSIONS = (
     "cogs.tweets",
     "cogs.tweet",
     "cogs.x_account",
+    "cogs.membership",
+    "cogs.retention",
     "cogs.live",
 )
 
@@ -79,6 +85,9 @@ class Services:
     linking: XLinkService
     checker: LiveChecker
     limits: dict[str, KeyedRateLimiter]
+    poster: TweetPoster
+    roster: HostRoster
+    retention: RemovedServerCleanup
     metrics: Metrics
     api: ApiAccess
 
@@ -96,7 +105,11 @@ async def open_database(settings: Settings, stack: AsyncExitStack) -> AsyncEngin
     return engine
 
 
-async def build_services(settings: Settings, stack: AsyncExitStack) -> Services:
+async def build_services(
+    settings: Settings, stack: AsyncExitStack, *, clock: Callable[[], dt.datetime] = utcnow
+) -> Services:
+    """Every service, wired. `clock` drives the time-scheduled ones (holds, clean-up, the
+    readiness board), so tests can move time instead of waiting."""
     engine = await open_database(settings, stack)
     sessions = create_sessionmaker(engine)
     cipher = TokenCipher(settings.encryption_keys())
@@ -157,6 +170,17 @@ async def build_services(settings: Settings, stack: AsyncExitStack) -> Services:
             shards=shards_of(settings),
         ),
         limits={name: KeyedRateLimiter(rate, 60) for name, rate in COMMAND_LIMITS.items()},
+        poster=poster,
+        roster=HostRoster(sessions, clock=clock),
+        retention=RemovedServerCleanup(
+            sessions,
+            x,
+            cipher,
+            x_limiter=x_limiter,
+            token_days=settings.removed_server_token_days,
+            data_days=settings.removed_server_data_days,
+            clock=clock,
+        ),
         metrics=metrics,
         api=ApiAccess(sessions),
     )
@@ -168,13 +192,6 @@ def shards_of(settings: Settings) -> queries.Shards | None:
     if settings.shard_count is None or local is None:
         return None
     return queries.Shards(settings.shard_count, tuple(local))
-
-
-def runs_shard_zero(settings: Settings) -> bool:
-    """The process holding shard 0 (or the only process) does the once-only work: command
-    sync. (Migrations already run once: they take an advisory lock, then find nothing to do.)"""
-    local = settings.local_shards
-    return local is None or 0 in local
 
 
 def point_discord_at(settings: Settings) -> None:
@@ -233,12 +250,22 @@ class OnAirBot(commands.Bot):
             **shard_options,
         )
         self.services = services
+        services.poster.holds_host_role = self.holds_host_role
         self.http_server: HttpServer | None = None
+
+    def holds_host_role(self, guild_id: int, user_id: int, role_id: int) -> bool | None:
+        """From the member cache: does the member still hold the role (None: can't tell)."""
+        guild = self.get_guild(guild_id)
+        if guild is None or not guild.chunked:
+            return None
+        member = guild.get_member(user_id)
+        return member is not None and member.get_role(role_id) is not None
 
     async def setup_hook(self) -> None:
         for extension in EXTENSIONS:
             await self.load_extension(extension)
-        if runs_shard_zero(self.services.settings):
+        # Migrations already ran once: they take an advisory lock, then find nothing to do.
+        if self.services.settings.holds_shard_zero:
             await self.sync_commands_if_changed()
         else:
             log.info("slash commands are synced by the process running shard 0")

@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     live_check_concurrency: int = Field(default=20, ge=1, le=200)
     http_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
     post_retry_base_seconds: float = Field(default=30.0, gt=0, le=3_600)
+    # Hosts in control (README "Hosts stay in control").
+    removed_server_token_days: int = Field(default=7, ge=0, le=365)
+    removed_server_data_days: int = Field(default=30, ge=0, le=3_650)
     # Operations (README "Operations"): the HTTP server, machine-readable logs, shards.
     http_port: int | None = Field(default=None, ge=1, le=65_535)
     http_host: str = "127.0.0.1"
@@ -187,6 +190,13 @@ class Settings(BaseSettings):
         if self.shard_count is None:
             return None
         return self.shard_ids if self.shard_ids is not None else list(range(self.shard_count))
+
+    @property
+    def holds_shard_zero(self) -> bool:
+        """The process running shard 0 (or the only process) does the once-only work: command
+        sync and the clean-up of removed servers (README "Sharding")."""
+        local = self.local_shards
+        return local is None or 0 in local
 
     @property
     def x_configured(self) -> bool:

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -111,8 +112,11 @@ class World:
         return await run.wait_done(timeout=15)
 
     @contextlib.asynccontextmanager
-    async def bot_in_process(self, **overrides: str) -> AsyncIterator[object]:
-        """The real bot wiring (bot.app) in this process, sharing the event loop."""
+    async def bot_in_process(
+        self, *, clock: Callable[[], dt.datetime] | None = None, **overrides: str
+    ) -> AsyncIterator[object]:
+        """The real bot wiring (bot.app) in this process, sharing the event loop; `clock`
+        (default: real time) drives the time-scheduled services (bot.app.build_services)."""
         from bot.app import OnAirBot, build_services, point_discord_at
         from bot.config import Settings
 
@@ -122,7 +126,9 @@ class World:
         with discord_py_pointed_at(self.discord):
             point_discord_at(settings)
             async with contextlib.AsyncExitStack() as stack:
-                services = await build_services(settings, stack)
+                services = await build_services(
+                    settings, stack, **({"clock": clock} if clock else {})
+                )
                 bot = OnAirBot(services)
                 await bot.login(settings.secret("discord_token") or "")
                 task = asyncio.create_task(bot.connect(reconnect=False))
