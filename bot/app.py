@@ -30,6 +30,7 @@ from bot.ratelimit import KeyedRateLimiter
 from bot.tweets import TweetService
 from bot.x import XService
 from bot.youtube import YouTubeClient
+from cogs.checks import OnAirTree
 from db import migrate
 from db.embedded import start_embedded
 from db.engine import create_engine, create_sessionmaker
@@ -170,6 +171,7 @@ class OnAirBot(commands.Bot):
             intents=intents,
             help_command=None,
             allowed_mentions=discord.AllowedMentions.none(),
+            tree_cls=OnAirTree,
         )
         self.services = services
 

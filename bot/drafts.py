@@ -23,6 +23,7 @@ import openai
 from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
 
 from bot import tweet_text
+from bot.user_text import sanitize
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,6 @@ _EMPTY_BRACKETS = re.compile(r"\(\s*\)|\[\s*\]")
 _SPACE_RUNS = re.compile(r"[ \t]{2,}")
 _SPACES_AROUND_NEWLINE = re.compile(r"[ \t]*\n[ \t]*")
 _BLANK_LINE_RUNS = re.compile(r"\n{3,}")
-_INVALID_CHARACTERS = re.compile("[\ufffe\ufeff\uffff\u202a-\u202e]")
 _QUOTE_PAIRS = {'"': '"', "'": "'", "“": "”", "‘": "’", "«": "»", "「": "」", "`": "`"}
 
 _SYSTEM_PROMPT = (
@@ -93,10 +93,10 @@ def template_draft(episode_title: str, host_name: str, podcast_name: str | None 
     out from the host's own account, where their name would read as third person.
     """
     del host_name
-    title = " ".join(episode_title.split())
+    title = " ".join(sanitize(episode_title).split())
     if title and title[-1] not in ".!?…":
         title += "."
-    show = " ".join((podcast_name or "").split())
+    show = " ".join(sanitize(podcast_name or "").split())
     parts = [f"🔴 We're live now on {show}!" if show else "🔴 We're live now!"]
     if title:
         parts.append(title)
@@ -125,7 +125,7 @@ def clean_reply(reply: str) -> str:
     text = tweet_text.remove_links(text)
     text = _LINK_PLACEHOLDER.sub("", text)
     text = _EMPTY_BRACKETS.sub("", text)
-    text = _INVALID_CHARACTERS.sub("", text)
+    text = sanitize(text)
     text = _SPACE_RUNS.sub(" ", text.replace("\r\n", "\n").replace("\r", "\n"))
     text = _SPACES_AROUND_NEWLINE.sub("\n", text)
     text = _BLANK_LINE_RUNS.sub("\n\n", text)

@@ -19,6 +19,7 @@ from bot.clock import utcnow
 from bot.errors import failure_text
 from bot.posting import RETRY_WINDOW, PostedLine, TweetPoster
 from bot.timezones import local_today
+from bot.user_text import escape_markdown
 from bot.youtube import LiveCheck, YouTubeClient
 from db import queries
 from db.models import Episode, EpisodeTweet, Podcast
@@ -246,7 +247,7 @@ class LiveChecker:
     def _skip_reason(
         self, podcast: Podcast, check: LiveCheck, now: dt.datetime, candidates: list[Episode]
     ) -> Notice | None:
-        title = check.title or "(untitled)"
+        title = escape_markdown(check.title or "(untitled)")
 
         def notice(kind: str, text: str) -> Notice:
             return Notice(podcast.guild_id, podcast.announce_channel_id, kind, text)
@@ -255,7 +256,8 @@ class LiveChecker:
             return notice(
                 "filtered",
                 f"The channel is live with “{title}” ({check.url}), but the title doesn't "
-                f"contain “{podcast.title_filter}”, so it isn't treated as an episode.",
+                f"contain “{escape_markdown(podcast.title_filter)}”, so it isn't treated as an "
+                "episode.",
             )
         if check.started_at is not None and now - check.started_at > LATE_AFTER:
             return notice(

@@ -29,6 +29,7 @@ from bot.live_check import HostLine, host_line
 from bot.podcasts import resolve_episode
 from bot.posting import PostedLine, TweetPoster, final_text, stream_url, tweet_link
 from bot.tweet_text import validate_custom_text, weighted_length
+from bot.user_text import clean_input
 from db import queries
 from db.models import Episode, EpisodeTweet, Podcast
 
@@ -223,6 +224,7 @@ class TweetService:
             tweet = await self._own_tweet(session, guild_id, user_id, episode, lock=True)
             _require_changeable(tweet, tweet.episode)
             url = tweet_link(tweet)
+            text = clean_input(text, "Your tweet", multiline=True)
             ok, count, problem = validate_custom_text(text, url)
             if problem == "empty":
                 raise TweetEmpty()
