@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import utcnow
-from bot.errors import failure_text
+from bot.errors import DRY_RUN_NOTE, Reason, explain
 from bot.posting import RETRY_WINDOW, PostedLine, TweetPoster
 from bot.timezones import local_today
 from bot.user_text import escape_markdown
-from bot.youtube import LiveCheck, YouTubeClient
+from bot.youtube import ChannelBatch, LiveCheck, YouTubeClient
 from db import queries
-from db.models import Episode, EpisodeTweet, Podcast
+from db.models import Episode, EpisodeTweet, Podcast, PostStatus
 
 log = logging.getLogger("onair.live")
 
@@ -110,7 +110,7 @@ class LiveChecker:
         """Tweets stuck in `posting` (a crash mid-post) become `unknown` and are announced."""
         async with self._sessions() as session, session.begin():
             stuck = await queries.mark_stale_posting_unknown(
-                session, self._clock() - self._stale_after
+                session, self._clock() - self._stale_after, Reason.INTERRUPTED
             )
         notices = []
         for tweet in stuck:
@@ -157,11 +157,12 @@ class LiveChecker:
                 await queries.due_podcasts(session, now, self._interval, self._fast_interval)
             )
         result.checked = len(podcasts)
-        checks: dict[str, LiveCheck] = {}
+        batch = ChannelBatch({})
         if podcasts:
-            checks = await self._youtube.check_channels(
+            batch = await self._youtube.check_channels(
                 sorted({p.youtube_channel_id for p in podcasts})
             )
+        checks = batch.checks
         live = [
             (p, checks[p.youtube_channel_id])
             for p in podcasts
@@ -182,25 +183,24 @@ class LiveChecker:
         episode_ids = new_streams | {line.episode_id for line in posted}
         if episode_ids:
             result.reports.extend(await self._reports(sorted(episode_ids), posted))
-        for podcast in podcasts:
-            check = checks.get(podcast.youtube_channel_id)
-            if check is not None and (check.quota_exhausted_now or check.api_key_rejected_now):
-                problem = (
-                    "The YouTube Data API quota is used up for today"
-                    if check.quota_exhausted_now
-                    else "YouTube rejected YOUTUBE_API_KEY"
-                )
-                log.warning("%s; falling back to page checks", problem)
-                result.notices.append(
-                    Notice(
-                        podcast.guild_id,
-                        podcast.announce_channel_id,
-                        "quota",
-                        f"{problem}: OnAir checks the channel page instead (no quota needed) "
-                        "until that is fixed. Live detection keeps working.",
-                    )
-                )
+        result.notices.extend(self._batch_notices(batch, podcasts))
         return result
+
+    def _batch_notices(self, batch: ChannelBatch, podcasts: list[Podcast]) -> list[Notice]:
+        """What happened to the whole batch (quota, key) is told to every server in it."""
+        if not (batch.quota_exhausted_now or batch.api_key_rejected_now):
+            return []
+        problem = (
+            "The YouTube Data API quota is used up for today"
+            if batch.quota_exhausted_now
+            else "YouTube rejected YOUTUBE_API_KEY"
+        )
+        log.warning("%s; falling back to page checks", problem)
+        text = (
+            f"{problem}: OnAir checks the channel page instead (no quota needed) "
+            "until that is fixed. Live detection keeps working."
+        )
+        return [Notice(p.guild_id, p.announce_channel_id, "quota", text) for p in podcasts]
 
     async def _match_streams(
         self,
@@ -333,15 +333,15 @@ class LiveChecker:
 def host_line(tweet: EpisodeTweet, text: str | None = None) -> HostLine:
     """One host's line in a report or status table."""
     name, uid = tweet.host.display_name, tweet.host.discord_user_id
-    if tweet.status == "posted":
+    if tweet.status == PostStatus.POSTED:
         return HostLine(name, uid, "posted", link=tweet.tweet_url)
-    if tweet.status == "failed" and tweet.failure_reason == "dry_run":
-        return HostLine(name, uid, "dry_run", reason=failure_text("dry_run"), text=text)
-    if tweet.status == "failed":
-        return HostLine(name, uid, "failed", reason=failure_text(tweet.failure_reason))
-    if tweet.status == "unknown":
-        return HostLine(name, uid, "unknown", reason=failure_text(tweet.failure_reason))
-    if tweet.status == "posting":
+    if tweet.status == PostStatus.DRY_RUN:
+        return HostLine(name, uid, "dry_run", reason=DRY_RUN_NOTE, text=text)
+    if tweet.status == PostStatus.FAILED:
+        return HostLine(name, uid, "failed", reason=explain(tweet.failure_reason))
+    if tweet.status == PostStatus.UNKNOWN:
+        return HostLine(name, uid, "unknown", reason=explain(tweet.failure_reason))
+    if tweet.status == PostStatus.POSTING:
         return HostLine(name, uid, "posting")
     if not tweet.enabled:
         return HostLine(name, uid, "disabled")

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.clock import utcnow
 from bot.drafts import Draft, Drafter
 from bot.errors import (
+    LOCKED_STATE_WORDS,
     InvalidInput,
     PodcastNotSetUp,
     TweetEmpty,
@@ -31,14 +32,7 @@ from bot.posting import PostedLine, TweetPoster, final_text, stream_url, tweet_l
 from bot.tweet_text import validate_custom_text, weighted_length
 from bot.user_text import clean_input
 from db import queries
-from db.models import Episode, EpisodeTweet, Podcast
-
-STATE_WORDS = {
-    "posting": "being posted",
-    "posted": "posted",
-    "failed": "closed",
-    "unknown": "awaiting a check",
-}
+from db.models import Episode, EpisodeTweet, Podcast, PostStatus
 
 Progress = Callable[[int, int], Awaitable[None]]
 
@@ -51,7 +45,7 @@ class TweetPreview:
     episode_title: str
     text: str
     weighted_length: int
-    status: str
+    status: PostStatus
     enabled: bool
     include_url: bool
     is_custom: bool
@@ -311,8 +305,10 @@ async def _require_podcast(session: AsyncSession, guild_id: int) -> Podcast:
 
 
 def _require_changeable(tweet: EpisodeTweet, episode: Episode) -> None:
-    if tweet.status != "pending":
-        raise TweetLocked(title=episode.title, state=STATE_WORDS.get(tweet.status, tweet.status))
+    if not tweet.status.changeable:
+        raise TweetLocked(
+            title=episode.title, state=LOCKED_STATE_WORDS.get(tweet.status, tweet.status)
+        )
 
 
 def _preview(tweet: EpisodeTweet) -> TweetPreview:

@@ -6,7 +6,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.errors import failure_text
+from bot.errors import post_now_text
 from bot.tweets import TweetPreview
 from cogs.checks import host_only, is_host, rate_limited, services_of
 from cogs.render import preview_embed
@@ -204,17 +204,7 @@ class TweetCog(
             interaction.guild_id or 0, interaction.user.id, episode
         )
         line = result.line
-        if line.status == "posted":
-            message = f"Posted: {line.tweet_url}"
-        elif line.reason == "dry_run":
-            message = f"Dry run: nothing was sent to X. This is what would have been posted:\n>>> {line.text}"
-        elif line.status == "pending":
-            message = (
-                "X is having trouble right now, so nothing was posted. Try again in a minute, "
-                "or let OnAir post it when the stream starts."
-            )
-        else:
-            message = f"Not posted: {failure_text(line.reason)}."
+        message = post_now_text(line.status, line.reason, line.tweet_url, line.text)
         await interaction.followup.send(
             message, embed=preview_embed(result.preview), ephemeral=True
         )

@@ -382,7 +382,7 @@ async def test_x_status_and_unlink(tmp_path: Path, database_url: str, engine: As
     async with running(tmp_path, database_url) as (w, _):
         await setup_podcast(w)
         none = await w.answer(w.alice, "x status")
-        assert_one_private_line(none, "haven't linked")
+        assert_one_private_line(none, "No X account is linked", "/x link")
         await link_x(w, w.alice, "alice_x")
         ok = await w.answer(w.alice, "x status")
         assert ok.deferred
@@ -395,7 +395,7 @@ async def test_x_status_and_unlink(tmp_path: Path, database_url: str, engine: As
         assert_one_private_line(gone, "Unlinked")
         assert await scalar(engine, "SELECT count(*) FROM x_accounts") == 0
         again = await w.answer(w.alice, "x unlink")
-        assert_one_private_line(again, "haven't linked")
+        assert_one_private_line(again, "No X account is linked")
 
 
 async def test_x_link_explains_missing_configuration(
