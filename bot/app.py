@@ -26,7 +26,7 @@ from bot.linking import XLinkService
 from bot.live_check import LiveChecker
 from bot.podcasts import PodcastService
 from bot.posting import TweetPoster
-from bot.ratelimit import KeyedRateLimiter
+from bot.ratelimit import KeyedRateLimiter, SharedBudget
 from bot.tweets import TweetService
 from bot.x import XService
 from bot.youtube import YouTubeClient
@@ -53,7 +53,17 @@ COMMAND_LIMITS = {
     "tweets create-all": 2,
     "podcast youtube-test": 10,
     "tweet post-now": 2,
+    # Beyond the contract: every other command that calls X or YouTube.
+    "x link": 3,
+    "x verify": 5,
+    "x status": 5,
+    "podcast setup": 10,
 }
+# Per minute, for commands (posting at go-live has its own X budget, POST_X_PER_MINUTE):
+# (all servers together, one server's share).
+X_COMMAND_BUDGET = (30, 10)
+AI_BUDGET = (60, 20)
+POST_X_PER_MINUTE = 60
 
 
 @dataclass
@@ -71,6 +81,7 @@ class Services:
     linking: XLinkService
     checker: LiveChecker
     limits: dict[str, KeyedRateLimiter]
+    budgets: dict[str, SharedBudget]
 
 
 async def open_database(settings: Settings, stack: AsyncExitStack) -> AsyncEngine:
@@ -112,9 +123,11 @@ async def build_services(settings: Settings, stack: AsyncExitStack) -> Services:
         timeout=settings.http_timeout_seconds * 2,
     )
     stack.push_async_callback(drafter.aclose)
-    # One shared budget for each paid or rate-limited API, across all servers.
-    x_limiter = AsyncLimiter(60, 60)
-    ai_limiter = AsyncLimiter(60, 60)
+    # Posting at go-live has an X budget of its own that no command can use up; commands get
+    # another, shared fairly between servers (budgets below refuse instead of queueing).
+    x_limiter = AsyncLimiter(POST_X_PER_MINUTE, 60)
+    x_command_limiter = AsyncLimiter(X_COMMAND_BUDGET[0], 60)
+    ai_limiter = AsyncLimiter(AI_BUDGET[0], 60)
     poster = TweetPoster(
         sessions,
         x,
@@ -131,8 +144,15 @@ async def build_services(settings: Settings, stack: AsyncExitStack) -> Services:
         x=x,
         drafter=drafter,
         podcasts=PodcastService(sessions, youtube),
-        tweets=TweetService(sessions, drafter, poster, ai_limiter=ai_limiter),
-        linking=XLinkService(sessions, x, cipher, x_limiter=x_limiter),
+        tweets=TweetService(
+            sessions,
+            drafter,
+            poster,
+            ai_limiter=ai_limiter,
+            ai_budget=SharedBudget(*AI_BUDGET),
+            ai_daily_drafts=settings.ai_daily_drafts_per_server,
+        ),
+        linking=XLinkService(sessions, x, cipher, x_limiter=x_command_limiter),
         checker=LiveChecker(
             sessions,
             youtube,
@@ -141,6 +161,7 @@ async def build_services(settings: Settings, stack: AsyncExitStack) -> Services:
             fast_interval=dt.timedelta(seconds=settings.fast_check_interval_seconds),
         ),
         limits={name: KeyedRateLimiter(rate, 60) for name, rate in COMMAND_LIMITS.items()},
+        budgets={"x": SharedBudget(*X_COMMAND_BUDGET)},
     )
 
 

@@ -31,8 +31,17 @@ DEFAULT_MODEL = "gpt-4o-mini"
 DEFAULT_TIMEOUT_SECONDS = 20.0
 
 FallbackReason = Literal[
-    "no_api_key", "auth_error", "timeout", "rate_limited", "api_error", "bad_response", "empty"
+    "no_api_key",
+    "auth_error",
+    "timeout",
+    "rate_limited",
+    "api_error",
+    "bad_response",
+    "empty",
+    "over_budget",
 ]
+# A tweet is at most 280 characters: about 100 tokens; the margin covers non-Latin scripts.
+DRAFT_MAX_TOKENS = 300
 
 # Prompt inputs are capped so one long episode note cannot make every draft slow and costly.
 _MAX_TITLE_CHARS = 300
@@ -224,7 +233,7 @@ class Drafter:
         try:
             async with asyncio.timeout(self._timeout):
                 completion = await self._client.chat.completions.create(
-                    model=self.model, messages=messages
+                    model=self.model, messages=messages, max_tokens=DRAFT_MAX_TOKENS
                 )
         except (TimeoutError, openai.APITimeoutError) as error:
             raise self._failure("timeout", error) from None
@@ -267,6 +276,16 @@ class Drafter:
             f", HTTP {status}" if status is not None else "",
         )
         return _Failure(reason, retryable=retryable)
+
+    def over_budget(
+        self,
+        episode_title: str,
+        host_name: str,
+        stream_url: str | None,
+        podcast_name: str | None = None,
+    ) -> Draft:
+        """The template, for a server that has used its share of the AI budget."""
+        return self._fallback("over_budget", episode_title, host_name, stream_url, podcast_name)
 
     @staticmethod
     def _fallback(

@@ -82,6 +82,19 @@ def rate_limited(command: str) -> Callable[[T], T]:
     return app_commands.check(predicate)
 
 
+def shared_budget(name: str) -> Callable[[T], T]:
+    """The server's share of an API budget all servers use (bot.app's budgets)."""
+
+    async def predicate(interaction: discord.Interaction) -> bool:
+        try:
+            await services_of(interaction).budgets[name].take(interaction.guild_id or 0)
+        except OnAirError as exc:
+            raise Refused(exc) from None
+        return True
+
+    return app_commands.check(predicate)
+
+
 def _typed_strings(options: list[Any]) -> Iterator[str]:
     """Every string value in a slash command's options, subcommands included."""
     for option in options:

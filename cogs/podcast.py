@@ -36,6 +36,7 @@ class PodcastCog(
         timezone="The podcast's timezone for episode dates, like Europe/Paris (default UTC)",
     )
     @app_commands.autocomplete(timezone=timezone_autocomplete)
+    @rate_limited("podcast setup")
     @admin_only()
     async def setup(
         self,
