@@ -44,7 +44,7 @@ async def test_go_live_posts_are_not_delayed_while_another_server_hammers_x_stat
     within seconds, because posting has an X budget no command can touch."""
     async with running(tmp_path, database_url) as (w, bot):
         services = bot.services
-        await setup_podcast(w)
+        await setup_podcast(w, require_approval=False)
         await add_episode(w, days_ahead=0)
         await link_x(w, w.alice, "alice")
         await create_tweets(w, generate=False)
