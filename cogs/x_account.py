@@ -7,7 +7,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.errors import link_status_text
-from cogs.checks import host_only, rate_limited, services_of, shared_budget
+from cogs.checks import host_only, host_or_former_host, rate_limited, services_of, shared_budget
 
 
 @app_commands.guild_only()
@@ -66,16 +66,22 @@ class XAccountCog(commands.GroupCog, group_name="x", group_description="Your X a
         )
 
     @app_commands.command(name="unlink", description="Remove your X account from OnAir")
-    @host_only()
+    @shared_budget("x")
+    @rate_limited("x unlink")
+    @host_or_former_host()
     async def unlink(self, interaction: discord.Interaction) -> None:
-        await services_of(interaction).linking.unlink(
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        revoked = await services_of(interaction).linking.unlink(
             interaction.guild_id or 0, interaction.user.id
         )
-        await interaction.response.send_message(
-            "Unlinked: OnAir deleted your X tokens. You can also revoke the app in X's settings "
-            "(Security and account access > Apps and sessions).",
-            ephemeral=True,
+        message = (
+            "Unlinked: X revoked OnAir's access to your account, and OnAir deleted your tokens."
+            if revoked
+            else "Unlinked: OnAir deleted your X tokens, but X couldn't be asked to revoke them. "
+            "Revoke the app yourself in X's settings (Security and account access > Apps and "
+            "sessions)."
         )
+        await interaction.followup.send(message, ephemeral=True)
 
 
 async def setup(bot: commands.Bot) -> None:
