@@ -18,7 +18,6 @@ from pathlib import Path
 import discord
 import yarl
 from aiolimiter import AsyncLimiter
-from discord import app_commands
 from discord.ext import commands
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -40,7 +39,7 @@ from bot.tweets import TweetService
 from bot.web.server import HttpServer, WebDeps, build_app
 from bot.x import XService
 from bot.youtube import YouTubeClient
-from cogs.checks import OnAirTree
+from cogs.checks import InputCheckedTree
 from db import migrate
 from db.embedded import start_embedded
 from db.engine import create_engine, create_sessionmaker
@@ -223,7 +222,7 @@ class CommandSyncRefused(Exception):
         self.guild_id = guild_id
 
 
-class OnAirTree(app_commands.CommandTree):
+class OnAirTree(InputCheckedTree):
     """The command tree, timing every command for /metrics and tagging its log lines with the
     server (README "Operations"). `_call` is discord.py's single entry for an interaction's
     command (app_commands/tree.py); errors are handled inside it, so they are timed too."""

@@ -120,7 +120,7 @@ def _typed_strings(options: list[Any]) -> Iterator[str]:
         yield from _typed_strings(option.get("options") or [])
 
 
-class OnAirTree(app_commands.CommandTree):  # type: ignore[type-arg]
+class InputCheckedTree(app_commands.CommandTree):  # type: ignore[type-arg]
     """The command tree, with one input rule for every option of every command: a value with a
     control character (NUL, which PostgreSQL refuses, and the like) is refused before any
     command runs. Invisible characters are stripped later, by the services that store text."""
