@@ -18,7 +18,6 @@ from pathlib import Path
 import discord
 import yarl
 from aiolimiter import AsyncLimiter
-from discord import app_commands
 from discord.ext import commands
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -34,12 +33,13 @@ from bot.logs import log_context
 from bot.metrics import Metrics
 from bot.podcasts import PodcastService
 from bot.posting import TweetPoster
-from bot.ratelimit import KeyedRateLimiter
+from bot.ratelimit import KeyedRateLimiter, SharedBudget
 from bot.retention import RemovedServerCleanup
 from bot.tweets import TweetService
 from bot.web.server import HttpServer, WebDeps, build_app
 from bot.x import XService
 from bot.youtube import YouTubeClient
+from cogs.checks import InputCheckedTree
 from db import migrate, queries
 from db.embedded import start_embedded
 from db.engine import create_engine, create_sessionmaker
@@ -64,7 +64,18 @@ COMMAND_LIMITS = {
     "tweets create-all": 2,
     "podcast youtube-test": 10,
     "tweet post-now": 2,
+    # Beyond the contract: every other command that calls X or YouTube.
+    "x link": 3,
+    "x verify": 5,
+    "x status": 5,
+    "x unlink": 3,
+    "podcast setup": 10,
 }
+# Per minute, for commands (posting at go-live has its own X budget, POST_X_PER_MINUTE):
+# (all servers together, one server's share).
+X_COMMAND_BUDGET = (30, 10)
+AI_BUDGET = (60, 20)
+POST_X_PER_MINUTE = 60
 
 # Per JSON API token (README "JSON API").
 API_REQUESTS_PER_MINUTE = 60
@@ -90,6 +101,7 @@ class Services:
     retention: RemovedServerCleanup
     metrics: Metrics
     api: ApiAccess
+    budgets: dict[str, SharedBudget]
 
 
 async def open_database(settings: Settings, stack: AsyncExitStack) -> AsyncEngine:
@@ -139,9 +151,11 @@ async def build_services(
         timeout=settings.http_timeout_seconds * 2,
     )
     stack.push_async_callback(drafter.aclose)
-    # One shared budget for each paid or rate-limited API, across all servers.
-    x_limiter = AsyncLimiter(60, 60)
-    ai_limiter = AsyncLimiter(60, 60)
+    # Posting at go-live has an X budget of its own that no command can use up; commands get
+    # another, shared fairly between servers (budgets below refuse instead of queueing).
+    x_limiter = AsyncLimiter(POST_X_PER_MINUTE, 60)
+    x_command_limiter = AsyncLimiter(X_COMMAND_BUDGET[0], 60)
+    ai_limiter = AsyncLimiter(AI_BUDGET[0], 60)
     poster = TweetPoster(
         sessions,
         x,
@@ -159,8 +173,15 @@ async def build_services(
         x=x,
         drafter=drafter,
         podcasts=PodcastService(sessions, youtube),
-        tweets=TweetService(sessions, drafter, poster, ai_limiter=ai_limiter),
-        linking=XLinkService(sessions, x, cipher, x_limiter=x_limiter),
+        tweets=TweetService(
+            sessions,
+            drafter,
+            poster,
+            ai_limiter=ai_limiter,
+            ai_budget=SharedBudget(*AI_BUDGET),
+            ai_daily_drafts=settings.ai_daily_drafts_per_server,
+        ),
+        linking=XLinkService(sessions, x, cipher, x_limiter=x_command_limiter),
         checker=LiveChecker(
             sessions,
             youtube,
@@ -176,13 +197,14 @@ async def build_services(
             sessions,
             x,
             cipher,
-            x_limiter=x_limiter,
+            x_limiter=x_command_limiter,
             token_days=settings.removed_server_token_days,
             data_days=settings.removed_server_data_days,
             clock=clock,
         ),
         metrics=metrics,
         api=ApiAccess(sessions),
+        budgets={"x": SharedBudget(*X_COMMAND_BUDGET)},
     )
 
 
@@ -209,7 +231,7 @@ class CommandSyncRefused(Exception):
         self.guild_id = guild_id
 
 
-class OnAirTree(app_commands.CommandTree):
+class OnAirTree(InputCheckedTree):
     """The command tree, timing every command for /metrics and tagging its log lines with the
     server (README "Operations"). `_call` is discord.py's single entry for an interaction's
     command (app_commands/tree.py); errors are handled inside it, so they are timed too."""

@@ -60,6 +60,7 @@ class Settings(BaseSettings):
     live_check_concurrency: int = Field(default=20, ge=1, le=200)
     http_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
     post_retry_base_seconds: float = Field(default=30.0, gt=0, le=3_600)
+    ai_daily_drafts_per_server: int = Field(default=300, ge=0, le=100_000)
     # Hosts in control (README "Hosts stay in control").
     removed_server_token_days: int = Field(default=7, ge=0, le=365)
     removed_server_data_days: int = Field(default=30, ge=0, le=3_650)

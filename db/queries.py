@@ -98,6 +98,22 @@ async def take_repaired_timezones(session: AsyncSession) -> Sequence[Podcast]:
     return result.all()
 
 
+async def reserve_ai_drafts(
+    session: AsyncSession, podcast_id: int, today: dt.date, wanted: int, budget: int
+) -> int:
+    """Take up to `wanted` of the podcast's daily AI drafts (row-locked); returns how many."""
+    podcast = await session.scalar(
+        sa.select(Podcast).where(Podcast.id == podcast_id).with_for_update()
+    )
+    if podcast is None:
+        return 0
+    used = podcast.ai_drafts_used if podcast.ai_drafts_day == today else 0
+    granted = max(0, min(wanted, budget - used))
+    podcast.ai_drafts_day, podcast.ai_drafts_used = today, used + granted
+    await session.flush()
+    return granted
+
+
 async def deactivate_podcast(session: AsyncSession, guild_id: int, now: dt.datetime) -> bool:
     """Stop checking the server's channel and note when the bot was removed (the clean-up
     countdown of bot.retention)."""
