@@ -208,7 +208,9 @@ async def build_services(
         ),
         metrics=metrics,
         api=ApiAccess(sessions),
-        readiness=ReadinessService(sessions, x, cipher, x_limiter=x_limiter, clock=clock),
+        readiness=ReadinessService(
+            sessions, x, cipher, x_limiter=x_limiter, clock=clock, shards=shards_of(settings)
+        ),
         budgets={"x": SharedBudget(*X_COMMAND_BUDGET)},
     )
 

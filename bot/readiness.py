@@ -148,8 +148,10 @@ class ReadinessService:
         *,
         x_limiter: AsyncLimiter,
         clock: Callable[[], dt.datetime] = utcnow,
+        shards: queries.Shards | None = None,
     ) -> None:
         self._sessions = sessions
+        self._shards = shards  # only servers on this process's shards (README "Sharding")
         self._x = x
         self._cipher = cipher
         self._x_limiter = x_limiter
@@ -175,7 +177,7 @@ class ReadinessService:
         changed since they were posted or last edited. A board is posted by one process only."""
         now = self._clock()
         async with self._sessions() as session, session.begin():
-            candidates = await queries.board_candidates(session, now.date())
+            candidates = await queries.board_candidates(session, now.date(), self._shards)
             fresh: dict[int, int] = {}
             for episode in candidates:
                 stage = due_stage(episode_start(episode, episode.podcast), now)

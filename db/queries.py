@@ -826,15 +826,18 @@ async def episodes_of_podcast(session: AsyncSession, podcast_id: int) -> Sequenc
 # -- the readiness board -----------------------------------------------------------------------
 
 
-async def board_candidates(session: AsyncSession, today: dt.date) -> Sequence[Episode]:
-    """Episodes of active podcasts not live yet, from two days ago to two days ahead (a wide
-    net for every timezone; bot.readiness decides which boards are due)."""
+async def board_candidates(
+    session: AsyncSession, today: dt.date, shards: Shards | None = None
+) -> Sequence[Episode]:
+    """Episodes of active podcasts of servers on `shards`, not live yet, from two days ago to
+    two days ahead (a wide net for every timezone; bot.readiness decides which are due)."""
     result = await session.scalars(
         sa.select(Episode)
         .options(joinedload(Episode.podcast))
         .join(Podcast, Podcast.id == Episode.podcast_id)
         .where(
             Podcast.active,
+            on_shards(Podcast.guild_id, shards),
             Episode.live_video_id.is_(None),
             Episode.scheduled_date.between(
                 today - dt.timedelta(days=2), today + dt.timedelta(days=2)
