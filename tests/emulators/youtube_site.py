@@ -155,6 +155,7 @@ class YouTubeEmulator(LoopbackEmulator):
         self._consent_page = False
         self.tab_shape = "videoRenderer"  # or "lockupViewModel", YouTube's newer tab items
         self.related_videos = 0  # watch-page recommendations, to make pages real-sized
+        self.stream_formats = 0  # streamingData formats in the player response, likewise
         # How long a new video takes to show in the RSS feed (the real one lags by minutes).
         self.feed_delay = timedelta(0)
         super().__init__()
@@ -630,12 +631,28 @@ class YouTubeEmulator(LoopbackEmulator):
         }
         if video.is_stream:  # plain uploads have no liveBroadcastDetails
             microformat["liveBroadcastDetails"] = broadcast
+        formats = [
+            {
+                "itag": 136 + n % 8,
+                "url": f"https://rr1---sn-emulated.googlevideo.com/videoplayback?expire=1&id={n}"
+                + "&sparams=expire%2Cei%2Cip%2Cid%2Caitags%2Csource%2Crequiressl" * 4,
+                "mimeType": 'video/mp4; codecs="avc1.4d401f"',
+                "bitrate": 1_000_000 + n,
+                "width": 1280,
+                "height": 720,
+                "targetDurationSec": 2,
+                "qualityLabel": "720p",
+            }
+            for n in range(self.stream_formats)
+        ]
         response: dict[str, Any] = {
             "responseContext": {"serviceTrackingParams": [{"service": "CSI", "params": []}]},
             "playabilityStatus": playability,
             "videoDetails": details,
             "microformat": {"playerMicroformatRenderer": microformat},
         }
+        if formats:
+            response["streamingData"] = {"expiresInSeconds": "21540", "adaptiveFormats": formats}
         if video.gate is not None:
             # Gated pages: the status and reason yt-dlp's _video.py reports for each case.
             # Private/sign-in and removed videos keep no details; age and members gates keep
