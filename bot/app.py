@@ -9,6 +9,8 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import time
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,18 +18,26 @@ from pathlib import Path
 import discord
 import yarl
 from aiolimiter import AsyncLimiter
+from discord import app_commands
 from discord.ext import commands
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot.api_access import ApiAccess
+from bot.clock import utcnow
 from bot.config import Settings
 from bot.crypto import TokenCipher
 from bot.drafts import Drafter
+from bot.hosts import HostRoster
 from bot.linking import XLinkService
 from bot.live_check import LiveChecker
+from bot.logs import log_context
+from bot.metrics import Metrics
 from bot.podcasts import PodcastService
 from bot.posting import TweetPoster
 from bot.ratelimit import KeyedRateLimiter
+from bot.retention import RemovedServerCleanup
 from bot.tweets import TweetService
+from bot.web.server import HttpServer, WebDeps, build_app
 from bot.x import XService
 from bot.youtube import YouTubeClient
 from db import migrate
@@ -43,6 +53,8 @@ EXTENSIONS = (
     "cogs.tweets",
     "cogs.tweet",
     "cogs.x_account",
+    "cogs.membership",
+    "cogs.retention",
     "cogs.live",
 )
 
@@ -53,6 +65,9 @@ COMMAND_LIMITS = {
     "podcast youtube-test": 10,
     "tweet post-now": 2,
 }
+
+# Per JSON API token (README "JSON API").
+API_REQUESTS_PER_MINUTE = 60
 
 
 @dataclass
@@ -70,6 +85,11 @@ class Services:
     linking: XLinkService
     checker: LiveChecker
     limits: dict[str, KeyedRateLimiter]
+    poster: TweetPoster
+    roster: HostRoster
+    retention: RemovedServerCleanup
+    metrics: Metrics
+    api: ApiAccess
 
 
 async def open_database(settings: Settings, stack: AsyncExitStack) -> AsyncEngine:
@@ -85,23 +105,31 @@ async def open_database(settings: Settings, stack: AsyncExitStack) -> AsyncEngin
     return engine
 
 
-async def build_services(settings: Settings, stack: AsyncExitStack) -> Services:
+async def build_services(
+    settings: Settings, stack: AsyncExitStack, *, clock: Callable[[], dt.datetime] = utcnow
+) -> Services:
+    """Every service, wired. `clock` drives the time-scheduled ones (holds, clean-up, the
+    readiness board), so tests can move time instead of waiting."""
     engine = await open_database(settings, stack)
     sessions = create_sessionmaker(engine)
     cipher = TokenCipher(settings.encryption_keys())
+    metrics = Metrics()
     youtube = YouTubeClient(
         settings.youtube_base_url,
         settings.youtube_api_base_url,
         settings.secret("youtube_api_key"),
         timeout=settings.http_timeout_seconds,
         max_concurrency=settings.live_check_concurrency,
+        on_response=metrics.youtube_response,
     )
     stack.push_async_callback(youtube.aclose)
+    metrics.count_units_of(youtube)
     x = XService(
         settings.x_api_base_url,
         settings.secret("x_consumer_key"),
         settings.secret("x_consumer_secret"),
         timeout=settings.http_timeout_seconds,
+        trace_configs=[metrics.x_trace_config()],
     )
     stack.push_async_callback(x.aclose)
     drafter = Drafter(
@@ -121,6 +149,7 @@ async def build_services(settings: Settings, stack: AsyncExitStack) -> Services:
         dry_run=settings.dry_run,
         x_limiter=x_limiter,
         retry_base=dt.timedelta(seconds=settings.post_retry_base_seconds),
+        metrics=metrics,
     )
     return Services(
         settings=settings,
@@ -140,6 +169,19 @@ async def build_services(settings: Settings, stack: AsyncExitStack) -> Services:
             fast_interval=dt.timedelta(seconds=settings.fast_check_interval_seconds),
         ),
         limits={name: KeyedRateLimiter(rate, 60) for name, rate in COMMAND_LIMITS.items()},
+        poster=poster,
+        roster=HostRoster(sessions, clock=clock),
+        retention=RemovedServerCleanup(
+            sessions,
+            x,
+            cipher,
+            x_limiter=x_limiter,
+            token_days=settings.removed_server_token_days,
+            data_days=settings.removed_server_data_days,
+            clock=clock,
+        ),
+        metrics=metrics,
+        api=ApiAccess(sessions),
     )
 
 
@@ -158,6 +200,24 @@ class CommandSyncRefused(Exception):
         self.guild_id = guild_id
 
 
+class OnAirTree(app_commands.CommandTree):
+    """The command tree, timing every command for /metrics and tagging its log lines with the
+    server (README "Operations"). `_call` is discord.py's single entry for an interaction's
+    command (app_commands/tree.py); errors are handled inside it, so they are timed too."""
+
+    async def _call(self, interaction: discord.Interaction) -> None:
+        started = time.perf_counter()
+        with log_context(guild_id=interaction.guild_id):
+            try:
+                await super()._call(interaction)
+            finally:
+                if interaction.type is discord.InteractionType.application_command:
+                    command = interaction.command
+                    name = command.qualified_name if command is not None else "unknown"
+                    metrics: Metrics = self.client.services.metrics  # type: ignore[attr-defined]
+                    metrics.command_seconds.labels(name).observe(time.perf_counter() - started)
+
+
 class OnAirBot(commands.Bot):
     def __init__(self, services: Services) -> None:
         # OnAir never joins voice: don't warn at every start that voice libraries are missing.
@@ -170,13 +230,53 @@ class OnAirBot(commands.Bot):
             intents=intents,
             help_command=None,
             allowed_mentions=discord.AllowedMentions.none(),
+            tree_cls=OnAirTree,
         )
         self.services = services
+        services.poster.holds_host_role = self.holds_host_role
+        self.http_server: HttpServer | None = None
+
+    def holds_host_role(self, guild_id: int, user_id: int, role_id: int) -> bool | None:
+        """From the member cache: does the member still hold the role (None: can't tell)."""
+        guild = self.get_guild(guild_id)
+        if guild is None or not guild.chunked:
+            return None
+        member = guild.get_member(user_id)
+        return member is not None and member.get_role(role_id) is not None
 
     async def setup_hook(self) -> None:
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         await self.sync_commands_if_changed()
+        await self.start_http_server()
+
+    async def start_http_server(self) -> None:
+        """GET /healthz, /metrics and /api/v1/ when HTTP_PORT is set (README "Operations")."""
+        settings = self.services.settings
+        if settings.http_port is None:
+            return
+        deps = WebDeps(
+            engine=self.services.engine,
+            metrics=self.services.metrics,
+            check_interval_seconds=settings.live_check_interval_seconds,
+            gateway_connected=self.gateway_connected,
+            api=self.services.api,
+            api_limiter=KeyedRateLimiter(API_REQUESTS_PER_MINUTE, 60),
+        )
+        self.http_server = HttpServer(build_app(deps))
+        await self.http_server.start(settings.http_host, settings.http_port)
+
+    def gateway_connected(self) -> bool:
+        """Ready, and this process's gateway websocket is open."""
+        if self.is_closed() or not self.is_ready():
+            return False
+        return self.ws is not None and self.ws.open
+
+    async def close(self) -> None:
+        if self.http_server is not None:
+            await self.http_server.stop()
+            self.http_server = None
+        await super().close()
 
     async def sync_commands_if_changed(self) -> None:
         """Sync to DISCORD_GUILD_ID (instant) or globally, only when the commands changed."""

@@ -60,6 +60,23 @@ class Settings(BaseSettings):
     live_check_concurrency: int = Field(default=20, ge=1, le=200)
     http_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
     post_retry_base_seconds: float = Field(default=30.0, gt=0, le=3_600)
+    # Hosts in control (README "Hosts stay in control").
+    removed_server_token_days: int = Field(default=7, ge=0, le=365)
+    removed_server_data_days: int = Field(default=30, ge=0, le=3_650)
+    # Operations (README "Operations"): the HTTP server, machine-readable logs.
+    http_port: int | None = Field(default=None, ge=1, le=65_535)
+    http_host: str = "127.0.0.1"
+    log_format: Literal["text", "json"] = "text"
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower_log_format(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("http_port", mode="before")
+    @classmethod
+    def _blank_number_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.approval import UNAPPROVED, hold_reason, needs_approval
 from bot.clock import utcnow
 from bot.errors import DRY_RUN_NOTE, Reason, explain
+from bot.metrics import channel_state
 from bot.posting import RETRY_WINDOW, PostedLine, TweetPoster
 from bot.timezones import local_today
 from bot.youtube import ChannelBatch, LiveCheck, ScheduledStream, YouTubeClient
@@ -76,6 +77,8 @@ class Notice:
 @dataclass
 class CheckResult:
     checked: int = 0
+    # channel id -> its state for /metrics (bot/metrics.py channel_state)
+    states: dict[str, str] = field(default_factory=dict)
     reports: list[StreamReport] = field(default_factory=list)
     notices: list[Notice] = field(default_factory=list)
 
@@ -122,7 +125,11 @@ class LiveChecker:
         notices = []
         for tweet in stuck:
             podcast = tweet.episode.podcast
-            log.warning("tweet %s was interrupted while posting; marked unknown", tweet.id)
+            log.warning(
+                "tweet %s was interrupted while posting; marked unknown",
+                tweet.id,
+                extra={"tweet_id": tweet.id, "episode_id": tweet.episode_id},
+            )
             notices.append(
                 Notice(
                     guild_id=podcast.guild_id,
@@ -171,6 +178,7 @@ class LiveChecker:
                 scheduled=known_scheduled(podcasts),
             )
         checks = batch.checks
+        result.states = {cid: channel_state(c.state, c.reason) for cid, c in checks.items()}
         live = [
             (p, checks[p.youtube_channel_id])
             for p in podcasts

@@ -133,6 +133,7 @@ class PodcastService:
             "host_role_id": host_role_id,
             "admin_role_id": admin_role_id,
             "active": True,
+            "removed_at": None,  # set up again: nothing of it is cleaned up
         }
         if timezone is not None:
             fields["timezone"] = timezone
@@ -179,7 +180,7 @@ class PodcastService:
 
     async def deactivate(self, guild_id: int) -> bool:
         async with self._sessions() as session, session.begin():
-            return await queries.deactivate_podcast(session, guild_id)
+            return await queries.deactivate_podcast(session, guild_id, self._clock())
 
     async def set_filter(self, guild_id: int, text: str | None) -> str | None:
         cleaned = (text or "").strip() or None

@@ -59,12 +59,28 @@ async def is_host(interaction: discord.Interaction) -> bool:
     return True
 
 
+async def is_host_or_former_host(interaction: discord.Interaction) -> bool:
+    """The host role, or a host record: a member who lost the role or left and came back can
+    still stop their own tweet and unlink X."""
+    try:
+        return await is_host(interaction)
+    except Refused:
+        services = services_of(interaction)
+        if await services.roster.has_host_record(interaction.guild_id or 0, interaction.user.id):
+            return True
+        raise
+
+
 def admin_only() -> Callable[[T], T]:
     return app_commands.check(is_admin)
 
 
 def host_only() -> Callable[[T], T]:
     return app_commands.check(is_host)
+
+
+def host_or_former_host() -> Callable[[T], T]:
+    return app_commands.check(is_host_or_former_host)
 
 
 def rate_limited(command: str) -> Callable[[T], T]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 import discord
 from discord.ext import commands, tasks
@@ -46,11 +47,16 @@ class LiveCog(commands.Cog):
         await asyncio.shield(self._current)
 
     async def _check_once(self) -> None:
+        metrics = self.services.metrics
+        started = time.perf_counter()
         try:
             result = await self.services.checker.run_check()
         except Exception:
+            metrics.check_finished(time.perf_counter() - started, ok=False)
             log.exception("live check failed (ref %s); trying again next tick", new_reference())
             return
+        metrics.check_finished(time.perf_counter() - started, ok=True)
+        metrics.channel_states(result.states)
         for report in result.reports:
             await self._deliver_report(report)
         for notice in result.notices:

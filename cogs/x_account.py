@@ -7,7 +7,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.errors import link_status_text
-from cogs.checks import host_only, services_of
+from cogs.checks import host_only, host_or_former_host, services_of
 
 
 @app_commands.guild_only()
@@ -60,16 +60,20 @@ class XAccountCog(commands.GroupCog, group_name="x", group_description="Your X a
         )
 
     @app_commands.command(name="unlink", description="Remove your X account from OnAir")
-    @host_only()
+    @host_or_former_host()
     async def unlink(self, interaction: discord.Interaction) -> None:
-        await services_of(interaction).linking.unlink(
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        revoked = await services_of(interaction).linking.unlink(
             interaction.guild_id or 0, interaction.user.id
         )
-        await interaction.response.send_message(
-            "Unlinked: OnAir deleted your X tokens. You can also revoke the app in X's settings "
-            "(Security and account access > Apps and sessions).",
-            ephemeral=True,
+        message = (
+            "Unlinked: X revoked OnAir's access to your account, and OnAir deleted your tokens."
+            if revoked
+            else "Unlinked: OnAir deleted your X tokens, but X couldn't be asked to revoke them. "
+            "Revoke the app yourself in X's settings (Security and account access > Apps and "
+            "sessions)."
         )
+        await interaction.followup.send(message, ephemeral=True)
 
 
 async def setup(bot: commands.Bot) -> None:

@@ -1,7 +1,7 @@
 """stream tracking: known waiting rooms and the stream last seen live, per podcast
 
 Revision ID: 0003
-Revises: 0005
+Revises: 0007
 Create Date: 2026-12-01 23:00:00
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
 revision: str = "0003"
-down_revision: str | None = "0005"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
