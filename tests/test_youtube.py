@@ -62,7 +62,7 @@ async def emu(clock: FakeClock) -> AsyncIterator[YouTubeEmulator]:
 def make_client(
     emu: YouTubeEmulator, clock: FakeClock, api_key: str | None = None, **options: float
 ) -> YouTubeClient:
-    settings: dict[str, float] = {"timeout": 0.5, "backoff_base": 30.0} | options
+    settings: dict[str, float] = {"timeout": 3.0, "backoff_base": 30.0} | options
     return YouTubeClient(
         base_url=emu.base_url,
         api_base_url=emu.base_url + "/youtube/v3",
