@@ -13,14 +13,16 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.approval import UNAPPROVED, hold_reason, needs_approval
 from bot.clock import utcnow
-from bot.errors import DRY_RUN_NOTE, Reason, explain
+from bot.errors import DRY_RUN_NOTE, Reason, explain, new_reference
 from bot.metrics import channel_state
 from bot.posting import RETRY_WINDOW, PostedLine, TweetPoster
 from bot.timezones import local_today
+from bot.user_text import escape_markdown
 from bot.youtube import ChannelBatch, LiveCheck, ScheduledStream, YouTubeClient
 from db import queries
 from db.models import Episode, EpisodeTweet, Podcast, PostStatus
@@ -107,6 +109,7 @@ class LiveChecker:
         # second live process never mistakes another's in-flight posts for a crash.
         stale_posting_after: dt.timedelta = dt.timedelta(minutes=10),
         clock: Callable[[], dt.datetime] = utcnow,
+        shards: queries.Shards | None = None,
     ) -> None:
         self._sessions = sessions
         self._youtube = youtube
@@ -115,12 +118,14 @@ class LiveChecker:
         self._fast_interval = fast_interval
         self._stale_after = stale_posting_after
         self._clock = clock
+        self._shards = shards  # only servers on this process's shards (README "Sharding")
+        self._failing: set[int] = set()  # podcasts already told their check fails
 
     async def recover_interrupted(self) -> list[Notice]:
         """Tweets stuck in `posting` (a crash mid-post) become `unknown` and are announced."""
         async with self._sessions() as session, session.begin():
             stuck = await queries.mark_stale_posting_unknown(
-                session, self._clock() - self._stale_after, Reason.INTERRUPTED
+                session, self._clock() - self._stale_after, Reason.INTERRUPTED, self._shards
             )
         notices = []
         for tweet in stuck:
@@ -168,7 +173,9 @@ class LiveChecker:
         result.notices.extend(await self.announce_repaired_timezones())
         async with self._sessions() as session:
             podcasts = list(
-                await queries.due_podcasts(session, now, self._interval, self._fast_interval)
+                await queries.due_podcasts(
+                    session, now, self._interval, self._fast_interval, self._shards
+                )
             )
         result.checked = len(podcasts)
         batch = ChannelBatch({})
@@ -184,28 +191,139 @@ class LiveChecker:
             for p in podcasts
             if p.youtube_channel_id in checks and checks[p.youtube_channel_id].state == "live"
         ]
-        async with self._sessions() as session, session.begin():
-            attach_rows, restart_rows, reported = await self._match_streams(
-                session, live, now, result
+        failures: dict[int, tuple[Podcast, BaseException]] = {}
+        try:
+            async with self._sessions() as session, session.begin():
+                new_streams, notices = await self._record(
+                    session, podcasts, live, checks, now, failures
+                )
+                claimed = await queries.claim_pending_tweets(
+                    session, now - RETRY_WINDOW, now, self._shards
+                )
+        except SQLAlchemyError:
+            log.warning("the check's shared transaction failed; recording podcast by podcast")
+            failures.clear()
+            new_streams, notices = await self._record_one_by_one(
+                podcasts, live, checks, now, failures
             )
-            check_rows = [
-                self._check_row(p, checks.get(p.youtube_channel_id), now, reported)
-                for p in podcasts
-            ]
-            await queries.record_checks(session, check_rows)
-            new_streams = await queries.attach_streams(session, attach_rows)
-            restarted = await queries.restart_streams(session, restart_rows)
-            claimed = await queries.claim_pending_tweets(session, now - RETRY_WINDOW, now)
+            async with self._sessions() as session, session.begin():
+                claimed = await queries.claim_pending_tweets(
+                    session, now - RETRY_WINDOW, now, self._shards
+                )
+        result.notices.extend(notices)
+        result.notices.extend(self._failure_notices(podcasts, failures))
         if new_streams:
             log.info("new live streams tied to episodes %s", sorted(new_streams))
-        if restarted:
-            log.info("streams restarted under a new video for episodes %s", sorted(restarted))
         posted = await self._poster.post_claimed(claimed)
-        episode_ids = new_streams | restarted | {line.episode_id for line in posted}
+        episode_ids = new_streams | {line.episode_id for line in posted}
         if episode_ids:
             result.reports.extend(await self._reports(sorted(episode_ids), posted))
         result.notices.extend(self._batch_notices(batch, podcasts))
         return result
+
+    async def _record(
+        self,
+        session: AsyncSession,
+        podcasts: list[Podcast],
+        live: list[tuple[Podcast, LiveCheck]],
+        checks: dict[str, LiveCheck],
+        now: dt.datetime,
+        failures: dict[int, tuple[Podcast, BaseException]],
+    ) -> tuple[set[int], list[Notice]]:
+        """Record every podcast's check and tie new streams to episodes. A podcast whose own
+        data fails in Python (a poisoned timezone, say) is left out and put in `failures`."""
+        notices: list[Notice] = []
+        attach_rows, restart_rows, reported = await self._match_streams(
+            session, live, now, notices, failures
+        )
+        check_rows = []
+        for podcast in podcasts:
+            if podcast.id in failures:
+                check_rows.append(self._failed_check_row(podcast, now))
+                continue
+            try:
+                check_rows.append(
+                    self._check_row(podcast, checks.get(podcast.youtube_channel_id), now, reported)
+                )
+            except Exception as exc:
+                failures[podcast.id] = (podcast, exc)
+                check_rows.append(self._failed_check_row(podcast, now))
+        await queries.record_checks(session, check_rows)
+        restarted = await queries.restart_streams(session, restart_rows)
+        if restarted:
+            log.info("streams restarted under a new video for episodes %s", sorted(restarted))
+        # A restarted episode's report is edited (new link), like a new stream's is sent.
+        return await queries.attach_streams(session, attach_rows) | restarted, notices
+
+    async def _record_one_by_one(
+        self,
+        podcasts: list[Podcast],
+        live: list[tuple[Podcast, LiveCheck]],
+        checks: dict[str, LiveCheck],
+        now: dt.datetime,
+        failures: dict[int, tuple[Podcast, BaseException]],
+    ) -> tuple[set[int], list[Notice]]:
+        """The bulkhead behind the shared transaction: each podcast in its own, so a row that
+        fails in the database fails only its own podcast. All failing is no podcast's fault."""
+        new_streams: set[int] = set()
+        notices: list[Notice] = []
+        for podcast in podcasts:
+            mine = [(p, c) for p, c in live if p.id == podcast.id]
+            try:
+                async with self._sessions() as session, session.begin():
+                    streams, told = await self._record(
+                        session, [podcast], mine, checks, now, failures
+                    )
+                new_streams |= streams
+                notices.extend(told)
+            except SQLAlchemyError as exc:
+                failures[podcast.id] = (podcast, exc)
+        if podcasts and len(failures) == len(podcasts):
+            raise next(iter(failures.values()))[1]
+        return new_streams, notices
+
+    def _failed_check_row(self, podcast: Podcast, now: dt.datetime) -> dict[str, object]:
+        return {
+            "id": podcast.id,
+            "last_checked_at": now,
+            "last_check_result": "failed for this podcast (see the announce channel)",
+            "upcoming_start_at": None,
+            "last_reported_video_id": podcast.last_reported_video_id,
+            "scheduled_streams": podcast.scheduled_streams,
+            "last_live_video_id": podcast.last_live_video_id,
+            "last_live_at": podcast.last_live_at,
+        }
+
+    def _failure_notices(
+        self, podcasts: list[Podcast], failures: dict[int, tuple[Podcast, BaseException]]
+    ) -> list[Notice]:
+        """One notice per podcast whose part of the check failed, the first time it fails;
+        the log has the traceback under the same reference code."""
+        notices = []
+        for podcast, error in failures.values():
+            ref = new_reference()
+            log.error(
+                "live check failed for podcast %s (guild %s), ref %s; the others went on",
+                podcast.id,
+                podcast.guild_id,
+                ref,
+                exc_info=error,
+            )
+            if podcast.id in self._failing:
+                continue
+            self._failing.add(podcast.id)
+            notices.append(
+                Notice(
+                    podcast.guild_id,
+                    podcast.announce_channel_id,
+                    "check_failed",
+                    f"OnAir couldn't check this podcast's channel (ref {ref}). It keeps trying "
+                    "every few minutes; running /podcast setup again usually fixes its "
+                    "settings. The operator can look the reference up in the log.",
+                )
+            )
+        self._failing -= {p.id for p in podcasts if p.id not in failures}
+        return notices
 
     def _batch_notices(self, batch: ChannelBatch, podcasts: list[Podcast]) -> list[Notice]:
         """What happened to the whole batch (quota, key, blocked) is told to every server in it."""
@@ -239,17 +357,23 @@ class LiveChecker:
         session: AsyncSession,
         live: list[tuple[Podcast, LiveCheck]],
         now: dt.datetime,
-        result: CheckResult,
+        notices: list[Notice],
+        failures: dict[int, tuple[Podcast, BaseException]],
     ) -> tuple[list[dict[str, object]], list[dict[str, object]], dict[int, str]]:
         """Decide, for every live channel, which episode the stream is (one query for all):
         one already tied to it, the episode whose stream just restarted, or a new one."""
+        local_dates: dict[int, dt.date] = {}
+        for podcast, _ in live:
+            try:
+                local_dates[podcast.id] = local_today(podcast.timezone, now)
+            except Exception as exc:
+                failures[podcast.id] = (podcast, exc)
+        live = [(p, c) for p, c in live if p.id not in failures]
         if not live:
             return [], [], {}
         video_ids = [c.video_id for _, c in live if c.video_id]
         video_ids += [p.last_live_video_id for p, _ in live if p.last_live_video_id]
-        episodes = await queries.candidate_episodes(
-            session, {p.id: local_today(p.timezone, now) for p, _ in live}, video_ids
-        )
+        episodes = await queries.candidate_episodes(session, local_dates, video_ids)
         by_podcast: dict[int, list[Episode]] = {}
         for episode in episodes:
             by_podcast.setdefault(episode.podcast_id, []).append(episode)
@@ -272,10 +396,14 @@ class LiveChecker:
                     }
                 )
                 continue
-            notice = self._skip_reason(podcast, check, now, candidates)
+            try:
+                notice = self._skip_reason(podcast, check, now, candidates)
+            except Exception as exc:
+                failures[podcast.id] = (podcast, exc)
+                continue
             if notice is not None:
                 if podcast.last_reported_video_id != check.video_id:
-                    result.notices.append(notice)
+                    notices.append(notice)
                 reported[podcast.id] = check.video_id or ""
                 continue
             episode = episode_for_stream(candidates, min(check.started_at or now, now))
@@ -293,7 +421,7 @@ class LiveChecker:
     def _skip_reason(
         self, podcast: Podcast, check: LiveCheck, now: dt.datetime, candidates: list[Episode]
     ) -> Notice | None:
-        title = check.title or "(untitled)"
+        title = escape_markdown(check.title or "(untitled)")
 
         def notice(kind: str, text: str) -> Notice:
             return Notice(podcast.guild_id, podcast.announce_channel_id, kind, text)
@@ -302,7 +430,8 @@ class LiveChecker:
             return notice(
                 "filtered",
                 f"The channel is live with “{title}” ({check.url}), but the title doesn't "
-                f"contain “{podcast.title_filter}”, so it isn't treated as an episode.",
+                f"contain “{escape_markdown(podcast.title_filter)}”, so it isn't treated as an "
+                "episode.",
             )
         if check.started_at is not None and now - check.started_at > LATE_AFTER:
             return notice(

@@ -140,7 +140,8 @@ def podcast_embed(podcast: Podcast) -> discord.Embed:
         else "not required: drafts post unless their host disables them",
     )
     embed.add_field(
-        name="Title filter", value=f"“{podcast.title_filter}”" if podcast.title_filter else "none"
+        name="Title filter",
+        value=f"“{_plain(podcast.title_filter)}”" if podcast.title_filter else "none",
     )
     if podcast.last_checked_at is not None:
         checked = discord.utils.format_dt(podcast.last_checked_at, "R")
@@ -190,12 +191,12 @@ def live_check_text(check: LiveCheck) -> str:
     """What /podcast youtube-test says about the channel right now."""
     if check.state == "live":
         kind = "premiere" if check.is_premiere else "stream"
-        return f"🔴 Live now ({kind}): **{check.title or check.video_id}**\n{check.url}"
+        return f"🔴 Live now ({kind}): **{_plain(check.title or check.video_id)}**\n{check.url}"
     if check.state == "upcoming":
         when = (
             discord.utils.format_dt(check.scheduled_start, "R") if check.scheduled_start else "soon"
         )
-        return f"🕒 Scheduled, not started yet: **{check.title or check.video_id}**, starts {when}\n{check.url}"
+        return f"🕒 Scheduled, not started yet: **{_plain(check.title or check.video_id)}**, starts {when}\n{check.url}"
     if check.state == "offline":
         return "⚫ Not live right now. OnAir will keep checking."
     return (
@@ -203,3 +204,8 @@ def live_check_text(check: LiveCheck) -> str:
         f" ({check.reason or 'no answer'}). OnAir treats that as “unknown”, never as offline, "
         "and tries again on the next check."
     )
+
+
+def _plain(text: str) -> str:
+    """Text from YouTube or a member, shown literally (no masked link, no bold)."""
+    return discord.utils.escape_markdown(text)

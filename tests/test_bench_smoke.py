@@ -21,6 +21,7 @@ from tests.rig import REPO
             "speedup",
         ),
         ("bench.posting", ["--tweets", "6", "--latency-ms", "5"], "speedup"),
+        ("bench.shards", ["--podcasts", "12"], "speedup"),
         ("bench.page_parse", ["--target-kb", "60", "--repeats", "2"], "ratio_to_json_loads"),
     ],
 )
