@@ -4,10 +4,12 @@ The benchmark must not pay for the emulator's CPU (rendering and sending 800 KB 
 emulator runs here, in a child process, and the measured client runs in the parent. Prints one
 line `PORT <n>` when it serves, stops on SIGTERM.
 
-Pages are padded to a real page's size where YouTube puts the bulk: a large ``ytcfg.set({...})``
-script in the head (before the canonical link) and the large ``ytInitialData`` and player
-scripts after ``ytInitialPlayerResponse`` (a watch page is ~800 KB; yt-dlp's extractor reads
-both objects out of such pages, youtube_dl/extractor/youtube.py `_extract_yt_initial_variable`).
+Pages are padded to a real page's size (~800 KB) where YouTube puts the bulk: configuration
+scripts in the head (before the canonical link), then the page's own objects, which yt-dlp's
+extractor reads out of such pages (yt_dlp/extractor/youtube `_extract_yt_initial_variable`):
+on a watch page a large ``ytInitialPlayerResponse`` (formats, captions, storyboards) and a
+larger ``ytInitialData`` (related videos, comments) after it; on a channel page (home or Live
+tab) a large ``ytInitialData``; then the player's bootstrap scripts. Shares: ``SHARES``.
 
 Control (for the benchmark only): ``GET /_bench/served`` answers how many ``/live`` pages were
 served; ``POST /_bench/go_live?channel=…&video=…`` starts a stream.
@@ -27,7 +29,9 @@ from tests.emulators.base import Fault
 from tests.emulators.youtube_site import YouTubeEmulator
 from tests.pipeline_helpers import channel_id, video_id
 
-HEAD_SHARE = 0.25  # a quarter of the padding before the canonical link, the rest after the player
+# Where a page's padding goes, as shares of --pad-kib: the head, the player response (watch
+# pages only; on channel pages its share goes to ytInitialData), ytInitialData, the tail.
+SHARES = {"head": 0.2, "player": 0.2, "initial_data": 0.45, "tail": 0.15}
 
 
 def padding(kib: float, name: str) -> str:
@@ -39,10 +43,21 @@ def padding(kib: float, name: str) -> str:
     return f'<script nonce="n0nce">{name}({{"flags":[' + item * count + "{}]});</script>"
 
 
+def json_padding(kib: float) -> str:
+    """A JSON member of about `kib` KiB to put first in an object (parsers ignore it)."""
+    if kib <= 0:
+        return ""
+    item = '{"thumbnail":{"url":"https://i.ytimg.com/vi/x/hq.jpg","w":480},"t":"a}b;c"},'
+    return '"benchPadding":[' + item * max(1, int(kib * 1024 / len(item))) + "{}],"
+
+
 class PaddedYouTube(YouTubeEmulator):
     def __init__(self, pad_kib: float, **kwargs: object) -> None:
-        self._head_pad = padding(pad_kib * HEAD_SHARE, "ytcfg.set")
-        self._tail_pad = padding(pad_kib * (1 - HEAD_SHARE), "window.ytplayer.bootstrap")
+        self._head_pad = padding(pad_kib * SHARES["head"], "ytcfg.set")
+        self._tail_pad = padding(pad_kib * SHARES["tail"], "window.ytplayer.bootstrap")
+        self._player_pad = json_padding(pad_kib * SHARES["player"])
+        self._data_pad = json_padding(pad_kib * SHARES["initial_data"])
+        self._channel_data_pad = json_padding(pad_kib * (SHARES["initial_data"] + SHARES["player"]))
         self.live_pages_served = 0
         super().__init__(**kwargs)  # type: ignore[arg-type]
 
@@ -55,6 +70,14 @@ class PaddedYouTube(YouTubeEmulator):
         if self._head_pad:
             body = body.replace("<head>", "<head>" + self._head_pad, 1)
             body = body.replace("</body>", self._tail_pad + "</body>", 1)
+            player = "var ytInitialPlayerResponse = {"
+            if player in body:
+                body = body.replace(player, player + self._player_pad, 1)
+                data_pad = self._data_pad
+            else:
+                data_pad = self._channel_data_pad
+            data = "var ytInitialData = {"
+            body = body.replace(data, data + data_pad, 1)
         return YouTubeEmulator._html(body)
 
     async def _live_page(self, request: web.Request) -> web.Response:

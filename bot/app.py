@@ -18,7 +18,6 @@ from pathlib import Path
 import discord
 import yarl
 from aiolimiter import AsyncLimiter
-from discord import app_commands
 from discord.ext import commands
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -35,13 +34,15 @@ from bot.logs import log_context
 from bot.metrics import Metrics
 from bot.podcasts import PodcastService
 from bot.posting import TweetPoster
-from bot.ratelimit import KeyedRateLimiter
+from bot.ratelimit import KeyedRateLimiter, SharedBudget
+from bot.readiness import ReadinessService
 from bot.retention import RemovedServerCleanup
 from bot.tweets import TweetService
 from bot.web.server import HttpServer, WebDeps, build_app
 from bot.x import XService
 from bot.youtube import YouTubeClient
-from db import migrate
+from cogs.checks import InputCheckedTree
+from db import migrate, queries
 from db.embedded import start_embedded
 from db.engine import create_engine, create_sessionmaker
 
@@ -56,6 +57,7 @@ EXTENSIONS = (
     "cogs.x_account",
     "cogs.membership",
     "cogs.retention",
+    "cogs.readiness",
     "cogs.live",
 )
 
@@ -65,7 +67,18 @@ COMMAND_LIMITS = {
     "tweets create-all": 2,
     "podcast youtube-test": 10,
     "tweet post-now": 2,
+    # Beyond the contract: every other command that calls X or YouTube.
+    "x link": 3,
+    "x verify": 5,
+    "x status": 5,
+    "x unlink": 3,
+    "podcast setup": 10,
 }
+# Per minute, for commands (posting at go-live has its own X budget, POST_X_PER_MINUTE):
+# (all servers together, one server's share).
+X_COMMAND_BUDGET = (30, 10)
+AI_BUDGET = (60, 20)
+POST_X_PER_MINUTE = 60
 
 # Per JSON API token (README "JSON API").
 API_REQUESTS_PER_MINUTE = 60
@@ -91,6 +104,8 @@ class Services:
     retention: RemovedServerCleanup
     metrics: Metrics
     api: ApiAccess
+    readiness: ReadinessService
+    budgets: dict[str, SharedBudget]
 
 
 async def open_database(settings: Settings, stack: AsyncExitStack) -> AsyncEngine:
@@ -141,9 +156,11 @@ async def build_services(
         timeout=settings.http_timeout_seconds * 2,
     )
     stack.push_async_callback(drafter.aclose)
-    # One shared budget for each paid or rate-limited API, across all servers.
-    x_limiter = AsyncLimiter(60, 60)
-    ai_limiter = AsyncLimiter(60, 60)
+    # Posting at go-live has an X budget of its own that no command can use up; commands get
+    # another, shared fairly between servers (budgets below refuse instead of queueing).
+    x_limiter = AsyncLimiter(POST_X_PER_MINUTE, 60)
+    x_command_limiter = AsyncLimiter(X_COMMAND_BUDGET[0], 60)
+    ai_limiter = AsyncLimiter(AI_BUDGET[0], 60)
     poster = TweetPoster(
         sessions,
         x,
@@ -152,6 +169,7 @@ async def build_services(
         x_limiter=x_limiter,
         retry_base=dt.timedelta(seconds=settings.post_retry_base_seconds),
         metrics=metrics,
+        stagger=dt.timedelta(seconds=settings.post_stagger_seconds),
     )
     return Services(
         settings=settings,
@@ -161,14 +179,22 @@ async def build_services(
         x=x,
         drafter=drafter,
         podcasts=PodcastService(sessions, youtube),
-        tweets=TweetService(sessions, drafter, poster, ai_limiter=ai_limiter),
-        linking=XLinkService(sessions, x, cipher, x_limiter=x_limiter),
+        tweets=TweetService(
+            sessions,
+            drafter,
+            poster,
+            ai_limiter=ai_limiter,
+            ai_budget=SharedBudget(*AI_BUDGET),
+            ai_daily_drafts=settings.ai_daily_drafts_per_server,
+        ),
+        linking=XLinkService(sessions, x, cipher, x_limiter=x_command_limiter),
         checker=LiveChecker(
             sessions,
             youtube,
             poster,
             interval=dt.timedelta(seconds=settings.live_check_interval_seconds),
             fast_interval=dt.timedelta(seconds=settings.fast_check_interval_seconds),
+            shards=shards_of(settings),
         ),
         limits={name: KeyedRateLimiter(rate, 60) for name, rate in COMMAND_LIMITS.items()},
         poster=poster,
@@ -177,14 +203,26 @@ async def build_services(
             sessions,
             x,
             cipher,
-            x_limiter=x_limiter,
+            x_limiter=x_command_limiter,
             token_days=settings.removed_server_token_days,
             data_days=settings.removed_server_data_days,
             clock=clock,
         ),
         metrics=metrics,
         api=ApiAccess(sessions),
+        readiness=ReadinessService(
+            sessions, x, cipher, x_limiter=x_limiter, clock=clock, shards=shards_of(settings)
+        ),
+        budgets={"x": SharedBudget(*X_COMMAND_BUDGET)},
     )
+
+
+def shards_of(settings: Settings) -> queries.Shards | None:
+    """SHARD_IDS of SHARD_COUNT for the queries; None when this process runs every server."""
+    local = settings.local_shards
+    if settings.shard_count is None or local is None:
+        return None
+    return queries.Shards(settings.shard_count, tuple(local))
 
 
 def point_discord_at(settings: Settings) -> None:
@@ -202,7 +240,7 @@ class CommandSyncRefused(Exception):
         self.guild_id = guild_id
 
 
-class OnAirTree(app_commands.CommandTree):
+class OnAirTree(InputCheckedTree):
     """The command tree, timing every command for /metrics and tagging its log lines with the
     server (README "Operations"). `_call` is discord.py's single entry for an interaction's
     command (app_commands/tree.py); errors are handled inside it, so they are timed too."""
@@ -227,12 +265,20 @@ class OnAirBot(commands.Bot):
         discord.VoiceClient.warn_dave = False
         intents = discord.Intents.default()
         intents.members = True  # /tweets create-all lists the members holding the host role
+        settings = services.settings
+        shard_options: dict[str, object] = {}
+        if settings.shard_count is not None:
+            shard_options = {
+                "shard_count": settings.shard_count,
+                "shard_ids": settings.local_shards,
+            }
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents,
             help_command=None,
             allowed_mentions=discord.AllowedMentions.none(),
             tree_cls=OnAirTree,
+            **shard_options,
         )
         self.services = services
         services.poster.holds_host_role = self.holds_host_role
@@ -249,7 +295,11 @@ class OnAirBot(commands.Bot):
     async def setup_hook(self) -> None:
         for extension in EXTENSIONS:
             await self.load_extension(extension)
-        await self.sync_commands_if_changed()
+        # Migrations already ran once: they take an advisory lock, then find nothing to do.
+        if self.services.settings.holds_shard_zero:
+            await self.sync_commands_if_changed()
+        else:
+            log.info("slash commands are synced by the process running shard 0")
         await self.start_http_server()
 
     async def start_http_server(self) -> None:
@@ -274,12 +324,6 @@ class OnAirBot(commands.Bot):
             return False
         return self.ws is not None and self.ws.open
 
-    async def close(self) -> None:
-        if self.http_server is not None:
-            await self.http_server.stop()
-            self.http_server = None
-        await super().close()
-
     async def sync_commands_if_changed(self) -> None:
         """Sync to DISCORD_GUILD_ID (instant) or globally, only when the commands changed."""
         settings = self.services.settings
@@ -300,3 +344,29 @@ class OnAirBot(commands.Bot):
         marker.parent.mkdir(parents=True, exist_ok=True)
         marker.write_text(digest)
         log.info("synced %d slash commands (%s)", len(synced), target)
+
+    async def close(self) -> None:
+        if self.http_server is not None:
+            await self.http_server.stop()
+            self.http_server = None
+        await super().close()
+
+
+class ShardedOnAirBot(OnAirBot, commands.AutoShardedBot):
+    """OnAir on SHARD_IDS of SHARD_COUNT: one gateway connection per shard in this process;
+    Discord sends each only its servers' events (discord.py's shard.py, AutoShardedClient)."""
+
+    def gateway_connected(self) -> bool:
+        if self.is_closed() or not self.is_ready():
+            return False
+        shards = self.shards
+        return len(shards) == len(self.shard_ids or ()) and not any(
+            shard.is_closed() for shard in shards.values()
+        )
+
+
+def make_bot(services: Services) -> OnAirBot:
+    """AutoShardedBot on SHARD_IDS when SHARD_COUNT is set, else a plain one-connection bot."""
+    if services.settings.shard_count is not None:
+        return ShardedOnAirBot(services)
+    return OnAirBot(services)

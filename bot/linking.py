@@ -87,7 +87,7 @@ class XLinkService:
         """Exchange the PIN for tokens and store them encrypted; returns the @handle."""
         self._require_configured()
         cleaned = pin.strip()
-        if not cleaned.isdigit() or not 4 <= len(cleaned) <= 12:
+        if not (cleaned.isascii() and cleaned.isdigit()) or not 4 <= len(cleaned) <= 12:
             raise InvalidInput(problem="The PIN is the number X showed you, like 1234567.")
         podcast_id = await self._podcast_id(guild_id)
         async with self._sessions() as session, session.begin():

@@ -57,10 +57,27 @@ class LiveCog(commands.Cog):
             return
         metrics.check_finished(time.perf_counter() - started, ok=True)
         metrics.channel_states(result.states)
+        # Bulkheads: one server's report that can't be built or sent doesn't stop the others.
         for report in result.reports:
-            await self._deliver_report(report)
+            try:
+                await self._deliver_report(report)
+            except Exception:
+                log.exception(
+                    "could not deliver the report for episode %s in guild %s (ref %s)",
+                    report.episode_id,
+                    report.guild_id,
+                    new_reference(),
+                )
         for notice in result.notices:
-            await self._deliver_notice(notice)
+            try:
+                await self._deliver_notice(notice)
+            except Exception:
+                log.exception(
+                    "could not deliver a %s notice in guild %s (ref %s)",
+                    notice.kind,
+                    notice.guild_id,
+                    new_reference(),
+                )
 
     @commands.Cog.listener()
     async def on_guild_remove(self, guild: discord.Guild) -> None:

@@ -37,6 +37,7 @@ class PodcastCog(
         require_approval="Only tweets their host approved are posted (default: yes)",
     )
     @app_commands.autocomplete(timezone=timezone_autocomplete)
+    @rate_limited("podcast setup")
     @admin_only()
     async def setup(
         self,

@@ -14,6 +14,24 @@ from cogs.render import status_embed
 from cogs.ui import episode_autocomplete
 
 PROGRESS_EVERY_SECONDS = 1.5
+MAX_REPLY = 2000  # Discord's limit for a message's content
+
+
+def _unlinked_line(names: list[str], *, room: int) -> str:
+    """ "Not linked to X yet: a, b and 57 more." within `room` characters (60 hosts fit)."""
+    shown: list[str] = []
+    for count, name in enumerate(names):
+        more = len(names) - count
+        candidate = ", ".join([*shown, discord.utils.escape_markdown(name)])
+        tail = f" and {more - 1} more" if more > 1 else ""
+        if len(f"Not linked to X yet: {candidate}{tail}. They can run /x link.") + 1 > room:
+            break
+        shown.append(discord.utils.escape_markdown(name))
+    hidden = len(names) - len(shown)
+    listed = ", ".join(shown) + (f" and {hidden} more" if hidden else "")
+    if not shown:
+        listed = f"{hidden} hosts"
+    return f"Not linked to X yet: {listed}. They can run /x link."
 
 
 @app_commands.guild_only()
@@ -75,10 +93,11 @@ class TweetsCog(commands.GroupCog, group_name="tweets", group_description="Every
                     else "."
                 )
             )
-        if result.unlinked:
-            names = ", ".join(discord.utils.escape_markdown(n) for n in result.unlinked)
-            lines.append(f"Not linked to X yet: {names}. They can run /x link.")
         lines.append("Hosts see and edit theirs with /tweet show.")
+        if result.unlinked:
+            lines.insert(
+                -1, _unlinked_line(result.unlinked, room=MAX_REPLY - len("\n".join(lines)))
+            )
         await interaction.edit_original_response(content="\n".join(lines))
 
     @app_commands.command(name="status", description="Every host's tweet for an episode")

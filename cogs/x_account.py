@@ -7,7 +7,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.errors import link_status_text
-from cogs.checks import host_only, host_or_former_host, services_of
+from cogs.checks import host_only, host_or_former_host, rate_limited, services_of, shared_budget
 
 
 @app_commands.guild_only()
@@ -16,6 +16,8 @@ class XAccountCog(commands.GroupCog, group_name="x", group_description="Your X a
         self.bot = bot
 
     @app_commands.command(name="link", description="Connect your X account (you'll get a PIN)")
+    @shared_budget("x")
+    @rate_limited("x link")
     @host_only()
     async def link(self, interaction: discord.Interaction) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -34,6 +36,8 @@ class XAccountCog(commands.GroupCog, group_name="x", group_description="Your X a
 
     @app_commands.command(name="verify", description="Finish connecting with the PIN X showed you")
     @app_commands.describe(pin="The PIN from X")
+    @shared_budget("x")
+    @rate_limited("x verify")
     @host_only()
     async def verify(
         self, interaction: discord.Interaction, pin: app_commands.Range[str, 1, 20]
@@ -49,6 +53,8 @@ class XAccountCog(commands.GroupCog, group_name="x", group_description="Your X a
     @app_commands.command(
         name="status", description="Which X account is linked, and does it still work"
     )
+    @shared_budget("x")
+    @rate_limited("x status")
     @host_only()
     async def status(self, interaction: discord.Interaction) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -60,6 +66,8 @@ class XAccountCog(commands.GroupCog, group_name="x", group_description="Your X a
         )
 
     @app_commands.command(name="unlink", description="Remove your X account from OnAir")
+    @shared_budget("x")
+    @rate_limited("x unlink")
     @host_or_former_host()
     async def unlink(self, interaction: discord.Interaction) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)

@@ -35,11 +35,13 @@ LOAD_TOY_SIZES = [
             "speedup",
         ),
         ("bench.posting", ["--tweets", "6", "--latency-ms", "5"], "speedup"),
+        ("bench.shards", ["--podcasts", "12"], "speedup"),
+        ("bench.page_parse", ["--target-kb", "60", "--repeats", "2"], "ratio_to_json_loads"),
         ("bench.load", LOAD_TOY_SIZES, "cpu_ratio"),
     ],
 )
 def test_benchmark_runs_and_prints_json(module: str, args: list[str], figure: str) -> None:
-    """Each benchmark exits 0 and ends with a BENCH_JSON line holding its headline figure."""
+    """Each benchmark exits 0 and ends with a BENCH_JSON line holding its comparison figure."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     done = subprocess.run(
         [sys.executable, "-m", module, *args],

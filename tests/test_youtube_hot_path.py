@@ -47,8 +47,9 @@ def cut(page: bytes) -> bytes | None:
 
 @pytest.mark.parametrize("scene", ["live", "upcoming", "offline", "ended"])
 async def test_cut_page_decides_like_the_whole_page(emu: YouTubeEmulator, scene: str) -> None:
-    """For each state, the cutoff stops before the end of the page (ytInitialData is never
-    read) and the kept prefix parses to exactly what the whole page says."""
+    """For each state, the cutoff stops right after the script holding the deciding object
+    (the player response of a watch page, ytInitialData of a channel page) and the kept
+    prefix parses to exactly what the whole page says."""
     now = datetime.now(UTC)
     if scene == "live":
         emu.go_live(CHANNEL, "liveVideo01", 'Ep 13: {"live"}; </script> Q&A')
@@ -61,8 +62,11 @@ async def test_cut_page_decides_like_the_whole_page(emu: YouTubeEmulator, scene:
 
     prefix = cut(page)
 
-    assert prefix is not None and len(prefix) < len(page)
-    assert b"</body>" not in prefix
+    watch_page = b'rel="canonical" href="https://www.youtube.com/watch' in page
+    marker = b"ytInitialPlayerResponse = {" if watch_page else b"ytInitialData = {"
+    decided_at = page.index(b"</script", page.index(marker))
+    assert prefix is not None
+    assert decided_at < len(prefix) <= decided_at + CHUNK + len(b"</script")
     whole = parse_live_page(page.decode())
     assert whole.state == scene if scene != "ended" else whole.state == "offline"
     assert parse_live_page(prefix.decode(errors="replace")) == whole
