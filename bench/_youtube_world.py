@@ -47,7 +47,13 @@ def json_padding(kib: float) -> str:
     """A JSON member of about `kib` KiB to put first in an object (parsers ignore it)."""
     if kib <= 0:
         return ""
-    item = '{"thumbnail":{"url":"https://i.ytimg.com/vi/x/hq.jpg","w":480},"t":"a}b;c"},'
+    item = (  # string-heavy, as YouTube's renderers are (URLs, text runs, tracking params)
+        '{"richItemRenderer":{"content":{"videoRenderer":{"videoId":"abcdefghijk",'
+        '"thumbnail":{"thumbnails":[{"url":"https://i.ytimg.com/vi/abcdefghijk/hqdefault.jpg'
+        '?sqp=-oaymwEcCNACELwBSFXyq4qpAw4IARUAAIhCGAFwAcABBg==&rs=AOn4CLBqz","width":336,'
+        '"height":188}]},"title":{"runs":[{"text":"Episode 41: a title {of} ordinary; length"}]},'
+        '"clickTrackingParams":"CLQBEJQ1GAAiEwjJ7b3Vh4-GAxWdS3oFHXs3DLgyBmctaGlnaFoYVUNiYmJi"}}}},'
+    )
     return '"benchPadding":[' + item * max(1, int(kib * 1024 / len(item))) + "{}],"
 
 
