@@ -27,6 +27,7 @@ from bot.live_check import LiveChecker
 from bot.podcasts import PodcastService
 from bot.posting import TweetPoster
 from bot.ratelimit import KeyedRateLimiter
+from bot.show_events import ShowEvents
 from bot.tweets import TweetService
 from bot.x import XService
 from bot.youtube import YouTubeClient
@@ -70,6 +71,7 @@ class Services:
     linking: XLinkService
     checker: LiveChecker
     limits: dict[str, KeyedRateLimiter]
+    show: ShowEvents
 
 
 async def open_database(settings: Settings, stack: AsyncExitStack) -> AsyncEngine:
@@ -140,6 +142,7 @@ async def build_services(settings: Settings, stack: AsyncExitStack) -> Services:
             fast_interval=dt.timedelta(seconds=settings.fast_check_interval_seconds),
         ),
         limits={name: KeyedRateLimiter(rate, 60) for name, rate in COMMAND_LIMITS.items()},
+        show=ShowEvents(sessions, event_minutes=settings.event_default_minutes),
     )
 
 

@@ -60,6 +60,7 @@ class Settings(BaseSettings):
     live_check_concurrency: int = Field(default=20, ge=1, le=200)
     http_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
     post_retry_base_seconds: float = Field(default=30.0, gt=0, le=3_600)
+    event_default_minutes: int = Field(default=120, ge=1, le=10_080)
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.clock import utcnow
 from bot.errors import failure_text
 from bot.posting import RETRY_WINDOW, PostedLine, TweetPoster
-from bot.youtube import LiveCheck, YouTubeClient
+from bot.youtube import LiveCheck, VideoState, YouTubeClient
 from db import queries
 from db.models import Episode, EpisodeTweet, Podcast
 
@@ -27,6 +27,10 @@ log = logging.getLogger("onair.live")
 LATE_AFTER = dt.timedelta(hours=2)
 # How long one checker may take to send a stream's first report before another takes over.
 REPORT_RESERVATION_TTL = dt.timedelta(minutes=2)
+# The end of a stream: this many checks in a row without it live; streams tied longer ago than
+# ON_AIR_FOR are no longer watched for their end.
+OFFLINE_CHECKS_TO_END = 2
+ON_AIR_FOR = dt.timedelta(hours=24)
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,20 @@ class StreamReport:
     report_message_id: int | None  # None: send a new message, else edit this one
     video_id: str | None = None
     lines: list[HostLine] = field(default_factory=list)
+    went_live_at: dt.datetime | None = None
+    ended_at: dt.datetime | None = None  # set once: the stream ended, this is the last edit
+
+
+@dataclass(frozen=True)
+class Announcement:
+    """The go-live message: "<show> is live: <title> <link>", mentioning ping_role_id only."""
+
+    guild_id: int
+    announce_channel_id: int
+    show_name: str
+    stream_title: str
+    stream_url: str
+    ping_role_id: int | None
 
 
 @dataclass(frozen=True)
@@ -69,6 +87,7 @@ class CheckResult:
     checked: int = 0
     reports: list[StreamReport] = field(default_factory=list)
     notices: list[Notice] = field(default_factory=list)
+    announcements: list[Announcement] = field(default_factory=list)
 
 
 def describe_check(check: LiveCheck) -> str:
@@ -154,12 +173,14 @@ class LiveChecker:
                 for p in podcasts
             ]
             await queries.record_checks(session, check_rows)
+            ended = await self._track_stream_ends(session, podcasts, checks, now)
             new_streams = await queries.attach_streams(session, attach_rows)
             claimed = await queries.claim_pending_tweets(session, now - RETRY_WINDOW, now)
         if new_streams:
             log.info("new live streams tied to episodes %s", sorted(new_streams))
+            result.announcements.extend(announcements(live, attach_rows, new_streams))
         posted = await self._poster.post_claimed(claimed)
-        episode_ids = new_streams | {line.episode_id for line in posted}
+        episode_ids = new_streams | ended | {line.episode_id for line in posted}
         if episode_ids:
             result.reports.extend(await self._reports(sorted(episode_ids), posted))
         for podcast in podcasts:
@@ -221,6 +242,38 @@ class LiveChecker:
                 }
             )
         return attach_rows, reported
+
+    async def _track_stream_ends(
+        self,
+        session: AsyncSession,
+        podcasts: list[Podcast],
+        checks: dict[str, LiveCheck],
+        now: dt.datetime,
+    ) -> set[int]:
+        """Episodes whose stream ended with this check: YouTube says it ended, or the channel
+        was not live with it for two checks in a row (an "unknown" answer counts for nothing)."""
+        on_air = await queries.on_air_episodes(session, [p.id for p in podcasts], now - ON_AIR_FOR)
+        if not on_air:
+            return set()
+        channel_of = {p.id: p.youtube_channel_id for p in podcasts}
+        rows: list[dict[str, object]] = []
+        for episode in on_air:
+            check = checks.get(channel_of[episode.podcast_id])
+            if check is None or check.state == "unknown":
+                continue
+            video = episode.live_video_id or ""
+            if check.state == "live" and check.video_id == video:
+                if episode.offline_checks:
+                    rows.append({"id": episode.id, "offline_checks": 0, "ended_at": None})
+                continue
+            seen_ended = check.video_states.get(video) == VideoState.ENDED or (
+                check.state == "offline" and check.video_id == video
+            )
+            misses = episode.offline_checks + 1
+            ended_at = now if seen_ended or misses >= OFFLINE_CHECKS_TO_END else None
+            rows.append({"id": episode.id, "offline_checks": misses, "ended_at": ended_at})
+        await queries.record_stream_ends(session, rows)
+        return {int(r["id"]) for r in rows if r["ended_at"] is not None}  # type: ignore[call-overload]
 
     def _skip_reason(
         self, podcast: Podcast, check: LiveCheck, now: dt.datetime, candidates: list[Episode]
@@ -296,6 +349,8 @@ class LiveChecker:
                     stream_url=episode.live_url,
                     report_message_id=None if episode.id in fresh else episode.report_message_id,
                     video_id=episode.live_video_id,
+                    went_live_at=episode.went_live_at,
+                    ended_at=episode.ended_at,
                 )
             report.lines.append(
                 host_line(tweet, texts.get((episode.id, tweet.host.discord_user_id)))
@@ -305,6 +360,29 @@ class LiveChecker:
     async def save_report_message(self, episode_id: int, channel_id: int, message_id: int) -> None:
         async with self._sessions() as session, session.begin():
             await queries.save_report_message(session, episode_id, channel_id, message_id)
+
+
+def announcements(
+    live: list[tuple[Podcast, LiveCheck]], attach_rows: list[dict[str, object]], attached: set[int]
+) -> list[Announcement]:
+    """One go-live announcement per stream newly tied to an episode by this check."""
+    podcast_of = {c.video_id: (p, c) for p, c in live}
+    found = []
+    for row in attach_rows:
+        if row["id"] not in attached or row["live_video_id"] not in podcast_of:
+            continue
+        podcast, check = podcast_of[row["live_video_id"]]
+        found.append(
+            Announcement(
+                guild_id=podcast.guild_id,
+                announce_channel_id=podcast.announce_channel_id,
+                show_name=podcast.name,
+                stream_title=check.title or "(untitled)",
+                stream_url=check.url or str(row["live_url"]),
+                ping_role_id=podcast.ping_role_id,
+            )
+        )
+    return found
 
 
 def host_line(tweet: EpisodeTweet, text: str | None = None) -> HostLine:

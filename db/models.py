@@ -56,6 +56,10 @@ class Podcast(Base):
     # The last live video we reported about without tweeting (filter, no episode, too late),
     # so such a report is made once, not every tick.
     last_reported_video_id: Mapped[str | None] = mapped_column(sa.String(32))
+    # The go-live announcement mentions this role (and only it); events: a Discord Scheduled
+    # Event per episode (README "The show in Discord").
+    ping_role_id: Mapped[int | None] = mapped_column(sa.BigInteger)
+    events_enabled: Mapped[bool] = mapped_column(sa.Boolean, server_default=sa.true())
     created_at: Mapped[dt.datetime] = _created()
     updated_at: Mapped[dt.datetime] = _updated()
 
@@ -80,6 +84,9 @@ class Episode(Base):
     went_live_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
     report_channel_id: Mapped[int | None] = mapped_column(sa.BigInteger)
     report_message_id: Mapped[int | None] = mapped_column(sa.BigInteger)
+    # The end of the stream: checks in a row that no longer saw it live, then when it ended.
+    offline_checks: Mapped[int] = mapped_column(sa.Integer, server_default="0")
+    ended_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
     created_at: Mapped[dt.datetime] = _created()
     updated_at: Mapped[dt.datetime] = _updated()
 
@@ -206,4 +213,35 @@ class PostAttempt(Base):
 
     __table_args__ = (
         sa.CheckConstraint("outcome IN ('posted', 'retry', 'failed', 'dry_run')", name="outcome"),
+    )
+
+
+EVENT_STATES = ("creating", "scheduled", "active", "completed", "canceled", "gone")
+
+
+class EpisodeEvent(Base):
+    """The Discord Scheduled Event of one episode. The row is the claim: inserting it (unique
+    episode_id) is what entitles one process to create the event, so there is never a second;
+    `claimed_until` lets one process at a time change it, and a claim that lapsed (a crash) is
+    taken over. `start_at`/`location` are what Discord shows, to know when to move it."""
+
+    __tablename__ = "episode_events"
+
+    episode_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("episodes.id", ondelete="CASCADE"), primary_key=True
+    )
+    guild_id: Mapped[int] = mapped_column(sa.BigInteger)
+    discord_event_id: Mapped[int | None] = mapped_column(sa.BigInteger)
+    state: Mapped[str] = mapped_column(sa.String(16), server_default="creating")
+    start_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    location: Mapped[str | None] = mapped_column(sa.String(100))
+    claimed_until: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    created_at: Mapped[dt.datetime] = _created()
+    updated_at: Mapped[dt.datetime] = _updated()
+
+    __table_args__ = (
+        sa.CheckConstraint(
+            "state IN ('creating', 'scheduled', 'active', 'completed', 'canceled', 'gone')",
+            name="state",
+        ),
     )
