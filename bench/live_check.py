@@ -57,7 +57,7 @@ async def check_all(emu: YouTubeEmulator, ids: list[str], concurrency: int) -> d
         emu.base_url, emu.base_url + "/youtube/v3", None, timeout=30, max_concurrency=concurrency
     )
     try:
-        return await client.check_channels(ids)
+        return (await client.check_channels(ids)).checks
     finally:
         await client.aclose()
 

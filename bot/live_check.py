@@ -18,7 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.clock import utcnow
 from bot.errors import failure_text
 from bot.posting import RETRY_WINDOW, PostedLine, TweetPoster
-from bot.youtube import LiveCheck, VideoState, YouTubeClient
+from bot.timezones import local_today
+from bot.youtube import ChannelBatch, LiveCheck, VideoState, YouTubeClient
 from db import queries
 from db.models import Episode, EpisodeTweet, Podcast
 
@@ -78,7 +79,7 @@ class Notice:
 
     guild_id: int
     announce_channel_id: int
-    kind: str  # filtered | no_episode | too_late | quota | interrupted
+    kind: str  # filtered | no_episode | too_late | quota | interrupted | timezone
     text: str
 
 
@@ -147,20 +148,39 @@ class LiveChecker:
             )
         return notices
 
+    async def announce_repaired_timezones(self) -> list[Notice]:
+        """Tell each podcast whose timezone migration 0004 reset to UTC, once."""
+        async with self._sessions() as session, session.begin():
+            repaired = await queries.take_repaired_timezones(session)
+        return [
+            Notice(
+                guild_id=podcast.guild_id,
+                announce_channel_id=podcast.announce_channel_id,
+                kind="timezone",
+                text=(
+                    "This podcast's timezone was set to a name OnAir can't use, so it is UTC "
+                    "now. An admin can pick the right one with /podcast setup timezone:…"
+                ),
+            )
+            for podcast in repaired
+        ]
+
     async def run_check(self) -> CheckResult:
         now = self._clock()
         result = CheckResult()
         result.notices.extend(await self.recover_interrupted())
+        result.notices.extend(await self.announce_repaired_timezones())
         async with self._sessions() as session:
             podcasts = list(
                 await queries.due_podcasts(session, now, self._interval, self._fast_interval)
             )
         result.checked = len(podcasts)
-        checks: dict[str, LiveCheck] = {}
+        batch = ChannelBatch({})
         if podcasts:
-            checks = await self._youtube.check_channels(
+            batch = await self._youtube.check_channels(
                 sorted({p.youtube_channel_id for p in podcasts})
             )
+        checks = batch.checks
         live = [
             (p, checks[p.youtube_channel_id])
             for p in podcasts
@@ -183,25 +203,24 @@ class LiveChecker:
         episode_ids = new_streams | ended | {line.episode_id for line in posted}
         if episode_ids:
             result.reports.extend(await self._reports(sorted(episode_ids), posted))
-        for podcast in podcasts:
-            check = checks.get(podcast.youtube_channel_id)
-            if check is not None and (check.quota_exhausted_now or check.api_key_rejected_now):
-                problem = (
-                    "The YouTube Data API quota is used up for today"
-                    if check.quota_exhausted_now
-                    else "YouTube rejected YOUTUBE_API_KEY"
-                )
-                log.warning("%s; falling back to page checks", problem)
-                result.notices.append(
-                    Notice(
-                        podcast.guild_id,
-                        podcast.announce_channel_id,
-                        "quota",
-                        f"{problem}: OnAir checks the channel page instead (no quota needed) "
-                        "until that is fixed. Live detection keeps working.",
-                    )
-                )
+        result.notices.extend(self._batch_notices(batch, podcasts))
         return result
+
+    def _batch_notices(self, batch: ChannelBatch, podcasts: list[Podcast]) -> list[Notice]:
+        """What happened to the whole batch (quota, key) is told to every server in it."""
+        if not (batch.quota_exhausted_now or batch.api_key_rejected_now):
+            return []
+        problem = (
+            "The YouTube Data API quota is used up for today"
+            if batch.quota_exhausted_now
+            else "YouTube rejected YOUTUBE_API_KEY"
+        )
+        log.warning("%s; falling back to page checks", problem)
+        text = (
+            f"{problem}: OnAir checks the channel page instead (no quota needed) "
+            "until that is fixed. Live detection keeps working."
+        )
+        return [Notice(p.guild_id, p.announce_channel_id, "quota", text) for p in podcasts]
 
     async def _match_streams(
         self,
@@ -214,7 +233,9 @@ class LiveChecker:
         if not live:
             return [], {}
         episodes = await queries.candidate_episodes(
-            session, [p.id for p, _ in live], [c.video_id for _, c in live if c.video_id]
+            session,
+            {p.id: local_today(p.timezone, now) for p, _ in live},
+            [c.video_id for _, c in live if c.video_id],
         )
         by_podcast: dict[int, list[Episode]] = {}
         for episode in episodes:

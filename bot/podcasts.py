@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -20,6 +20,8 @@ from bot.errors import (
     PodcastNotSetUp,
     ServiceUnavailable,
 )
+from bot.timezones import canonical_name, local_today
+from bot.user_text import escape_markdown
 from bot.youtube import (
     ChannelNotFound,
     InvalidChannel,
@@ -35,17 +37,19 @@ MAX_NOTES = 2000
 MAX_FILTER = 100
 
 
+def _unknown_timezone(name: str) -> InvalidInput:
+    return InvalidInput(
+        problem=f"“{escape_markdown(name.strip()[:64])}” isn't a timezone I know. Pick one from "
+        "the list as you type, like Europe/Paris, America/New_York or UTC."
+    )
+
+
 def parse_timezone(name: str) -> str:
-    """An IANA zone name (Europe/Paris, America/New_York, UTC), validated."""
-    cleaned = name.strip()
-    try:
-        ZoneInfo(cleaned)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidInput(
-            problem=f"“{cleaned[:60]}” isn't a timezone I know. Use a name like Europe/Paris, "
-            "America/New_York or UTC."
-        ) from None
-    return cleaned
+    """A canonical IANA zone name (Europe/Paris, America/New_York, UTC), in its own spelling."""
+    canonical = canonical_name(name)
+    if canonical is None:
+        raise _unknown_timezone(name)
+    return canonical
 
 
 def parse_date(text: str) -> dt.date:
@@ -68,10 +72,6 @@ def parse_time(text: str) -> dt.time:
         raise InvalidInput(
             problem=f"“{cleaned[:20]}” isn't a time. Use 24-hour HH:MM, like 19:30."
         ) from None
-
-
-def local_today(timezone: str, now: dt.datetime) -> dt.date:
-    return now.astimezone(ZoneInfo(timezone)).date()
 
 
 @dataclass(frozen=True)
@@ -146,6 +146,10 @@ class PodcastService:
         if timezone is not None:
             fields["timezone"] = timezone
         async with self._sessions() as session, session.begin():
+            if timezone is not None and not await queries.postgres_knows_timezone(
+                session, timezone
+            ):
+                raise _unknown_timezone(timezone)
             existing = await queries.get_podcast_by_guild(session, guild_id)
             if existing is not None and existing.youtube_channel_id != youtube_channel_id:
                 # A new channel starts a fresh live history.

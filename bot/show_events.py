@@ -210,13 +210,19 @@ class ShowEvents:
             won |= await queries.claim_events(session, [w.episode.id for w in others], now, until)
         mine = [w for w in work if w.episode.id in won]
         outcomes = await asyncio.gather(*(self._do(port, w) for w in mine))
+        done = [(w, o) for w, o in zip(mine, outcomes, strict=True) if o is not None]
         async with self._sessions() as session, session.begin():
+            kept = await queries.existing_events(session, [o.episode_id for _, o in done])
             await queries.release_events(
                 session,
-                [o.values for o in outcomes if o is not None and o.values is not None],
-                [o.episode_id for o in outcomes if o is not None and o.values is None],
+                [o.values for _, o in done if o.values is not None and o.episode_id in kept],
+                [o.episode_id for _, o in done if o.values is None],
             )
-        done = [(w, o) for w, o in zip(mine, outcomes, strict=True) if o is not None]
+        for work_item, outcome in done:
+            if outcome.episode_id not in kept and outcome.values:
+                # The episode was removed while its event was being made: cancel that too.
+                event_id = outcome.values.get("discord_event_id")
+                await self.cancel(port, work_item.episode.podcast.guild_id, event_id)  # type: ignore[arg-type]
         return SyncResult(
             created=sum(1 for w, o in done if w.action == "create" and o.values),
             changed=sum(1 for w, o in done if w.action != "create" and o.values),

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import zoneinfo
-
 import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot import timezones
 from bot.errors import InvalidInput
 from bot.live_check import Announcement
 from bot.show_events import channel_live_link
@@ -19,9 +18,8 @@ from cogs.render import announcement_text, live_check_text, podcast_embed
 async def timezone_autocomplete(
     interaction: discord.Interaction, current: str
 ) -> list[app_commands.Choice[str]]:
-    needle = current.strip().lower().replace(" ", "_")
-    names = sorted(n for n in zoneinfo.available_timezones() if needle in n.lower())
-    return [app_commands.Choice(name=n, value=n) for n in names[:25]]
+    """Only the canonical names OnAir accepts (never localtime, posix/…, right/…)."""
+    return [app_commands.Choice(name=n, value=n) for n in timezones.matching(current[:64])]
 
 
 @app_commands.guild_only()

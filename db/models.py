@@ -56,6 +56,11 @@ class Podcast(Base):
     # The last live video we reported about without tweeting (filter, no episode, too late),
     # so such a report is made once, not every tick.
     last_reported_video_id: Mapped[str | None] = mapped_column(sa.String(32))
+    # Migration 0004 replaced an unusable timezone with UTC: the old name, until announced.
+    timezone_repaired_from: Mapped[str | None] = mapped_column(sa.String(64))
+    # The daily AI budget (AI_DAILY_DRAFTS_PER_SERVER): drafts used on ai_drafts_day (UTC).
+    ai_drafts_day: Mapped[dt.date | None] = mapped_column(sa.Date)
+    ai_drafts_used: Mapped[int] = mapped_column(sa.Integer, server_default="0")
     # The go-live announcement mentions this role (and only it); events: a Discord Scheduled
     # Event per episode (README "The show in Discord").
     ping_role_id: Mapped[int | None] = mapped_column(sa.BigInteger)

@@ -53,6 +53,29 @@ async def set_title_filter(session: AsyncSession, podcast_id: int, text: str | N
     )
 
 
+async def postgres_knows_timezone(session: AsyncSession, name: str) -> bool:
+    """True when PostgreSQL's own timezone database has `name` (it may be older than Python's)."""
+    found = await session.scalar(
+        sa.select(sa.literal(True))
+        .select_from(sa.table("pg_timezone_names", sa.column("name")))
+        .where(sa.column("name") == name)
+        .limit(1)
+    )
+    return bool(found)
+
+
+async def take_repaired_timezones(session: AsyncSession) -> Sequence[Podcast]:
+    """Podcasts whose unusable timezone migration 0004 replaced with UTC, marked as announced."""
+    result = await session.scalars(
+        sa.update(Podcast)
+        .where(Podcast.timezone_repaired_from.is_not(None))
+        .values(timezone_repaired_from=None)
+        .returning(Podcast)
+        .execution_options(synchronize_session=False)
+    )
+    return result.all()
+
+
 async def deactivate_podcast(session: AsyncSession, guild_id: int) -> bool:
     result = await session.execute(
         sa.update(Podcast)
@@ -215,16 +238,23 @@ async def delete_episode_without_posts(session: AsyncSession, episode_id: int) -
 
 
 async def candidate_episodes(
-    session: AsyncSession, podcast_ids: list[int], video_ids: list[str]
+    session: AsyncSession, local_dates: dict[int, dt.date], video_ids: list[str]
 ) -> Sequence[Episode]:
     """For live podcasts: episodes already tied to a live video, or scheduled for today or
-    yesterday in the podcast's own timezone and still waiting for one (one query for all)."""
-    local_today = sa.cast(sa.func.timezone(Podcast.timezone, sa.func.now()), sa.Date)
+    yesterday in the podcast's own timezone and still waiting for one (one query for all).
+
+    `local_dates` maps each podcast id to its local today, computed in Python: the timezone
+    name never reaches SQL, so no podcast's setting can make this query fail for the others."""
+    days = (
+        sa.values(sa.column("podcast_id", sa.BigInteger), sa.column("today", sa.Date))
+        .data(list(local_dates.items()))
+        .alias("local_days")
+    )
+    local_today = days.c.today
     stmt = (
         sa.select(Episode)
-        .join(Podcast, Podcast.id == Episode.podcast_id)
+        .join(days, days.c.podcast_id == Episode.podcast_id)
         .where(
-            Episode.podcast_id.in_(podcast_ids),
             sa.or_(
                 Episode.live_video_id.in_(video_ids),
                 sa.and_(
@@ -674,6 +704,16 @@ async def release_events(
                 EpisodeEvent.episode_id.in_(dropped), EpisodeEvent.state == "creating"
             )
         )
+
+
+async def existing_events(session: AsyncSession, episode_ids: list[int]) -> set[int]:
+    """Which of these episodes still have their event row (an episode removed meanwhile doesn't)."""
+    if not episode_ids:
+        return set()
+    found = await session.scalars(
+        sa.select(EpisodeEvent.episode_id).where(EpisodeEvent.episode_id.in_(episode_ids))
+    )
+    return set(found.all())
 
 
 async def event_of_episode(session: AsyncSession, episode_id: int) -> EpisodeEvent | None:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.youtube import (
+    ChannelBatch,
     ChannelNotFound,
     InvalidChannel,
     VideoState,
@@ -103,7 +104,6 @@ async def test_live_stream_is_live_with_public_url(
     assert check.started_at == START - timedelta(minutes=3)
     assert check.is_premiere is False
     assert check.source == "page"
-    assert check.units_used == 0
 
 
 async def test_title_with_braces_and_script_tags_is_extracted_whole(
@@ -308,16 +308,17 @@ async def test_api_units_per_channel_and_final_videos_not_asked_again(
     emu.add_upload(THIRD, "uploadC0001", "Clip 4")
     emu.go_live(THIRD, "liveC000001", "Episode 12")
 
-    first = await api_client.check_channels([CHANNEL, OTHER, THIRD])
+    first_batch = await api_client.check_channels([CHANNEL, OTHER, THIRD])
     units_after_first = emu.units_used
-    second = await api_client.check_channels([CHANNEL, OTHER, THIRD])
+    second = (await api_client.check_channels([CHANNEL, OTHER, THIRD])).checks
+    first = first_batch.checks
 
     assert [first[c].state for c in (CHANNEL, OTHER, THIRD)] == ["offline", "offline", "live"]
     assert first[THIRD].video_id == "liveC000001"
     assert first[THIRD].url == "https://www.youtube.com/watch?v=liveC000001"
     assert first[OTHER].video_states["endedB00001"] is VideoState.ENDED
     assert units_after_first == 1  # one videos.list for the three channels' 6 ids
-    assert sum(c.units_used for c in first.values()) == 1
+    assert first_batch.units_used == 1
     assert [second[c].state for c in (CHANNEL, OTHER, THIRD)] == ["offline", "offline", "live"]
     assert emu.units_used == 2
     assert emu.api_calls("videos")[-1]["id"] == "liveC000001"
@@ -338,13 +339,14 @@ async def test_many_channels_share_videos_list_calls(
             start = START + timedelta(days=1 + slot)
             emu.schedule_stream(channel, f"wait{number}{slot:06d}", f"Show {slot}", start)
 
-    checks = await api_client.check_channels(channels)
+    batch = await api_client.check_channels(channels)
+    checks = batch.checks
 
     assert [checks[c].state for c in channels] == ["upcoming"] * 4
     assert [checks[c].scheduled_start for c in channels] == [START + timedelta(days=1)] * 4
     calls = emu.api_calls("videos")
     assert sorted(len(call["id"].split(",")) for call in calls) == [10, 50]
-    assert emu.units_used == 2 and sum(c.units_used for c in checks.values()) == 2
+    assert emu.units_used == 2 and batch.units_used == 2
 
 
 async def test_known_videos_from_caller_are_not_asked(
@@ -354,12 +356,12 @@ async def test_known_videos_from_caller_are_not_asked(
     emu.add_upload(CHANNEL, "uploadA0001", "Clip 1")
     emu.add_upload(CHANNEL, "uploadA0002", "Clip 2")
 
-    check = await api_client.check_channel(
-        CHANNEL, known_videos={"uploadA0001": VideoState.UPLOAD, "uploadA0002": "upload"}
+    batch = await api_client.check_channels(
+        [CHANNEL], known_videos={"uploadA0001": VideoState.UPLOAD, "uploadA0002": "upload"}
     )
 
-    assert check.state == "offline"
-    assert check.units_used == 0
+    assert batch.checks[CHANNEL].state == "offline"
+    assert batch.units_used == 0
     assert emu.count("/youtube/v3/") == 0
 
 
@@ -384,13 +386,13 @@ async def test_sixty_videos_take_two_calls_of_at_most_fifty(
         emu.add_upload(CHANNEL, f"upload{number:05d}", f"Clip {number}")
     emu.go_live(CHANNEL, "liveVideo01", "Episode 12")
 
-    check = await api_client.check_channel(CHANNEL)
+    batch = await api_client.check_channels([CHANNEL])
 
     calls = emu.api_calls("videos")
-    assert check.state == "live"
+    assert batch.checks[CHANNEL].state == "live"
     assert len(calls) == 2
     assert sorted(len(call["id"].split(",")) for call in calls) == [10, 50]
-    assert check.units_used == 2
+    assert batch.units_used == 2
 
 
 async def test_api_key_travels_in_header_not_url(
@@ -410,22 +412,26 @@ async def test_api_key_travels_in_header_not_url(
 async def test_quota_exhaustion_falls_back_to_pages_and_flags_once(
     emu: YouTubeEmulator, api_client: YouTubeClient, clock: FakeClock
 ) -> None:
-    """quotaExceeded switches to page checks until midnight Pacific, reported on one result."""
+    """quotaExceeded switches to page checks until midnight Pacific, reported with one batch."""
     emu.daily_quota = 1
     emu.schedule_stream(CHANNEL, "waitRoom001", "Episode 14", START)
 
-    first = await api_client.check_channel(CHANNEL)
+    first = await api_client.check_channels([CHANNEL])
     emu.start_stream("waitRoom001")
-    second = await api_client.check_channel(CHANNEL)
-    third = await api_client.check_channel(CHANNEL)
+    second = await api_client.check_channels([CHANNEL])
+    third = await api_client.check_channels([CHANNEL])
     api_calls_while_paused = emu.count("/youtube/v3/")
     clock.now = next_quota_reset(clock.now) + timedelta(seconds=1)
     emu.reset_quota()
-    fourth = await api_client.check_channel(CHANNEL)
+    fourth = (await api_client.check_channels([CHANNEL])).checks[CHANNEL]
 
-    assert (first.state, first.source, first.quota_exhausted_now) == ("upcoming", "api", False)
-    assert (second.state, second.source, second.quota_exhausted_now) == ("live", "page", True)
-    assert (third.state, third.source, third.quota_exhausted_now) == ("live", "page", False)
+    def seen(batch: ChannelBatch) -> tuple[str, str, bool]:
+        check = batch.checks[CHANNEL]
+        return check.state, check.source, batch.quota_exhausted_now
+
+    assert seen(first) == ("upcoming", "api", False)
+    assert seen(second) == ("live", "page", True)
+    assert seen(third) == ("live", "page", False)
     assert api_calls_while_paused == 2
     assert (fourth.state, fourth.source) == ("live", "api")
 
@@ -434,17 +440,34 @@ async def test_quota_exhausted_mid_batch_checks_every_channel_by_page(
     emu: YouTubeEmulator, api_client: YouTubeClient
 ) -> None:
     """When the shared videos.list call hits the quota, every channel of the batch still gets
-    an answer from its page, and exactly one result carries the one-time notice."""
+    an answer from its page, and the batch (not one channel) carries the one-time notice."""
     emu.add_channel(OTHER)
     emu.daily_quota = 0
     emu.go_live(CHANNEL, "liveVideo01", "Episode 12")
     emu.schedule_stream(OTHER, "waitRoom001", "Episode 14", START + timedelta(hours=1))
 
-    checks = await api_client.check_channels([CHANNEL, OTHER])
+    batch = await api_client.check_channels([CHANNEL, OTHER])
+    checks = batch.checks
 
     assert (checks[CHANNEL].state, checks[CHANNEL].source) == ("live", "page")
     assert (checks[OTHER].state, checks[OTHER].source) == ("upcoming", "page")
-    assert sum(c.quota_exhausted_now for c in checks.values()) == 1
+    assert batch.quota_exhausted_now is True
+
+
+async def test_single_channel_check_leaves_the_quota_notice_for_the_batch(
+    emu: YouTubeEmulator, api_client: YouTubeClient
+) -> None:
+    """A one-off check (/podcast youtube-test) doesn't swallow the quota notice: the next
+    batch still reports it, once."""
+    emu.daily_quota = 0
+    emu.add_upload(CHANNEL, "uploadA0001", "Clip 1")
+
+    single = await api_client.check_channel(CHANNEL)
+    batch = await api_client.check_channels([CHANNEL])
+    later = await api_client.check_channels([CHANNEL])
+
+    assert (single.state, single.source) == ("offline", "page")
+    assert (batch.quota_exhausted_now, later.quota_exhausted_now) == (True, False)
 
 
 def test_quota_resets_at_midnight_pacific() -> None:
@@ -462,11 +485,12 @@ async def test_rejected_key_falls_back_to_pages_and_flags_once(
     """A key Google calls invalid moves the client to page checks and is reported once."""
     emu.go_live(CHANNEL, "liveVideo01", "Episode 12")
     async with make_client(emu, clock, api_key="wrong-key") as client:
-        first = await client.check_channel(CHANNEL)
-        second = await client.check_channel(CHANNEL)
+        first = await client.check_channels([CHANNEL])
+        second = await client.check_channels([CHANNEL])
 
-    assert (first.state, first.source, first.api_key_rejected_now) == ("live", "page", True)
-    assert (second.state, second.source, second.api_key_rejected_now) == ("live", "page", False)
+    assert (first.checks[CHANNEL].state, first.checks[CHANNEL].source) == ("live", "page")
+    assert (first.api_key_rejected_now, second.api_key_rejected_now) == (True, False)
+    assert second.checks[CHANNEL].source == "page"
     assert emu.count("/youtube/v3/") == 1
 
 
@@ -582,7 +606,7 @@ async def test_one_hanging_channel_does_not_delay_the_others(
 
     async with make_client(emu, clock, timeout=0.5) as client:
         began = time.perf_counter()
-        results = await client.check_channels([CHANNEL, *others])
+        results = (await client.check_channels([CHANNEL, *others])).checks
         elapsed = time.perf_counter() - began
 
     assert (results[CHANNEL].state, results[CHANNEL].reason) == ("unknown", "timeout")
@@ -601,7 +625,7 @@ async def test_concurrency_is_bounded(emu: YouTubeEmulator, clock: FakeClock) ->
 
     async with make_client(emu, clock, max_concurrency=2) as client:
         began = time.perf_counter()
-        results = await client.check_channels(channel_ids)
+        results = (await client.check_channels(channel_ids)).checks
         elapsed = time.perf_counter() - began
 
     assert all(check.state == "offline" for check in results.values())
@@ -613,7 +637,7 @@ async def test_bad_channel_id_in_a_batch_is_unknown(
     emu: YouTubeEmulator, page_client: YouTubeClient
 ) -> None:
     """An error for one channel becomes its unknown result; the rest are checked."""
-    results = await page_client.check_channels(["not-a-channel", CHANNEL])
+    results = (await page_client.check_channels(["not-a-channel", CHANNEL])).checks
 
     assert (results["not-a-channel"].state, results["not-a-channel"].reason) == (
         "unknown",

@@ -1,0 +1,312 @@
+"""Asking YouTube: requests, same-site redirects, Retry-After and backoff, Data API quota state.
+
+One ``httpx.AsyncClient`` for every page, feed and API call, with a concurrency bound and a hard
+deadline per request. Failing channels back off on their own, honouring ``Retry-After``; the
+others are not slowed down. Quota exhaustion pauses the Data API until midnight Pacific time,
+when Google resets the quota; a rejected key pauses it for good. Each of those is reported once
+(``take_notices``) to whoever checks the next batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, time, timedelta
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+from zoneinfo import ZoneInfo
+
+import httpx
+
+from bot.youtube.channel_input import YOUTUBE_HOSTS, is_channel_id
+from bot.youtube.parsers import google_error_reasons
+from bot.youtube.types import LiveCheck
+
+log = logging.getLogger("bot.youtube")
+
+API_UNIT_COST = {"videos": 1, "channels": 1}
+PACIFIC = ZoneInfo("America/Los_Angeles")
+BROWSER_USER_AGENT = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/124.0.0.0 Safari/537.36"
+)
+MAX_SAME_SITE_REDIRECTS = 3
+MAX_RETRY_AFTER_SECONDS = 24 * 3600.0
+
+# Reasons that say "YouTube wants us to slow down or is struggling": the channel backs off.
+BACKOFF_REASONS = frozenset({"rate_limited", "server_error", "timeout", "network", "captcha"})
+QUOTA_REASONS = frozenset({"quotaExceeded", "dailyLimitExceeded"})
+KEY_REJECTED_REASONS = frozenset(
+    {
+        "keyInvalid",
+        "keyExpired",
+        "API_KEY_INVALID",
+        "API_KEY_SERVICE_BLOCKED",
+        "accessNotConfigured",
+        "ipRefererBlocked",
+        "forbidden",
+    }
+)
+
+
+class Trouble(Exception):
+    """YouTube couldn't be asked; ``reason`` becomes LiveCheck.reason."""
+
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+class ApiFallback(Exception):
+    """The Data API can't answer this check; the page check answers instead."""
+
+
+def parse_retry_after(value: str | None, now: datetime) -> float | None:
+    """Retry-After as seconds (delta-seconds or HTTP-date), capped at a day."""
+    if not value:
+        return None
+    text = value.strip()
+    seconds: float | None
+    if text.isdigit():
+        seconds = float(text)
+    else:
+        try:
+            when = parsedate_to_datetime(text)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - now).total_seconds()
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
+
+
+def next_quota_reset(now: datetime) -> datetime:
+    """The next midnight in Pacific time, when the Data API's daily quota resets."""
+    local = now.astimezone(PACIFIC)
+    tomorrow = local.date() + timedelta(days=1)
+    return datetime.combine(tomorrow, time(0), tzinfo=PACIFIC).astimezone(UTC)
+
+
+class Transport:
+    """The HTTP side of ``YouTubeClient`` and everything it must remember between requests."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_base_url: str,
+        api_key: str | None,
+        *,
+        timeout: float,
+        max_concurrency: int,
+        clock: Callable[[], datetime],
+        backoff_base: float,
+        backoff_max: float,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._base_host = urlsplit(self.base_url).netloc.lower()
+        self._api_base_url = api_base_url.rstrip("/")
+        self._api_key = api_key or None
+        self._timeout = timeout
+        self.clock = clock
+        self._backoff_base = backoff_base
+        self._backoff_max = backoff_max
+        self._semaphore = asyncio.Semaphore(max_concurrency)
+        self._http = httpx.AsyncClient(
+            follow_redirects=False,
+            timeout=httpx.Timeout(timeout),
+            limits=httpx.Limits(
+                max_connections=max_concurrency,
+                max_keepalive_connections=max_concurrency,
+                keepalive_expiry=60.0,
+            ),
+            headers={
+                "User-Agent": BROWSER_USER_AGENT,
+                "Accept-Language": "en-US,en;q=0.9",
+            },
+            cookies={"SOCS": "CAI"},  # "reject all" consent: skips the EU consent interstitial
+        )
+        self._next_allowed_at: dict[str, datetime] = {}
+        self._failures: dict[str, int] = {}
+        self._api_paused_until: datetime | None = None
+        self._api_key_rejected = False
+        self._quota_notice_pending = False
+        self._key_notice_pending = False
+        self.units_used = 0  # Data API units spent (an estimate of Google's count)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # ----- Data API state ----------------------------------------------------------------------
+
+    @property
+    def api_mode(self) -> bool:
+        """True while checks use the Data API (a key is set, accepted, and quota remains)."""
+        if self._api_key is None or self._api_key_rejected:
+            return False
+        return self._api_paused_until is None or self.clock() >= self._api_paused_until
+
+    @property
+    def api_paused_until(self) -> datetime | None:
+        if self._api_paused_until is not None and self.clock() < self._api_paused_until:
+            return self._api_paused_until
+        return None
+
+    def take_notices(self) -> tuple[bool, bool]:
+        """(quota exhausted, key rejected) if it happened since the last call; reported once."""
+        notices = (self._quota_notice_pending, self._key_notice_pending)
+        self._quota_notice_pending = self._key_notice_pending = False
+        return notices
+
+    def _pause_api_for_quota(self) -> None:
+        now = self.clock()
+        if self._api_paused_until is not None and now < self._api_paused_until:
+            return  # another concurrent call already switched; report it once
+        self._api_paused_until = next_quota_reset(now)
+        self._quota_notice_pending = True
+        log.warning(
+            "YouTube Data API quota exhausted; page checks until %s",
+            self._api_paused_until.isoformat(),
+        )
+
+    def _reject_api_key(self) -> None:
+        if self._api_key_rejected:
+            return
+        self._api_key_rejected = True
+        self._key_notice_pending = True
+        log.error("YouTube rejected the configured API key; using page checks from now on")
+
+    # ----- per-channel backoff -----------------------------------------------------------------
+
+    def next_allowed_at(self, channel_id: str) -> datetime | None:
+        return self._next_allowed_at.get(channel_id)
+
+    def refuse_early(self, channel_id: str) -> LiveCheck | None:
+        """An answer without asking YouTube: a malformed id, or a channel in backoff."""
+        if not is_channel_id(channel_id):
+            return LiveCheck(channel_id, "unknown", reason="invalid_channel")
+        now = self.clock()
+        allowed_at = self._next_allowed_at.get(channel_id)
+        if allowed_at is not None and now < allowed_at:
+            wait = (allowed_at - now).total_seconds()
+            return LiveCheck(channel_id, "unknown", reason="backoff", retry_after=wait)
+        return None
+
+    def settle(self, check: LiveCheck) -> LiveCheck:
+        """A clear answer ends the channel's backoff."""
+        if check.state != "unknown":
+            self._failures.pop(check.channel_id, None)
+            self._next_allowed_at.pop(check.channel_id, None)
+        return check
+
+    def record_failure(self, channel_id: str, trouble: Trouble) -> LiveCheck:
+        if trouble.reason not in BACKOFF_REASONS:
+            return LiveCheck(channel_id, "unknown", reason=trouble.reason)
+        failures = self._failures.get(channel_id, 0) + 1
+        self._failures[channel_id] = failures
+        if trouble.retry_after is not None:
+            delay = trouble.retry_after
+        else:
+            delay = min(self._backoff_max, self._backoff_base * 2 ** min(failures - 1, 30))
+        self._next_allowed_at[channel_id] = self.clock() + timedelta(seconds=delay)
+        log.info("YouTube check of %s: %s; next try in %.0fs", channel_id, trouble.reason, delay)
+        return LiveCheck(channel_id, "unknown", reason=trouble.reason, retry_after=delay)
+
+    # ----- HTTP --------------------------------------------------------------------------------
+
+    async def _send(
+        self,
+        url: str,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        """One GET within the concurrency bound and a hard deadline (httpx's is per phase)."""
+        async with self._semaphore:
+            try:
+                async with asyncio.timeout(self._timeout):
+                    return await self._http.get(url, params=params, headers=headers)
+            except (TimeoutError, httpx.TimeoutException):
+                raise Trouble("timeout") from None
+            except httpx.HTTPError:
+                raise Trouble("network") from None
+
+    async def fetch_page(
+        self, path: str, params: Mapping[str, str] | None = None
+    ) -> httpx.Response:
+        """GET a www page (``path`` under the base URL), following only same-site redirects.
+
+        Returns 200 and 404 responses; everything else is a ``Trouble``. A redirect elsewhere
+        (consent.youtube.com, google.com/sorry) is reported, never followed.
+        """
+        url = self.base_url + path
+        for _ in range(MAX_SAME_SITE_REDIRECTS + 1):
+            response = await self._send(url, params=params)
+            status = response.status_code
+            if status in (200, 404):
+                return response
+            if response.is_redirect:
+                target = self._same_site_target(response)
+                if target is None:
+                    location = response.headers.get("location", "").lower()
+                    if "consent." in location:
+                        raise Trouble("consent")
+                    if "/sorry/" in location:
+                        raise Trouble("captcha")
+                    raise Trouble("unparseable")
+                url, params = target, None
+                continue
+            retry_after = parse_retry_after(response.headers.get("retry-after"), self.clock())
+            if status == 429:
+                raise Trouble("rate_limited", retry_after)
+            if status >= 500:
+                raise Trouble("server_error", retry_after)
+            raise Trouble("unexpected_status")
+        raise Trouble("unparseable")  # a redirect loop
+
+    def _same_site_target(self, response: httpx.Response) -> str | None:
+        """Where a redirect points, mapped onto ``base_url`` when it stays on YouTube."""
+        location = response.headers.get("location")
+        if not location:
+            return None
+        absolute = urljoin(str(response.request.url), location)
+        parts = urlsplit(absolute)
+        host = parts.netloc.lower()
+        if host != self._base_host and (parts.hostname or "").lower() not in YOUTUBE_HOSTS:
+            return None
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        return self.base_url + path
+
+    async def api_get(self, resource: str, params: Mapping[str, str]) -> dict[str, Any]:
+        """A Data API call; the key travels in a header so it never lands in logged URLs."""
+        if self._api_key is None:
+            raise ApiFallback
+        response = await self._send(
+            f"{self._api_base_url}/{resource}",
+            params=params,
+            headers={"X-Goog-Api-Key": self._api_key},
+        )
+        status = response.status_code
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if status == 200:
+            if not isinstance(body, dict):
+                raise ApiFallback
+            self.units_used += API_UNIT_COST[resource]
+            return body
+        reasons = google_error_reasons(body)
+        if reasons & QUOTA_REASONS:
+            self._pause_api_for_quota()
+            raise ApiFallback
+        if status in (400, 401, 403) and reasons & KEY_REJECTED_REASONS:
+            self._reject_api_key()
+            raise ApiFallback
+        if status == 429 or "rateLimitExceeded" in reasons:
+            raise Trouble(
+                "rate_limited",
+                parse_retry_after(response.headers.get("retry-after"), self.clock()),
+            )
+        raise ApiFallback  # 5xx or anything odd: the free page check answers this time
