@@ -707,17 +707,21 @@ async def release_events(
 
 
 async def existing_events(session: AsyncSession, episode_ids: list[int]) -> set[int]:
-    """Which of these episodes still have their event row (an episode removed meanwhile doesn't)."""
+    """Which of these episodes still have their event row (an episode removed meanwhile
+    doesn't), locked until commit: a removal in progress is waited for, then seen."""
     if not episode_ids:
         return set()
     found = await session.scalars(
-        sa.select(EpisodeEvent.episode_id).where(EpisodeEvent.episode_id.in_(episode_ids))
+        sa.select(EpisodeEvent.episode_id)
+        .where(EpisodeEvent.episode_id.in_(episode_ids))
+        .with_for_update()
     )
     return set(found.all())
 
 
 async def event_of_episode(session: AsyncSession, episode_id: int) -> EpisodeEvent | None:
-    return await session.get(EpisodeEvent, episode_id)
+    """The episode's event row, locked: a sync recording a new event id is waited for."""
+    return await session.get(EpisodeEvent, episode_id, with_for_update=True, populate_existing=True)
 
 
 # -- the end of a stream -----------------------------------------------------------------------
