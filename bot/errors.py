@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import secrets
 import string
+from dataclasses import dataclass
+from enum import StrEnum
 
 _REF_ALPHABET = string.ascii_uppercase + string.digits
 
@@ -20,6 +22,180 @@ def new_reference() -> str:
 
 def unexpected_message(ref: str) -> str:
     return f"Something went wrong (ref {ref}). Nothing was changed; an admin can look it up in the log."
+
+
+# ---- the reason catalogue ---------------------------------------------------------------------
+# Every reason a tweet was not posted (episode_tweets.failure_reason, post_attempts.reason,
+# PostResult.reason) is defined once here: whether retrying can help, whose problem it is, the
+# plain sentence a user sees and the fix. Renderers, reports, /tweets status, /x status and the
+# linking messages all read it; nothing else words a reason.
+
+
+class Party(StrEnum):
+    """Who can fix a reason."""
+
+    HOST = "host"  # the host: link, relink, check their account
+    APP = "app"  # the X app's owner or the bot's operator; it hits every host alike
+    X = "x"  # X itself, passing: OnAir retries on its own
+    ADMIN = "admin"  # a podcast admin (Manage Server or the admin role)
+
+
+class Reason(StrEnum):
+    NOT_LINKED = "not_linked"
+    UNAUTHORIZED = "unauthorized"
+    TOKEN_UNREADABLE = "token_unreadable"  # noqa: S105 - a reason code, not a secret
+    DUPLICATE = "duplicate"
+    FORBIDDEN = "forbidden"
+    BAD_REQUEST = "bad_request"
+    DAILY_CAP = "daily_cap"
+    BAD_PIN = "bad_pin"
+    NOT_CONFIGURED = "not_configured"
+    APP_REJECTED = "app_rejected"
+    RATE_LIMITED = "rate_limited"
+    SERVER_ERROR = "server_error"
+    TIMEOUT = "timeout"
+    NETWORK_ERROR = "network_error"
+    BAD_RESPONSE = "bad_response"
+    INTERRUPTED = "interrupted"
+    UNEXPECTED = "unexpected"
+    # Not posted yet: the tweet stays pending and posts once the reason is gone (bot.approval).
+    UNAPPROVED = "unapproved"
+    HELD = "held"
+    AWAY = "away"
+
+
+@dataclass(frozen=True)
+class ReasonInfo:
+    retryable: bool  # the same text with the same tokens may go through later
+    party: Party
+    sentence: str  # what happened, one plain sentence
+    fix: str  # what to do about it, one plain sentence
+
+
+_RETRIES_RAN_OUT = "OnAir's retries ran out: post it on X by hand if it should still go out."
+_CHECK_X = "Check the account on X: OnAir will not post it again by itself."
+
+CATALOGUE: dict[Reason, ReasonInfo] = {
+    Reason.NOT_LINKED: ReasonInfo(
+        False, Party.HOST, "No X account is linked.", "Link one with /x link."
+    ),
+    Reason.UNAUTHORIZED: ReasonInfo(
+        False, Party.HOST, "X no longer accepts this account's sign-in.", "Relink it with /x link."
+    ),
+    Reason.TOKEN_UNREADABLE: ReasonInfo(
+        False,
+        Party.HOST,
+        "OnAir can no longer read this account's saved X sign-in.",
+        "Relink it with /x link.",
+    ),
+    Reason.DUPLICATE: ReasonInfo(
+        False,
+        Party.HOST,
+        "X refused it as a duplicate of a recent post from this account.",
+        "Post a different text on X by hand if it should still go out.",
+    ),
+    Reason.FORBIDDEN: ReasonInfo(
+        False,
+        Party.HOST,
+        "X refused the post: the account may be restricted.",
+        "Check the account on X.",
+    ),
+    Reason.BAD_REQUEST: ReasonInfo(
+        False,
+        Party.HOST,
+        "X refused the post as invalid.",
+        "Post it on X by hand, and tell the bot's operator.",
+    ),
+    Reason.DAILY_CAP: ReasonInfo(
+        True,
+        Party.HOST,
+        "This X account reached X's 24-hour posting limit.",
+        "OnAir tries again when the limit resets.",
+    ),
+    Reason.BAD_PIN: ReasonInfo(
+        False,
+        Party.HOST,
+        "X didn't accept that PIN: it is wrong or expired.",
+        "Check it, or run /x link again for a new one.",
+    ),
+    Reason.NOT_CONFIGURED: ReasonInfo(
+        False,
+        Party.APP,
+        "X posting isn't configured on this bot.",
+        "The operator sets X_CONSUMER_KEY and X_CONSUMER_SECRET (the X app's OAuth 1.0a keys) "
+        "and restarts it.",
+    ),
+    Reason.APP_REJECTED: ReasonInfo(
+        False,
+        Party.APP,
+        "X rejected this bot's app credentials.",
+        "The operator checks X_CONSUMER_KEY and X_CONSUMER_SECRET, and that the X app has read "
+        "and write access.",
+    ),
+    Reason.RATE_LIMITED: ReasonInfo(
+        True, Party.X, "X is limiting how fast posts go out.", "OnAir tries again when X allows."
+    ),
+    Reason.SERVER_ERROR: ReasonInfo(
+        True, Party.X, "X had a problem on its side.", "OnAir tries again shortly."
+    ),
+    Reason.TIMEOUT: ReasonInfo(
+        True, Party.X, "X did not answer in time.", "OnAir tries again shortly."
+    ),
+    Reason.NETWORK_ERROR: ReasonInfo(
+        True, Party.X, "OnAir could not reach X.", "OnAir tries again shortly."
+    ),
+    Reason.BAD_RESPONSE: ReasonInfo(
+        True, Party.X, "X sent an answer OnAir could not read.", "OnAir tries again shortly."
+    ),
+    Reason.INTERRUPTED: ReasonInfo(
+        False, Party.HOST, "The bot stopped while posting, so X may or may not have it.", _CHECK_X
+    ),
+    Reason.UNEXPECTED: ReasonInfo(
+        False,
+        Party.HOST,
+        "Something went wrong while posting, so X may or may not have it.",
+        _CHECK_X,
+    ),
+    Reason.UNAPPROVED: ReasonInfo(
+        False,
+        Party.HOST,
+        "Its host hasn't approved it.",
+        "Approve it with /tweet approve or the Approve button under /tweet show.",
+    ),
+    Reason.HELD: ReasonInfo(
+        False,
+        Party.ADMIN,
+        "An admin is holding it.",
+        "An admin can release it with /tweets release.",
+    ),
+    Reason.AWAY: ReasonInfo(
+        False,
+        Party.ADMIN,
+        "Its host no longer has the host role, so it is held.",
+        "Giving them the host role back releases it.",
+    ),
+}
+
+_UNLISTED = ReasonInfo(False, Party.HOST, "It could not be posted.", "Check the account on X.")
+
+
+def reason_info(code: str | None) -> ReasonInfo:
+    """The catalogue entry for a stored code (an unlisted or missing one gets a safe generic)."""
+    try:
+        return CATALOGUE[Reason(code or "")]
+    except ValueError:
+        return _UNLISTED
+
+
+def explain(code: str | None, *, closed: bool = True) -> str:
+    """What a user reads about `code`: the sentence and the fix. `closed`: the tweet will not be
+    tried again, so a retryable reason says the retries ran out instead of promising one."""
+    info = reason_info(code)
+    fix = _RETRIES_RAN_OUT if info.retryable and closed else info.fix
+    return f"{info.sentence} {fix}"
+
+
+DRY_RUN_NOTE = "Dry run: nothing was sent to X (DRY_RUN is on)."
 
 
 class OnAirError(Exception):
@@ -56,6 +232,16 @@ class TweetNotFound(OnAirError):
     )
 
 
+# How TweetLocked names a tweet's state, by PostStatus value.
+LOCKED_STATE_WORDS = {
+    "posting": "being posted",
+    "posted": "posted",
+    "failed": "closed",
+    "unknown": "awaiting a check",
+    "dry_run": "used by a dry run",
+}
+
+
 class TweetLocked(OnAirError):
     template = "Your tweet for “{title}” is already {state}, so it can't be changed any more."
 
@@ -70,22 +256,27 @@ class TweetEmpty(OnAirError):
     template = "A tweet can't be empty."
 
 
-class XNotConfigured(OnAirError):
-    template = (
-        "X posting isn't configured on this bot: the operator must set {missing} "
-        "(the X app's OAuth 1.0a keys) and restart it."
-    )
+class ReasonError(OnAirError):
+    """An expected failure that is one of the catalogue's reasons; its text is the catalogue's."""
+
+    reason: Reason
+
+    def __init__(self, **details: object) -> None:
+        self.details = details
+        self.user_message = explain(self.reason, closed=False)
+        Exception.__init__(self, self.user_message)
 
 
-class XNotLinked(OnAirError):
-    template = "You haven't linked an X account yet. Run /x link to connect one."
+class XNotConfigured(ReasonError):
+    reason = Reason.NOT_CONFIGURED
 
 
-class XAppRejected(OnAirError):
-    template = (
-        "X rejected this bot's app credentials. The operator should check X_CONSUMER_KEY and "
-        "X_CONSUMER_SECRET (and that the X app has read and write access)."
-    )
+class XNotLinked(ReasonError):
+    reason = Reason.NOT_LINKED
+
+
+class XAppRejected(ReasonError):
+    reason = Reason.APP_REJECTED
 
 
 class XLinkExpired(OnAirError):
@@ -94,8 +285,8 @@ class XLinkExpired(OnAirError):
     )
 
 
-class XLinkRejected(OnAirError):
-    template = "X didn't accept that PIN. Check it, or run /x link again for a new one."
+class XLinkRejected(ReasonError):
+    reason = Reason.BAD_PIN
 
 
 class ServiceUnavailable(OnAirError):
@@ -128,29 +319,41 @@ class NotYours(OnAirError):
     template = "These buttons belong to {owner}'s tweet; run /tweet show to see your own."
 
 
+class TweetHeld(OnAirError):
+    template = (
+        "Your tweet for “{title}” is held by an admin, so it can't be posted until they release it."
+    )
+
+
+class NoHostRecord(OnAirError):
+    template = "{name} has no tweet for that episode."
+
+
 class Expired(OnAirError):
     template = "These buttons have expired. Run the command again."
 
 
-# Plain sentences for tweet failure reason codes (stored in episode_tweets.failure_reason).
-FAILURE_REASONS: dict[str, str] = {
-    "not_linked": "no X account linked: link it with /x link",
-    "unauthorized": "X refused the saved sign-in: relink your X account with /x link",
-    "duplicate": "X rejected it as a duplicate of an earlier tweet",
-    "forbidden": "X refused this tweet",
-    "bad_request": "X refused this tweet",
-    "rate_limited": "X's rate limit was reached; retries ran out",
-    "daily_cap": "X's daily posting limit was reached",
-    "server_error": "X kept failing; retries ran out",
-    "timeout": "X didn't answer in time; retries ran out",
-    "bad_response": "X answered with an error; retries ran out",
-    "not_configured": "X posting isn't configured on this bot",
-    "token_unreadable": "the saved X sign-in can't be read: relink with /x link",
-    "too_late": "the stream started too long ago to retry",
-    "dry_run": "dry run: nothing was sent to X",
-    "interrupted": "the bot stopped while posting: check X before posting again",
-}
+# ---- what a command says about an outcome (the cogs show these as they are) --------------------
 
 
-def failure_text(code: str | None) -> str:
-    return FAILURE_REASONS.get(code or "", "it could not be posted")
+def post_now_text(status: str, reason: str | None, tweet_url: str | None, text: str) -> str:
+    """/tweet post-now's answer for the tweet's new status (a PostStatus value)."""
+    if status == "posted":
+        return f"Posted: {tweet_url}"
+    if status == "dry_run":
+        return f"{DRY_RUN_NOTE} This is what would have been posted:\n>>> {text}"
+    if status == "pending":
+        return (
+            f"Nothing was posted yet. {explain(reason, closed=False)} "
+            "You can also try /tweet post-now again in a minute."
+        )
+    return f"Not posted. {explain(reason)}"
+
+
+def link_status_text(username: str, tokens_work: bool | None) -> str:
+    """/x status's answer: the linked account and whether X still accepts its sign-in."""
+    if tokens_work is True:
+        return f"Linked to @{username}, and X accepts the sign-in. ✅"
+    if tokens_work is False:
+        return f"Linked to @{username}. {explain(Reason.UNAUTHORIZED, closed=False)}"
+    return f"Linked to @{username}. X couldn't be asked right now, so the sign-in wasn't checked."

@@ -34,7 +34,7 @@ LINK_TTL = dt.timedelta(minutes=10)
 
 @dataclass(frozen=True)
 class LinkStatus:
-    username: str | None
+    username: str
     tokens_work: bool | None  # None: X couldn't be asked right now
 
 
@@ -56,7 +56,7 @@ class XLinkService:
 
     def _require_configured(self) -> None:
         if not self._x.configured:
-            raise XNotConfigured(missing="X_CONSUMER_KEY and X_CONSUMER_SECRET")
+            raise XNotConfigured()
 
     async def start(self, guild_id: int, user_id: int) -> str:
         """Begin the PIN flow; returns the URL where the member authorizes OnAir."""
@@ -66,7 +66,7 @@ class XLinkService:
             async with self._x_limiter:
                 pending = await self._x.start_link()
         except XServiceNotConfigured:
-            raise XNotConfigured(missing="X_CONSUMER_KEY and X_CONSUMER_SECRET") from None
+            raise XNotConfigured() from None
         except XLinkFailed:
             raise XAppRejected() from None
         except XUnavailable:

@@ -15,13 +15,14 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.approval import UNAPPROVED, hold_reason, needs_approval
 from bot.clock import utcnow
-from bot.errors import failure_text
+from bot.errors import DRY_RUN_NOTE, Reason, explain
 from bot.posting import RETRY_WINDOW, PostedLine, TweetPoster
 from bot.timezones import local_today
 from bot.youtube import ChannelBatch, LiveCheck, VideoState, YouTubeClient
 from db import queries
-from db.models import Episode, EpisodeTweet, Podcast
+from db.models import Episode, EpisodeTweet, Podcast, PostStatus
 
 log = logging.getLogger("onair.live")
 
@@ -38,7 +39,9 @@ ON_AIR_FOR = dt.timedelta(hours=24)
 class HostLine:
     host_name: str
     host_user_id: int
-    state: str  # posted | failed | disabled | waiting | retrying | posting | unknown | dry_run
+    # posted | failed | disabled | waiting | retrying | posting | unknown | dry_run
+    # | held | unapproved
+    state: str
     link: str | None = None
     reason: str | None = None
     text: str | None = None
@@ -128,7 +131,7 @@ class LiveChecker:
         """Tweets stuck in `posting` (a crash mid-post) become `unknown` and are announced."""
         async with self._sessions() as session, session.begin():
             stuck = await queries.mark_stale_posting_unknown(
-                session, self._clock() - self._stale_after
+                session, self._clock() - self._stale_after, Reason.INTERRUPTED
             )
         notices = []
         for tweet in stuck:
@@ -374,7 +377,11 @@ class LiveChecker:
                     ended_at=episode.ended_at,
                 )
             report.lines.append(
-                host_line(tweet, texts.get((episode.id, tweet.host.discord_user_id)))
+                host_line(
+                    tweet,
+                    texts.get((episode.id, tweet.host.discord_user_id)),
+                    require_approval=episode.podcast.require_approval,
+                )
             )
         return list(reports.values())
 
@@ -406,21 +413,28 @@ def announcements(
     return found
 
 
-def host_line(tweet: EpisodeTweet, text: str | None = None) -> HostLine:
+def host_line(
+    tweet: EpisodeTweet, text: str | None = None, *, require_approval: bool = True
+) -> HostLine:
     """One host's line in a report or status table."""
     name, uid = tweet.host.display_name, tweet.host.discord_user_id
-    if tweet.status == "posted":
+    if tweet.status == PostStatus.POSTED:
         return HostLine(name, uid, "posted", link=tweet.tweet_url)
-    if tweet.status == "failed" and tweet.failure_reason == "dry_run":
-        return HostLine(name, uid, "dry_run", reason=failure_text("dry_run"), text=text)
-    if tweet.status == "failed":
-        return HostLine(name, uid, "failed", reason=failure_text(tweet.failure_reason))
-    if tweet.status == "unknown":
-        return HostLine(name, uid, "unknown", reason=failure_text(tweet.failure_reason))
-    if tweet.status == "posting":
+    if tweet.status == PostStatus.DRY_RUN:
+        return HostLine(name, uid, "dry_run", reason=DRY_RUN_NOTE, text=text)
+    if tweet.status == PostStatus.FAILED:
+        return HostLine(name, uid, "failed", reason=explain(tweet.failure_reason))
+    if tweet.status == PostStatus.UNKNOWN:
+        return HostLine(name, uid, "unknown", reason=explain(tweet.failure_reason))
+    if tweet.status == PostStatus.POSTING:
         return HostLine(name, uid, "posting")
     if not tweet.enabled:
         return HostLine(name, uid, "disabled")
+    hold = hold_reason(tweet)
+    if hold is not None:
+        return HostLine(name, uid, "held", reason=explain(hold, closed=False))
+    if needs_approval(tweet, require_approval):
+        return HostLine(name, uid, "unapproved", reason=explain(UNAPPROVED, closed=False))
     if tweet.attempts > 0:
         return HostLine(name, uid, "retrying")
     return HostLine(name, uid, "waiting")

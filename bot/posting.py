@@ -18,11 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.clock import utcnow
 from bot.crypto import TokenCipher, TokenUnreadable
 from bot.drafts import template_draft
-from bot.errors import XNotConfigured, XNotLinked, new_reference
+from bot.errors import Reason, XNotConfigured, XNotLinked, new_reference
 from bot.tweet_text import compose_tweet, fits, trim_to_fit
 from bot.x import PostResult, XService
 from db import queries
-from db.models import Episode, EpisodeTweet
+from db.models import AttemptOutcome, Episode, EpisodeTweet, PostStatus
 
 log = logging.getLogger("onair.posting")
 
@@ -62,7 +62,7 @@ class PostedLine:
     episode_id: int
     host_name: str
     host_user_id: int
-    status: str  # posted | pending (retry later) | failed | unknown
+    status: PostStatus  # posted | pending (retry later) | failed | unknown | dry_run
     tweet_url: str | None
     reason: str | None
     text: str
@@ -96,7 +96,7 @@ class TweetPoster:
         if self._dry_run:
             return
         if not self._x.configured:
-            raise XNotConfigured(missing="X_CONSUMER_KEY and X_CONSUMER_SECRET")
+            raise XNotConfigured()
         if tweet.host.x_account is None:
             raise XNotLinked()
 
@@ -126,7 +126,7 @@ class TweetPoster:
         text = final_text(tweet)
         update: dict[str, object] = {
             "tid": tweet.id,
-            "status": "failed",
+            "status": PostStatus.FAILED,
             "tweet_id": None,
             "tweet_url": None,
             "failure_reason": None,
@@ -136,25 +136,25 @@ class TweetPoster:
         attempt: dict[str, object] = {
             "episode_tweet_id": tweet.id,
             "attempt_no": tweet.attempts,
-            "outcome": "failed",
+            "outcome": AttemptOutcome.FAILED,
             "reason": None,
             "http_status": None,
             "duration_ms": 0,
         }
         account = tweet.host.x_account
         if self._dry_run:
-            update["failure_reason"] = attempt["reason"] = "dry_run"
-            attempt["outcome"] = "dry_run"
+            update["status"] = PostStatus.DRY_RUN
+            attempt["outcome"] = AttemptOutcome.DRY_RUN
         elif not self._x.configured:
-            update["failure_reason"] = attempt["reason"] = "not_configured"
+            update["failure_reason"] = attempt["reason"] = Reason.NOT_CONFIGURED
         elif account is None:
-            update["failure_reason"] = attempt["reason"] = "not_linked"
+            update["failure_reason"] = attempt["reason"] = Reason.NOT_LINKED
         else:
             try:
                 token = self._cipher.decrypt(account.access_token_encrypted)
                 secret = self._cipher.decrypt(account.access_token_secret_encrypted)
             except TokenUnreadable:
-                update["failure_reason"] = attempt["reason"] = "token_unreadable"
+                update["failure_reason"] = attempt["reason"] = Reason.TOKEN_UNREADABLE
             else:
                 try:
                     async with self._x_limiter:
@@ -163,23 +163,26 @@ class TweetPoster:
                     # We can't tell whether X got it: a person must check, never a blind retry.
                     ref = new_reference()
                     log.exception("posting tweet %s failed unexpectedly (ref %s)", tweet.id, ref)
-                    update.update(status="unknown", failure_reason="interrupted")
-                    attempt.update(outcome="failed", reason="unexpected")
+                    update.update(status=PostStatus.UNKNOWN, failure_reason=Reason.UNEXPECTED)
+                    attempt.update(outcome=AttemptOutcome.UNKNOWN, reason=Reason.UNEXPECTED)
                 else:
                     attempt.update(
-                        outcome=result.outcome,
+                        outcome=AttemptOutcome(result.outcome),
                         reason=result.reason_code,
                         http_status=result.http_status,
                         duration_ms=result.duration_ms or 0,
                     )
                     self._apply_result(tweet, account.username, result, now, update)
-                    if update["status"] != "pending" and attempt["outcome"] == "retry":
-                        attempt["outcome"] = "failed"  # retries ran out: this try closed it
+                    if (
+                        update["status"] != PostStatus.PENDING
+                        and attempt["outcome"] == AttemptOutcome.RETRY
+                    ):
+                        attempt["outcome"] = AttemptOutcome.FAILED  # retries ran out
         line = PostedLine(
             episode_id=tweet.episode_id,
             host_name=tweet.host.display_name,
             host_user_id=tweet.host.discord_user_id,
-            status=str(update["status"]),
+            status=PostStatus(update["status"]),
             tweet_url=update["tweet_url"],  # type: ignore[arg-type]
             reason=update["failure_reason"],  # type: ignore[arg-type]
             text=text,
@@ -194,24 +197,26 @@ class TweetPoster:
         now: dt.datetime,
         update: dict[str, object],
     ) -> None:
-        if result.outcome == "posted":
+        if result.outcome == AttemptOutcome.POSTED:
             update.update(
-                status="posted",
+                status=PostStatus.POSTED,
                 tweet_id=result.tweet_id,
                 tweet_url=f"https://x.com/{username}/status/{result.tweet_id}",
                 posted_at=now,
             )
             return
-        if result.outcome == "retry":
+        if result.outcome == AttemptOutcome.RETRY:
             started = tweet.episode.went_live_at or now
             retry_at = result.retry_at or now + self._retry_base * 2 ** max(tweet.attempts - 1, 0)
             if tweet.attempts < MAX_ATTEMPTS and retry_at <= started + RETRY_WINDOW:
                 update.update(
-                    status="pending", failure_reason=result.reason_code, next_attempt_at=retry_at
+                    status=PostStatus.PENDING,
+                    failure_reason=result.reason_code,
+                    next_attempt_at=retry_at,
                 )
                 return
-        if result.reason_code == "duplicate" and tweet.attempts > 1:
+        if result.reason_code == Reason.DUPLICATE and tweet.attempts > 1:
             # An earlier attempt timed out after X may have accepted it: a person checks.
-            update.update(status="unknown", failure_reason="interrupted")
+            update.update(status=PostStatus.UNKNOWN, failure_reason=Reason.INTERRUPTED)
             return
-        update.update(status="failed", failure_reason=result.reason_code)
+        update.update(status=PostStatus.FAILED, failure_reason=result.reason_code)

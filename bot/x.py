@@ -26,6 +26,8 @@ from requests_oauthlib.oauth1_session import TokenRequestDenied
 from tweepy.asynchronous import AsyncClient
 from yarl import URL
 
+from bot.errors import Reason, explain
+
 logger = logging.getLogger("onair.x")
 
 DEFAULT_API_BASE_URL = "https://api.twitter.com"
@@ -35,33 +37,6 @@ TWEET_URL = "https://x.com/{username}/status/{tweet_id}"
 DEFAULT_RATE_LIMIT_WAIT = timedelta(minutes=15)
 
 PostOutcome = Literal["posted", "retry", "failed"]
-
-# Plain sentences for users, by reason code (PostResult.reason_code, XError.reason_code).
-REASON_TEXT: dict[str, str] = {
-    "rate_limited": "X is limiting how fast posts go out; OnAir will try again when it allows.",
-    "daily_cap": (
-        "This X account reached X's 24-hour posting limit; OnAir will try again when it resets."
-    ),
-    "server_error": "X had a problem on its side; OnAir will try again shortly.",
-    "timeout": "X did not answer in time; OnAir will try again shortly.",
-    "network_error": "OnAir could not reach X; it will try again shortly.",
-    "bad_response": "X sent an answer OnAir could not read; it will try again shortly.",
-    "unauthorized": "X no longer accepts this account's link; relink your X account with /x link.",
-    "duplicate": "X rejected it as a duplicate of a recent post from this account.",
-    "forbidden": "X refused the post; the account may be restricted or the app may lack access.",
-    "bad_request": "X rejected the post as invalid; edit it with /tweet edit and try again.",
-    "not_configured": "X is not set up on this bot yet; ask the bot's operator to configure it.",
-    "not_linked": "No X account is linked; link your X account with /x link.",
-    "bad_pin": "X did not accept that PIN (wrong or expired); run /x link to get a new one.",
-    "app_rejected": "X refused this bot's app credentials; ask the bot's operator to check them.",
-    # Decided by callers, not by XService; worded here so all X wording lives in one place.
-    "dry_run": "Dry run: OnAir did not post to X (DRY_RUN is on).",
-    "token_unreadable": (
-        "OnAir can no longer read this account's stored X link; relink your X account with /x link."
-    ),
-    "interrupted": "OnAir could not tell whether X accepted the post; check the account on X.",
-}
-
 
 # ---- results and errors ----------------------------------------------------------------------
 
@@ -101,13 +76,13 @@ class PostResult:
 
     outcome "posted": tweet_id/tweet_url are set. "retry": a temporary problem; try again, at
     ``retry_at`` when X said when (429), else on the caller's own backoff. "failed": retrying the
-    same text with the same tokens will not help; ``reason_code`` says why (see REASON_TEXT).
+    same text with the same tokens will not help; ``reason_code`` says why (bot.errors.CATALOGUE).
     After a "timeout" or "bad_response" the tweet may in fact have been posted; a retry then
     answers "duplicate".
     """
 
     outcome: PostOutcome
-    reason_code: str | None = None
+    reason_code: Reason | None = None
     tweet_id: str | None = None
     tweet_url: str | None = None
     http_status: int | None = None
@@ -118,9 +93,9 @@ class PostResult:
 class XError(Exception):
     """Base of this module's errors; messages are plain and free of secrets."""
 
-    reason_code: str = "x_error"
+    reason_code: Reason = Reason.UNEXPECTED
 
-    def __init__(self, message: str, reason_code: str | None = None) -> None:
+    def __init__(self, message: str, reason_code: Reason | None = None) -> None:
         super().__init__(message)
         if reason_code is not None:
             self.reason_code = reason_code
@@ -129,19 +104,19 @@ class XError(Exception):
 class XNotConfigured(XError):
     """X_CONSUMER_KEY / X_CONSUMER_SECRET are missing."""
 
-    reason_code = "not_configured"
+    reason_code = Reason.NOT_CONFIGURED
 
 
 class XLinkFailed(XError):
     """X refused the PIN flow (wrong or expired PIN, or it rejected the app credentials)."""
 
-    reason_code = "bad_pin"
+    reason_code = Reason.BAD_PIN
 
 
 class XUnavailable(XError):
     """X could not be asked right now (timeout, network, 5xx, rate limit); try again later."""
 
-    reason_code = "server_error"
+    reason_code = Reason.SERVER_ERROR
 
 
 # ---- tweepy pointed at api_base_url ----------------------------------------------------------
@@ -340,7 +315,7 @@ class XService:
         handler = self._oauth_handler()
         pin = pin.strip()
         if not pin:
-            raise XLinkFailed("The PIN is empty.", "bad_pin")
+            raise XLinkFailed("The PIN is empty.", Reason.BAD_PIN)
         handler.request_token = {
             "oauth_token": request_token,
             "oauth_token_secret": request_token_secret,
@@ -352,7 +327,7 @@ class XService:
         # proves the pair works for posting (v2).
         identity = await self.verify(access_token, access_token_secret)
         if identity is None:
-            raise XLinkFailed("X did not accept the new link; run /x link again.", "unauthorized")
+            raise XLinkFailed(explain(Reason.UNAUTHORIZED, closed=False), Reason.UNAUTHORIZED)
         return LinkedAccount(
             user_id=identity.user_id,
             username=identity.username,
@@ -406,7 +381,7 @@ class XService:
         started = time.monotonic()
         if not self.configured:
             logger.warning("X post skipped: X is not configured")
-            return PostResult(outcome="failed", reason_code="not_configured")
+            return PostResult(outcome="failed", reason_code=Reason.NOT_CONFIGURED)
         client = self._client(access_token, access_token_secret)
         try:
             answer = await client.create_tweet(text=text, user_auth=True)
@@ -492,24 +467,24 @@ class XService:
                 type(error).__name__,
                 _elapsed_ms(started),
             )
-            if reason_code == "bad_pin":
-                raise XLinkFailed(REASON_TEXT["bad_pin"], "bad_pin") from None
-            if reason_code == "app_rejected":
-                raise XLinkFailed(REASON_TEXT["app_rejected"], "app_rejected") from None
+            if reason_code in (Reason.BAD_PIN, Reason.APP_REJECTED):
+                raise XLinkFailed(explain(reason_code, closed=False), reason_code) from None
             raise XUnavailable(
                 "X could not be asked right now; try again in a few minutes.", reason_code
             ) from None
 
 
 # Reason codes for which retrying the same tweet cannot help.
-_FINAL_REASONS = frozenset({"unauthorized", "duplicate", "forbidden", "bad_request"})
+_FINAL_REASONS = frozenset(
+    {Reason.UNAUTHORIZED, Reason.DUPLICATE, Reason.FORBIDDEN, Reason.BAD_REQUEST}
+)
 
 
 def _elapsed_ms(started: float) -> int:
     return int((time.monotonic() - started) * 1000)
 
 
-def _classify(error: BaseException) -> tuple[str, int | None, datetime | None]:
+def _classify(error: BaseException) -> tuple[Reason, int | None, datetime | None]:
     """(reason_code, http_status, retry_at) for an error from a v2 call."""
     if isinstance(error, tweepy.HTTPException):
         status = error.response.status
@@ -517,31 +492,31 @@ def _classify(error: BaseException) -> tuple[str, int | None, datetime | None]:
             reason_code, retry_at = _rate_limit_reason(error.response.headers)
             return reason_code, status, retry_at
         if status >= 500:
-            return "server_error", status, None
+            return Reason.SERVER_ERROR, status, None
         if status == 401:
-            return "unauthorized", status, None
+            return Reason.UNAUTHORIZED, status, None
         if status == 403:
             duplicate = any("duplicate" in str(m).lower() for m in error.api_messages)
-            return ("duplicate" if duplicate else "forbidden"), status, None
-        return "bad_request", status, None
+            return (Reason.DUPLICATE if duplicate else Reason.FORBIDDEN), status, None
+        return Reason.BAD_REQUEST, status, None
     if isinstance(error, TimeoutError):  # also aiohttp's ServerTimeoutError
-        return "timeout", None, None
+        return Reason.TIMEOUT, None, None
     if isinstance(error, aiohttp.ClientConnectionError):
-        return "network_error", None, None
+        return Reason.NETWORK_ERROR, None, None
     # ContentTypeError, JSON decode errors, a 2xx answer without data.id, other client errors.
     if isinstance(error, aiohttp.ClientError | ValueError | KeyError | TypeError):
-        return "bad_response", None, None
+        return Reason.BAD_RESPONSE, None, None
     raise error
 
 
-def _rate_limit_reason(headers: Mapping[str, str]) -> tuple[str, datetime]:
+def _rate_limit_reason(headers: Mapping[str, str]) -> tuple[Reason, datetime]:
     """daily_cap when a 24-hour limit is used up (user or app), else rate_limited."""
     for scope in ("user", "app"):
         if headers.get(f"x-{scope}-limit-24hour-remaining") == "0":
             reset = _epoch(headers.get(f"x-{scope}-limit-24hour-reset"))
-            return "daily_cap", reset or datetime.now(UTC) + timedelta(hours=24)
+            return Reason.DAILY_CAP, reset or datetime.now(UTC) + timedelta(hours=24)
     reset = _epoch(headers.get("x-rate-limit-reset"))
-    return "rate_limited", reset or datetime.now(UTC) + DEFAULT_RATE_LIMIT_WAIT
+    return Reason.RATE_LIMITED, reset or datetime.now(UTC) + DEFAULT_RATE_LIMIT_WAIT
 
 
 def _epoch(value: str | None) -> datetime | None:
@@ -550,7 +525,7 @@ def _epoch(value: str | None) -> datetime | None:
     return datetime.fromtimestamp(int(value), UTC)
 
 
-def _oauth_failure(error: BaseException) -> tuple[int | None, str]:
+def _oauth_failure(error: BaseException) -> tuple[int | None, Reason]:
     """(http_status, reason_code) for an error from tweepy's OAuth1UserHandler.
 
     tweepy wraps the cause in TweepyException (sometimes twice); look down the chain.
@@ -560,18 +535,18 @@ def _oauth_failure(error: BaseException) -> tuple[int | None, str]:
         if isinstance(seen, TokenRequestDenied):
             status = seen.status_code
             if status >= 500:
-                return status, "server_error"
+                return status, Reason.SERVER_ERROR
             if status == 429:
-                return status, "rate_limited"
+                return status, Reason.RATE_LIMITED
             # X answers 401 both for a wrong/expired PIN (access_token step) and for rejected
             # app credentials (request_token step).
-            return status, "bad_pin" if _is_access_step(seen) else "app_rejected"
+            return status, Reason.BAD_PIN if _is_access_step(seen) else Reason.APP_REJECTED
         if isinstance(seen, TimeoutError | requests.Timeout):
-            return None, "timeout"
+            return None, Reason.TIMEOUT
         if isinstance(seen, requests.ConnectionError):
-            return None, "network_error"
+            return None, Reason.NETWORK_ERROR
         seen = seen.__cause__ or seen.__context__
-    return None, "bad_response"
+    return None, Reason.BAD_RESPONSE
 
 
 def _is_access_step(denied: TokenRequestDenied) -> bool:

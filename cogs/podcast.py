@@ -37,6 +37,7 @@ class PodcastCog(
         host_role="Members with this role get a tweet for each episode",
         admin_role="Optional: members with this role can manage the podcast (besides Manage Server)",
         timezone="The podcast's timezone for episode dates, like Europe/Paris (default UTC)",
+        require_approval="Only tweets their host approved are posted (default: yes)",
         ping_role="Optional: mentioned (and only it) when a stream goes live",
         events="A Discord Scheduled Event for each episode (default True)",
     )
@@ -51,6 +52,7 @@ class PodcastCog(
         host_role: discord.Role,
         admin_role: discord.Role | None = None,
         timezone: app_commands.Range[str, 1, 64] | None = None,
+        require_approval: bool | None = None,
         ping_role: discord.Role | None = None,
         events: bool | None = None,
     ) -> None:
@@ -78,6 +80,7 @@ class PodcastCog(
             host_role_id=host_role.id,
             admin_role_id=admin_role.id if admin_role else None,
             timezone=timezone,
+            require_approval=require_approval,
             ping_role_id=ping_role.id if ping_role else None,
             events_enabled=events,
         )

@@ -6,13 +6,13 @@ import datetime as dt
 
 import discord
 
-from bot.errors import failure_text
+from bot.errors import explain
 from bot.live_check import Announcement, HostLine, StreamReport
 from bot.podcasts import EpisodeLine
 from bot.tweet_text import MAX_WEIGHTED
 from bot.tweets import EpisodeStatus, TweetPreview
 from bot.youtube import LiveCheck
-from db.models import Podcast
+from db.models import Podcast, PostStatus
 
 LIVE_RED = discord.Colour(0xE53935)
 CALM_BLUE = discord.Colour(0x1E88E5)
@@ -27,14 +27,17 @@ STATE_LABELS = {
     "posting": "📤 posting now",
     "unknown": "⚠️ check X",
     "dry_run": "🧪 dry run",
+    "held": "⛔ held, not posted",
+    "unapproved": "✋ not approved, not posted",
 }
 
 TWEET_STATUS_LABELS = {
-    "pending": "waiting for the stream",
-    "posting": "being posted",
-    "posted": "posted",
-    "failed": "not posted",
-    "unknown": "unknown: check X",
+    PostStatus.PENDING: "waiting for the stream",
+    PostStatus.POSTING: "being posted",
+    PostStatus.POSTED: "posted",
+    PostStatus.FAILED: "not posted",
+    PostStatus.UNKNOWN: "unknown: check X",
+    PostStatus.DRY_RUN: "dry run: nothing was sent to X",
 }
 
 
@@ -43,7 +46,7 @@ def host_line_text(line: HostLine) -> str:
     if line.link:
         text += f" · [view on X]({line.link})"
     if line.reason and line.state != "dry_run":
-        text += f" ({line.reason})"
+        text += f": {line.reason}"
     if line.state == "dry_run" and line.text:
         text += "\n> " + discord.utils.escape_markdown(line.text).replace("\n", "\n> ")
     return text
@@ -136,7 +139,7 @@ def status_embed(status: EpisodeStatus) -> discord.Embed:
 
 
 def preview_embed(preview: TweetPreview, note: str | None = None) -> discord.Embed:
-    colour = OK_GREEN if preview.status == "posted" else CALM_BLUE
+    colour = OK_GREEN if preview.status == PostStatus.POSTED else CALM_BLUE
     embed = discord.Embed(
         title=f"Your tweet for “{preview.episode_title}”"[:256],
         description=discord.utils.escape_markdown(preview.text)[:4000],
@@ -147,10 +150,14 @@ def preview_embed(preview: TweetPreview, note: str | None = None) -> discord.Emb
         name="Length", value=f"{preview.weighted_length}/{MAX_WEIGHTED}{' ⚠️' if over else ''}"
     )
     status = TWEET_STATUS_LABELS.get(preview.status, preview.status)
-    if preview.status == "pending" and not preview.enabled:
+    if preview.status == PostStatus.PENDING and not preview.enabled:
         status = "disabled: it won't be posted"
-    if preview.status in ("failed", "unknown"):
-        status += f" ({failure_text(preview.failure)})"
+    elif preview.status == PostStatus.PENDING and preview.hold is not None:
+        status = f"not posted. {explain(preview.hold, closed=False)}"
+    elif preview.status == PostStatus.PENDING and preview.needs_approval:
+        status = "waiting for your approval: it won't be posted until you approve it"
+    if preview.status in (PostStatus.FAILED, PostStatus.UNKNOWN):
+        status += f". {explain(preview.failure)}"
     embed.add_field(name="Status", value=status)
     embed.add_field(
         name="X account",
@@ -188,6 +195,12 @@ def podcast_embed(podcast: Podcast, can_manage_events: bool | None = None) -> di
         value=f"<@&{podcast.admin_role_id}>" if podcast.admin_role_id else "Manage Server only",
     )
     embed.add_field(name="Timezone", value=podcast.timezone)
+    embed.add_field(
+        name="Approval",
+        value="required: only tweets their host approved are posted"
+        if podcast.require_approval
+        else "not required: drafts post unless their host disables them",
+    )
     embed.add_field(
         name="Title filter", value=f"“{podcast.title_filter}”" if podcast.title_filter else "none"
     )

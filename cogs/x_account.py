@@ -6,6 +6,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.errors import link_status_text
 from cogs.checks import host_only, services_of
 
 
@@ -54,13 +55,9 @@ class XAccountCog(commands.GroupCog, group_name="x", group_description="Your X a
         status = await services_of(interaction).linking.status(
             interaction.guild_id or 0, interaction.user.id
         )
-        if status.tokens_work is True:
-            message = f"Linked to @{status.username}, and X accepts the sign-in. ✅"
-        elif status.tokens_work is False:
-            message = f"Linked to @{status.username}, but X no longer accepts the sign-in: run /x link again."
-        else:
-            message = f"Linked to @{status.username}. X couldn't be asked right now, so the sign-in wasn't checked."
-        await interaction.followup.send(message, ephemeral=True)
+        await interaction.followup.send(
+            link_status_text(status.username, status.tokens_work), ephemeral=True
+        )
 
     @app_commands.command(name="unlink", description="Remove your X account from OnAir")
     @host_only()

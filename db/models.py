@@ -4,6 +4,8 @@ and is NOT NULL, so rows written by any tool, migration or second process agree 
 from __future__ import annotations
 
 import datetime as dt
+from enum import StrEnum
+from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -16,8 +18,56 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-TWEET_STATUSES = ("pending", "posting", "posted", "failed", "unknown")
-ATTEMPT_OUTCOMES = ("posted", "retry", "failed", "dry_run")
+
+class PostStatus(StrEnum):
+    """Where one host's tweet is. `posting` is the claim that makes every post at-most-once."""
+
+    PENDING = "pending"  # waiting for the stream (or for its next retry)
+    POSTING = "posting"  # claimed under a row lock; a request to X may be in flight
+    POSTED = "posted"
+    FAILED = "failed"  # closed without posting; failure_reason says why
+    UNKNOWN = "unknown"  # X may or may not have it: a person checks, never a blind retry
+    DRY_RUN = "dry_run"  # DRY_RUN was on: nothing was sent to X, and it won't be later
+
+    @property
+    def changeable(self) -> bool:
+        return self is PostStatus.PENDING
+
+
+class AttemptOutcome(StrEnum):
+    """What one try (a post_attempts row) ended with."""
+
+    POSTED = "posted"
+    RETRY = "retry"  # a passing problem: the tweet went back to pending
+    FAILED = "failed"  # this try closed the tweet
+    UNKNOWN = "unknown"  # we can't tell whether X accepted it
+    DRY_RUN = "dry_run"
+
+
+_E = TypeVar("_E", bound=StrEnum)
+
+
+class EnumText(sa.types.TypeDecorator[_E], Generic[_E]):
+    """A StrEnum stored as its plain value in a VARCHAR (guarded by a CHECK built from the enum),
+    read back as the enum member."""
+
+    impl = sa.String
+    cache_ok = True
+
+    def __init__(self, enum_type: type[_E], length: int = 16) -> None:
+        super().__init__(length)
+        self.enum_type = enum_type
+
+    def process_bind_param(self, value: Any, dialect: sa.Dialect) -> str | None:
+        return None if value is None else self.enum_type(value).value
+
+    def process_result_value(self, value: Any, dialect: sa.Dialect) -> _E | None:
+        return None if value is None else self.enum_type(value)
+
+
+def one_of(column: str, enum_type: type[StrEnum]) -> str:
+    """The CHECK expression that keeps `column` to `enum_type`'s values."""
+    return f"{column} IN ({', '.join(repr(member.value) for member in enum_type)})"
 
 
 class Base(DeclarativeBase):
@@ -67,6 +117,10 @@ class Podcast(Base):
     events_enabled: Mapped[bool] = mapped_column(sa.Boolean, server_default=sa.true())
     created_at: Mapped[dt.datetime] = _created()
     updated_at: Mapped[dt.datetime] = _updated()
+    # Only tweets their host approved are posted (unless the host opted into autopost).
+    require_approval: Mapped[bool] = mapped_column(sa.Boolean, server_default=sa.true())
+    # When the bot was removed from the server: its data is cleaned up after a grace period.
+    removed_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
 
     episodes: Mapped[list[Episode]] = relationship(back_populates="podcast", passive_deletes=True)
 
@@ -94,6 +148,12 @@ class Episode(Base):
     ended_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
     created_at: Mapped[dt.datetime] = _created()
     updated_at: Mapped[dt.datetime] = _updated()
+    # The readiness board: 0 none yet, 1 the day-before board, 2 the hour-before board.
+    board_stage: Mapped[int] = mapped_column(sa.SmallInteger, server_default="0")
+    board_channel_id: Mapped[int | None] = mapped_column(sa.BigInteger)
+    board_message_id: Mapped[int | None] = mapped_column(sa.BigInteger)
+    # A digest of what the board shows, so it is edited only when something changed.
+    board_digest: Mapped[str | None] = mapped_column(sa.String(64))
 
     podcast: Mapped[Podcast] = relationship(back_populates="episodes")
 
@@ -118,6 +178,10 @@ class Host(Base):
     display_name: Mapped[str] = mapped_column(sa.String(100))
     created_at: Mapped[dt.datetime] = _created()
     updated_at: Mapped[dt.datetime] = _updated()
+    # The host's drafts post without their approval (/tweet autopost).
+    autopost: Mapped[bool] = mapped_column(sa.Boolean, server_default=sa.false())
+    # Set while the member lacks the host role or left the server: their tweets are held.
+    away_since: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
 
     x_account: Mapped[XAccount | None] = relationship(back_populates="host", passive_deletes=True)
 
@@ -159,7 +223,8 @@ class XLinkRequest(Base):
 
 class EpisodeTweet(Base):
     """One host's tweet for one episode. `status` makes every post at-most-once:
-    pending -> posting (claimed under a row lock) -> posted | failed | pending (retry) | unknown."""
+    pending -> posting (claimed under a row lock) -> posted | failed | pending (retry) | unknown
+    | dry_run (see PostStatus)."""
 
     __tablename__ = "episode_tweets"
 
@@ -171,7 +236,9 @@ class EpisodeTweet(Base):
     custom_text: Mapped[str | None] = mapped_column(sa.Text)
     enabled: Mapped[bool] = mapped_column(sa.Boolean, server_default=sa.true())
     include_url: Mapped[bool] = mapped_column(sa.Boolean, server_default=sa.true())
-    status: Mapped[str] = mapped_column(sa.String(16), server_default="pending")
+    status: Mapped[PostStatus] = mapped_column(
+        EnumText(PostStatus), server_default=PostStatus.PENDING.value
+    )
     tweet_id: Mapped[str | None] = mapped_column(sa.String(32))
     tweet_url: Mapped[str | None] = mapped_column(sa.String(200))
     failure_reason: Mapped[str | None] = mapped_column(sa.String(32))
@@ -180,15 +247,17 @@ class EpisodeTweet(Base):
     posted_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
     created_at: Mapped[dt.datetime] = _created()
     updated_at: Mapped[dt.datetime] = _updated()
+    # The host approved the current text (writing it counts); a new draft clears it.
+    approved: Mapped[bool] = mapped_column(sa.Boolean, server_default=sa.false())
+    # An admin held this tweet (/tweets hold): it is not posted until released.
+    held: Mapped[bool] = mapped_column(sa.Boolean, server_default=sa.false())
 
     host: Mapped[Host] = relationship()
     episode: Mapped[Episode] = relationship()
 
     __table_args__ = (
         sa.UniqueConstraint("episode_id", "host_id"),
-        sa.CheckConstraint(
-            "status IN ('pending', 'posting', 'posted', 'failed', 'unknown')", name="status"
-        ),
+        sa.CheckConstraint(one_of("status", PostStatus), name="status"),
         sa.CheckConstraint("attempts >= 0", name="attempts"),
         sa.Index("ix_episode_tweets_episode_status", "episode_id", "status"),
         sa.Index("ix_episode_tweets_host", "host_id"),
@@ -210,15 +279,13 @@ class PostAttempt(Base):
         sa.ForeignKey("episode_tweets.id", ondelete="CASCADE"), index=True
     )
     attempt_no: Mapped[int] = mapped_column(sa.Integer)
-    outcome: Mapped[str] = mapped_column(sa.String(16))
+    outcome: Mapped[AttemptOutcome] = mapped_column(EnumText(AttemptOutcome))
     reason: Mapped[str | None] = mapped_column(sa.String(32))
     http_status: Mapped[int | None] = mapped_column(sa.Integer)
     duration_ms: Mapped[int] = mapped_column(sa.Integer, server_default="0")
     created_at: Mapped[dt.datetime] = _created()
 
-    __table_args__ = (
-        sa.CheckConstraint("outcome IN ('posted', 'retry', 'failed', 'dry_run')", name="outcome"),
-    )
+    __table_args__ = (sa.CheckConstraint(one_of("outcome", AttemptOutcome), name="outcome"),)
 
 
 EVENT_STATES = ("creating", "scheduled", "active", "completed", "canceled", "gone")

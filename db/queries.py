@@ -23,6 +23,7 @@ from db.models import (
     Host,
     Podcast,
     PostAttempt,
+    PostStatus,
     XAccount,
     XLinkRequest,
 )
@@ -155,7 +156,7 @@ async def list_episodes(
             EpisodeTweet.episode_id,
             sa.func.count().label("tweets"),
             sa.func.count().filter(EpisodeTweet.enabled).label("enabled"),
-            sa.func.count().filter(EpisodeTweet.status == "posted").label("posted"),
+            sa.func.count().filter(EpisodeTweet.status == PostStatus.POSTED).label("posted"),
         )
         .group_by(EpisodeTweet.episode_id)
         .subquery()
@@ -227,7 +228,7 @@ async def delete_episode_without_posts(session: AsyncSession, episode_id: int) -
         sa.select(EpisodeTweet.id)
         .where(
             EpisodeTweet.episode_id == episode_id,
-            EpisodeTweet.status.in_(("posted", "posting", "unknown")),
+            EpisodeTweet.status.in_((PostStatus.POSTED, PostStatus.POSTING, PostStatus.UNKNOWN)),
         )
         .exists()
     )
@@ -476,10 +477,13 @@ async def save_drafts(session: AsyncSession, rows: list[dict[str, object]]) -> N
     if rows:
         await session.execute(
             sa.update(EpisodeTweet.__table__)  # Core executemany: not ORM bulk-by-PK
-            .where(EpisodeTweet.id == sa.bindparam("tid"), EpisodeTweet.status == "pending")
+            .where(
+                EpisodeTweet.id == sa.bindparam("tid"), EpisodeTweet.status == PostStatus.PENDING
+            )
             .values(
                 generated_text=sa.bindparam("generated_text"),
                 draft_is_fallback=sa.bindparam("draft_is_fallback"),
+                approved=False,  # a new draft waits for its host's approval
             ),
             [
                 {
@@ -514,9 +518,19 @@ async def get_host_tweet(
 
 def _due(now: dt.datetime) -> sa.ColumnElement[bool]:
     return sa.and_(
-        EpisodeTweet.status == "pending",
+        EpisodeTweet.status == PostStatus.PENDING,
         EpisodeTweet.enabled,
         sa.or_(EpisodeTweet.next_attempt_at.is_(None), EpisodeTweet.next_attempt_at <= now),
+    )
+
+
+def _may_post() -> sa.ColumnElement[bool]:
+    """Its host approved it (or opted into autopost, or the podcast doesn't require approval),
+    no admin holds it, and its host still has the host role. The Python twin is bot.approval."""
+    return sa.and_(
+        sa.or_(EpisodeTweet.approved, Host.autopost, ~Podcast.require_approval),
+        ~EpisodeTweet.held,
+        Host.away_since.is_(None),
     )
 
 
@@ -524,18 +538,22 @@ async def claim_pending_tweets(
     session: AsyncSession, live_since: dt.datetime, now: dt.datetime
 ) -> list[int]:
     """Lock the pending, enabled, due tweets of episodes that went live since `live_since`
-    (skipping rows another transaction holds) and mark them `posting`; returns their ids.
-    Commit right after: posting happens outside the transaction."""
+    that may post (`_may_post`), skipping rows another transaction holds, and mark them
+    `posting`; returns their ids. Commit right after: posting happens outside the transaction."""
     claimable = (
         sa.select(EpisodeTweet.id)
         .join(Episode, Episode.id == EpisodeTweet.episode_id)
-        .where(Episode.went_live_at >= live_since, Episode.ended_at.is_(None), _due(now))
+        .join(Podcast, Podcast.id == Episode.podcast_id)
+        .join(Host, Host.id == EpisodeTweet.host_id)
+        .where(
+            Episode.went_live_at >= live_since, Episode.ended_at.is_(None), _due(now), _may_post()
+        )
         .with_for_update(of=EpisodeTweet, skip_locked=True)
     )
     result = await session.scalars(
         sa.update(EpisodeTweet)
         .where(EpisodeTweet.id.in_(claimable.scalar_subquery()))
-        .values(status="posting", attempts=EpisodeTweet.attempts + 1)
+        .values(status=PostStatus.POSTING, attempts=EpisodeTweet.attempts + 1)
         .returning(EpisodeTweet.id)
         .execution_options(synchronize_session=False)
     )
@@ -546,8 +564,12 @@ async def claim_host_tweet(session: AsyncSession, tweet_id: int, now: dt.datetim
     """Claim one tweet for /tweet post-now (the row is already locked by the caller)."""
     result = await session.execute(
         sa.update(EpisodeTweet)
-        .where(EpisodeTweet.id == tweet_id, EpisodeTweet.status == "pending", EpisodeTweet.enabled)
-        .values(status="posting", attempts=EpisodeTweet.attempts + 1, next_attempt_at=None)
+        .where(
+            EpisodeTweet.id == tweet_id,
+            EpisodeTweet.status == PostStatus.PENDING,
+            EpisodeTweet.enabled,
+        )
+        .values(status=PostStatus.POSTING, attempts=EpisodeTweet.attempts + 1, next_attempt_at=None)
         .returning(EpisodeTweet.id)
         .execution_options(synchronize_session=False)
     )
@@ -592,15 +614,15 @@ async def record_outcomes(
 
 
 async def mark_stale_posting_unknown(
-    session: AsyncSession, older_than: dt.datetime
+    session: AsyncSession, older_than: dt.datetime, reason: str
 ) -> Sequence[EpisodeTweet]:
     """Tweets left in `posting` (the process died mid-post) become `unknown`: they may or may
     not be on X, so a person checks; they are never re-posted automatically."""
     ids = (
         await session.scalars(
             sa.update(EpisodeTweet)
-            .where(EpisodeTweet.status == "posting", EpisodeTweet.updated_at < older_than)
-            .values(status="unknown", failure_reason="interrupted")
+            .where(EpisodeTweet.status == PostStatus.POSTING, EpisodeTweet.updated_at < older_than)
+            .values(status=PostStatus.UNKNOWN, failure_reason=reason)
             .returning(EpisodeTweet.id)
             .execution_options(synchronize_session=False)
         )
@@ -608,6 +630,13 @@ async def mark_stale_posting_unknown(
     if not ids:
         return []
     return await load_claimed(session, list(ids))
+
+
+# -- approval and holds --------------------------------------------------------------------------
+
+
+async def set_autopost(session: AsyncSession, host_id: int, enabled: bool) -> None:
+    await session.execute(sa.update(Host).where(Host.id == host_id).values(autopost=enabled))
 
 
 # -- Discord Scheduled Events of episodes -----------------------------------------------------

@@ -11,7 +11,7 @@ import pytest
 from aiolimiter import AsyncLimiter
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.errors import failure_text
+from bot.errors import explain
 from bot.linking import XLinkService
 from bot.live_check import CheckResult, HostLine
 from bot.tweet_text import URL_SEPARATOR
@@ -121,7 +121,7 @@ async def test_live_stream_posts_once_per_enabled_linked_host(pipe: Pipeline) ->
     }
     alice_tweet = pipe.x_emu.all_tweets[[t.username for t in pipe.x_emu.all_tweets].index("alice")]
     assert lines["Alice"].link == f"https://x.com/alice/status/{alice_tweet.tweet_id}"
-    assert lines["Dave"].reason == failure_text("not_linked")
+    assert lines["Dave"].reason == explain("not_linked")
 
     rows = await tweet_rows(pipe.sessions)
     assert {uid: (t.status, t.failure_reason) for uid, t in rows.items()} == {
@@ -319,7 +319,7 @@ async def test_x_final_refusal_fails_the_tweet_without_retry(
     [attempt] = await attempts_of(pipe.sessions, tweet.id)
     assert (attempt.outcome, attempt.reason, attempt.http_status) == ("failed", reason, http_status)
     line = lines_by_name(result)["Alice"]
-    assert (line.state, line.reason) == ("failed", failure_text(reason))
+    assert (line.state, line.reason) == ("failed", explain(reason))
 
     pipe.clock.advance(dt.timedelta(minutes=5))
     await pipe.checker.run_check()
@@ -391,8 +391,8 @@ async def test_dry_run_sends_nothing_to_x_and_reports_dry_run(
         assert pipe.x_emu.count(TWEET_PATH) == 0
         rows = await tweet_rows(sessions)
         assert {uid: (t.status, t.failure_reason) for uid, t in rows.items()} == {
-            ALICE: ("failed", "dry_run"),
-            BOB: ("failed", "dry_run"),
+            ALICE: ("dry_run", None),
+            BOB: ("dry_run", None),
         }
         lines = lines_by_name(result)
         assert {line.state for line in lines.values()} == {"dry_run"}

@@ -64,3 +64,54 @@ async def test_every_defaulted_column_has_a_database_default(engine) -> None:  #
                 nullable, default = by_name[(table.name, column.name)]
                 assert default is not None, f"{table.name}.{column.name} lacks a database default"
                 assert nullable == "NO", f"{table.name}.{column.name} is nullable"
+
+
+async def test_0002_turns_dry_runs_into_their_own_status_and_back(fresh_database) -> None:  # type: ignore[no-untyped-def]
+    """0002 moves failed/dry_run tweets to status dry_run (and unexpected attempts to unknown);
+    its downgrade restores the old encoding."""
+    engine = create_engine(await fresh_database(), pool_size=1)
+    seed = [
+        "INSERT INTO podcasts (id, guild_id, name, youtube_channel_id, announce_channel_id, "
+        "host_role_id) OVERRIDING SYSTEM VALUE VALUES (1, 1, 'P', 'UC1', 1, 1)",
+        "INSERT INTO episodes (id, podcast_id, title, scheduled_date) OVERRIDING SYSTEM VALUE "
+        "VALUES (1, 1, 'E', '2026-12-01')",
+        "INSERT INTO hosts (id, podcast_id, discord_user_id, display_name) OVERRIDING SYSTEM "
+        "VALUE VALUES (1, 1, 1, 'A'), (2, 1, 2, 'B')",
+        "INSERT INTO episode_tweets (id, episode_id, host_id, status, failure_reason) "
+        "OVERRIDING SYSTEM VALUE VALUES (1, 1, 1, 'failed', 'dry_run'), "
+        "(2, 1, 2, 'failed', 'duplicate')",
+        "INSERT INTO post_attempts (episode_tweet_id, attempt_no, outcome, reason) "
+        "VALUES (2, 1, 'failed', 'unexpected')",
+    ]
+
+    async def rows() -> list[tuple[object, ...]]:
+        async with engine.connect() as conn:
+            tweets = (
+                await conn.execute(
+                    sa.text("SELECT status, failure_reason FROM episode_tweets ORDER BY id")
+                )
+            ).all()
+            attempts = (
+                await conn.execute(sa.text("SELECT outcome, reason FROM post_attempts"))
+            ).all()
+        return [tuple(r) for r in [*tweets, *attempts]]
+
+    try:
+        await migrate.upgrade(engine, "0001")
+        async with engine.begin() as conn:
+            for statement in seed:
+                await conn.execute(sa.text(statement))
+        await migrate.upgrade(engine, "0002")
+        assert await rows() == [
+            ("dry_run", None),
+            ("failed", "duplicate"),
+            ("unknown", "unexpected"),
+        ]
+        await migrate.downgrade(engine, "0001")
+        assert await rows() == [
+            ("failed", "dry_run"),
+            ("failed", "duplicate"),
+            ("failed", "unexpected"),
+        ]
+    finally:
+        await engine.dispose()

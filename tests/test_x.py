@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 import aiohttp
 import pytest
 
+from bot.errors import CATALOGUE, Reason, explain
 from bot.x import (
-    REASON_TEXT,
     LinkedAccount,
     PostResult,
     XLinkFailed,
@@ -63,7 +63,7 @@ def assert_not_done(result: PostResult, outcome: str, reason_code: str, status: 
         status,
     )
     assert result.tweet_id is None and result.tweet_url is None
-    assert reason_code in REASON_TEXT
+    assert Reason(reason_code) in CATALOGUE
 
 
 # ---- PIN flow --------------------------------------------------------------------------------
@@ -265,7 +265,7 @@ async def test_unauthorized_fails(x: XService, emu: XEmulator) -> None:
     """401 is final: the user must relink."""
     emu.unauthorized()
     assert_not_done(await post(x, emu), "failed", "unauthorized", 401)
-    assert "/x link" in REASON_TEXT["unauthorized"]
+    assert "/x link" in explain(Reason.UNAUTHORIZED)
 
 
 async def test_revoked_tokens_fail_unauthorized(x: XService, emu: XEmulator) -> None:
