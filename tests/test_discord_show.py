@@ -118,7 +118,7 @@ async def test_live_activates_the_event_pings_only_the_role_and_the_end_closes_e
         listeners = w.guild.add_role("Listeners", mentionable=True)
         other = w.guild.add_role("Other", mentionable=True)
         w.guild.bot_role.permissions |= Permission.MENTION_EVERYONE  # could ping @everyone
-        await setup_podcast(w, timezone=zone, ping_role=listeners)
+        await setup_podcast(w, timezone=zone, ping_role=listeners, require_approval=False)
         episode = await add_timed_episode(w, zone, local_start(zone, 5))
         await create_tweets(w, episode)
         await link_x(w, w.alice, "alice")
