@@ -56,7 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"OnAir: {exc}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_level, [*settings.secret_values(), *keys])
+    configure_logging(
+        settings.log_level, [*settings.secret_values(), *keys], log_format=settings.log_format
+    )
     runner = {"run": run_bot, "migrate": run_migrate, "check": run_check}[args.command]
     try:
         return asyncio.run(runner(settings, args))

@@ -9,6 +9,8 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import time
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,18 +21,26 @@ from aiolimiter import AsyncLimiter
 from discord.ext import commands
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot.api_access import ApiAccess
+from bot.clock import utcnow
 from bot.config import Settings
 from bot.crypto import TokenCipher
 from bot.drafts import Drafter
+from bot.hosts import HostRoster
 from bot.linking import XLinkService
 from bot.live_check import LiveChecker
+from bot.logs import log_context
+from bot.metrics import Metrics
 from bot.podcasts import PodcastService
 from bot.posting import TweetPoster
-from bot.ratelimit import KeyedRateLimiter
+from bot.ratelimit import KeyedRateLimiter, SharedBudget
+from bot.retention import RemovedServerCleanup
 from bot.show_events import ShowEvents
 from bot.tweets import TweetService
+from bot.web.server import HttpServer, WebDeps, build_app
 from bot.x import XService
 from bot.youtube import YouTubeClient
+from cogs.checks import InputCheckedTree
 from db import migrate
 from db.embedded import start_embedded
 from db.engine import create_engine, create_sessionmaker
@@ -44,6 +54,8 @@ EXTENSIONS = (
     "cogs.tweets",
     "cogs.tweet",
     "cogs.x_account",
+    "cogs.membership",
+    "cogs.retention",
     "cogs.live",
 )
 
@@ -53,7 +65,21 @@ COMMAND_LIMITS = {
     "tweets create-all": 2,
     "podcast youtube-test": 10,
     "tweet post-now": 2,
+    # Beyond the contract: every other command that calls X or YouTube.
+    "x link": 3,
+    "x verify": 5,
+    "x status": 5,
+    "x unlink": 3,
+    "podcast setup": 10,
 }
+# Per minute, for commands (posting at go-live has its own X budget, POST_X_PER_MINUTE):
+# (all servers together, one server's share).
+X_COMMAND_BUDGET = (30, 10)
+AI_BUDGET = (60, 20)
+POST_X_PER_MINUTE = 60
+
+# Per JSON API token (README "JSON API").
+API_REQUESTS_PER_MINUTE = 60
 
 
 @dataclass
@@ -71,6 +97,12 @@ class Services:
     linking: XLinkService
     checker: LiveChecker
     limits: dict[str, KeyedRateLimiter]
+    poster: TweetPoster
+    roster: HostRoster
+    retention: RemovedServerCleanup
+    metrics: Metrics
+    api: ApiAccess
+    budgets: dict[str, SharedBudget]
     show: ShowEvents
 
 
@@ -87,23 +119,31 @@ async def open_database(settings: Settings, stack: AsyncExitStack) -> AsyncEngin
     return engine
 
 
-async def build_services(settings: Settings, stack: AsyncExitStack) -> Services:
+async def build_services(
+    settings: Settings, stack: AsyncExitStack, *, clock: Callable[[], dt.datetime] = utcnow
+) -> Services:
+    """Every service, wired. `clock` drives the time-scheduled ones (holds, clean-up, the
+    readiness board), so tests can move time instead of waiting."""
     engine = await open_database(settings, stack)
     sessions = create_sessionmaker(engine)
     cipher = TokenCipher(settings.encryption_keys())
+    metrics = Metrics()
     youtube = YouTubeClient(
         settings.youtube_base_url,
         settings.youtube_api_base_url,
         settings.secret("youtube_api_key"),
         timeout=settings.http_timeout_seconds,
         max_concurrency=settings.live_check_concurrency,
+        on_response=metrics.youtube_response,
     )
     stack.push_async_callback(youtube.aclose)
+    metrics.count_units_of(youtube)
     x = XService(
         settings.x_api_base_url,
         settings.secret("x_consumer_key"),
         settings.secret("x_consumer_secret"),
         timeout=settings.http_timeout_seconds,
+        trace_configs=[metrics.x_trace_config()],
     )
     stack.push_async_callback(x.aclose)
     drafter = Drafter(
@@ -113,9 +153,11 @@ async def build_services(settings: Settings, stack: AsyncExitStack) -> Services:
         timeout=settings.http_timeout_seconds * 2,
     )
     stack.push_async_callback(drafter.aclose)
-    # One shared budget for each paid or rate-limited API, across all servers.
-    x_limiter = AsyncLimiter(60, 60)
-    ai_limiter = AsyncLimiter(60, 60)
+    # Posting at go-live has an X budget of its own that no command can use up; commands get
+    # another, shared fairly between servers (budgets below refuse instead of queueing).
+    x_limiter = AsyncLimiter(POST_X_PER_MINUTE, 60)
+    x_command_limiter = AsyncLimiter(X_COMMAND_BUDGET[0], 60)
+    ai_limiter = AsyncLimiter(AI_BUDGET[0], 60)
     poster = TweetPoster(
         sessions,
         x,
@@ -123,6 +165,7 @@ async def build_services(settings: Settings, stack: AsyncExitStack) -> Services:
         dry_run=settings.dry_run,
         x_limiter=x_limiter,
         retry_base=dt.timedelta(seconds=settings.post_retry_base_seconds),
+        metrics=metrics,
     )
     return Services(
         settings=settings,
@@ -132,8 +175,15 @@ async def build_services(settings: Settings, stack: AsyncExitStack) -> Services:
         x=x,
         drafter=drafter,
         podcasts=PodcastService(sessions, youtube),
-        tweets=TweetService(sessions, drafter, poster, ai_limiter=ai_limiter),
-        linking=XLinkService(sessions, x, cipher, x_limiter=x_limiter),
+        tweets=TweetService(
+            sessions,
+            drafter,
+            poster,
+            ai_limiter=ai_limiter,
+            ai_budget=SharedBudget(*AI_BUDGET),
+            ai_daily_drafts=settings.ai_daily_drafts_per_server,
+        ),
+        linking=XLinkService(sessions, x, cipher, x_limiter=x_command_limiter),
         checker=LiveChecker(
             sessions,
             youtube,
@@ -142,6 +192,20 @@ async def build_services(settings: Settings, stack: AsyncExitStack) -> Services:
             fast_interval=dt.timedelta(seconds=settings.fast_check_interval_seconds),
         ),
         limits={name: KeyedRateLimiter(rate, 60) for name, rate in COMMAND_LIMITS.items()},
+        poster=poster,
+        roster=HostRoster(sessions, clock=clock),
+        retention=RemovedServerCleanup(
+            sessions,
+            x,
+            cipher,
+            x_limiter=x_command_limiter,
+            token_days=settings.removed_server_token_days,
+            data_days=settings.removed_server_data_days,
+            clock=clock,
+        ),
+        metrics=metrics,
+        api=ApiAccess(sessions),
+        budgets={"x": SharedBudget(*X_COMMAND_BUDGET)},
         show=ShowEvents(sessions, event_minutes=settings.event_default_minutes),
     )
 
@@ -161,6 +225,24 @@ class CommandSyncRefused(Exception):
         self.guild_id = guild_id
 
 
+class OnAirTree(InputCheckedTree):
+    """The command tree, timing every command for /metrics and tagging its log lines with the
+    server (README "Operations"). `_call` is discord.py's single entry for an interaction's
+    command (app_commands/tree.py); errors are handled inside it, so they are timed too."""
+
+    async def _call(self, interaction: discord.Interaction) -> None:
+        started = time.perf_counter()
+        with log_context(guild_id=interaction.guild_id):
+            try:
+                await super()._call(interaction)
+            finally:
+                if interaction.type is discord.InteractionType.application_command:
+                    command = interaction.command
+                    name = command.qualified_name if command is not None else "unknown"
+                    metrics: Metrics = self.client.services.metrics  # type: ignore[attr-defined]
+                    metrics.command_seconds.labels(name).observe(time.perf_counter() - started)
+
+
 class OnAirBot(commands.Bot):
     def __init__(self, services: Services) -> None:
         # OnAir never joins voice: don't warn at every start that voice libraries are missing.
@@ -173,13 +255,53 @@ class OnAirBot(commands.Bot):
             intents=intents,
             help_command=None,
             allowed_mentions=discord.AllowedMentions.none(),
+            tree_cls=OnAirTree,
         )
         self.services = services
+        services.poster.holds_host_role = self.holds_host_role
+        self.http_server: HttpServer | None = None
+
+    def holds_host_role(self, guild_id: int, user_id: int, role_id: int) -> bool | None:
+        """From the member cache: does the member still hold the role (None: can't tell)."""
+        guild = self.get_guild(guild_id)
+        if guild is None or not guild.chunked:
+            return None
+        member = guild.get_member(user_id)
+        return member is not None and member.get_role(role_id) is not None
 
     async def setup_hook(self) -> None:
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         await self.sync_commands_if_changed()
+        await self.start_http_server()
+
+    async def start_http_server(self) -> None:
+        """GET /healthz, /metrics and /api/v1/ when HTTP_PORT is set (README "Operations")."""
+        settings = self.services.settings
+        if settings.http_port is None:
+            return
+        deps = WebDeps(
+            engine=self.services.engine,
+            metrics=self.services.metrics,
+            check_interval_seconds=settings.live_check_interval_seconds,
+            gateway_connected=self.gateway_connected,
+            api=self.services.api,
+            api_limiter=KeyedRateLimiter(API_REQUESTS_PER_MINUTE, 60),
+        )
+        self.http_server = HttpServer(build_app(deps))
+        await self.http_server.start(settings.http_host, settings.http_port)
+
+    def gateway_connected(self) -> bool:
+        """Ready, and this process's gateway websocket is open."""
+        if self.is_closed() or not self.is_ready():
+            return False
+        return self.ws is not None and self.ws.open
+
+    async def close(self) -> None:
+        if self.http_server is not None:
+            await self.http_server.stop()
+            self.http_server = None
+        await super().close()
 
     async def sync_commands_if_changed(self) -> None:
         """Sync to DISCORD_GUILD_ID (instant) or globally, only when the commands changed."""

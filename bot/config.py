@@ -60,7 +60,26 @@ class Settings(BaseSettings):
     live_check_concurrency: int = Field(default=20, ge=1, le=200)
     http_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
     post_retry_base_seconds: float = Field(default=30.0, gt=0, le=3_600)
+    ai_daily_drafts_per_server: int = Field(default=300, ge=0, le=100_000)
+    # Hosts in control (README "Hosts stay in control").
+    removed_server_token_days: int = Field(default=7, ge=0, le=365)
+    removed_server_data_days: int = Field(default=30, ge=0, le=3_650)
+    # Operations (README "Operations"): the HTTP server, machine-readable logs.
+    http_port: int | None = Field(default=None, ge=1, le=65_535)
+    http_host: str = "127.0.0.1"
+    log_format: Literal["text", "json"] = "text"
+    # The show in Discord (README "The show in Discord").
     event_default_minutes: int = Field(default=120, ge=1, le=10_080)
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower_log_format(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("http_port", mode="before")
+    @classmethod
+    def _blank_number_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -23,6 +23,7 @@ import openai
 from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
 
 from bot import tweet_text
+from bot.user_text import sanitize
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +31,17 @@ DEFAULT_MODEL = "gpt-4o-mini"
 DEFAULT_TIMEOUT_SECONDS = 20.0
 
 FallbackReason = Literal[
-    "no_api_key", "auth_error", "timeout", "rate_limited", "api_error", "bad_response", "empty"
+    "no_api_key",
+    "auth_error",
+    "timeout",
+    "rate_limited",
+    "api_error",
+    "bad_response",
+    "empty",
+    "over_budget",
 ]
+# A tweet is at most 280 characters: about 100 tokens; the margin covers non-Latin scripts.
+DRAFT_MAX_TOKENS = 300
 
 # Prompt inputs are capped so one long episode note cannot make every draft slow and costly.
 _MAX_TITLE_CHARS = 300
@@ -48,7 +58,6 @@ _EMPTY_BRACKETS = re.compile(r"\(\s*\)|\[\s*\]")
 _SPACE_RUNS = re.compile(r"[ \t]{2,}")
 _SPACES_AROUND_NEWLINE = re.compile(r"[ \t]*\n[ \t]*")
 _BLANK_LINE_RUNS = re.compile(r"\n{3,}")
-_INVALID_CHARACTERS = re.compile("[\ufffe\ufeff\uffff\u202a-\u202e]")
 _QUOTE_PAIRS = {'"': '"', "'": "'", "“": "”", "‘": "’", "«": "»", "「": "」", "`": "`"}
 
 _SYSTEM_PROMPT = (
@@ -93,10 +102,10 @@ def template_draft(episode_title: str, host_name: str, podcast_name: str | None 
     out from the host's own account, where their name would read as third person.
     """
     del host_name
-    title = " ".join(episode_title.split())
+    title = " ".join(sanitize(episode_title).split())
     if title and title[-1] not in ".!?…":
         title += "."
-    show = " ".join((podcast_name or "").split())
+    show = " ".join(sanitize(podcast_name or "").split())
     parts = [f"🔴 We're live now on {show}!" if show else "🔴 We're live now!"]
     if title:
         parts.append(title)
@@ -125,7 +134,7 @@ def clean_reply(reply: str) -> str:
     text = tweet_text.remove_links(text)
     text = _LINK_PLACEHOLDER.sub("", text)
     text = _EMPTY_BRACKETS.sub("", text)
-    text = _INVALID_CHARACTERS.sub("", text)
+    text = sanitize(text)
     text = _SPACE_RUNS.sub(" ", text.replace("\r\n", "\n").replace("\r", "\n"))
     text = _SPACES_AROUND_NEWLINE.sub("\n", text)
     text = _BLANK_LINE_RUNS.sub("\n\n", text)
@@ -224,7 +233,7 @@ class Drafter:
         try:
             async with asyncio.timeout(self._timeout):
                 completion = await self._client.chat.completions.create(
-                    model=self.model, messages=messages
+                    model=self.model, messages=messages, max_tokens=DRAFT_MAX_TOKENS
                 )
         except (TimeoutError, openai.APITimeoutError) as error:
             raise self._failure("timeout", error) from None
@@ -267,6 +276,16 @@ class Drafter:
             f", HTTP {status}" if status is not None else "",
         )
         return _Failure(reason, retryable=retryable)
+
+    def over_budget(
+        self,
+        episode_title: str,
+        host_name: str,
+        stream_url: str | None,
+        podcast_name: str | None = None,
+    ) -> Draft:
+        """The template, for a server that has used its share of the AI budget."""
+        return self._fallback("over_budget", episode_title, host_name, stream_url, podcast_name)
 
     @staticmethod
     def _fallback(

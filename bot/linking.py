@@ -28,6 +28,7 @@ from bot.errors import (
 from bot.x import XLinkFailed, XService, XUnavailable
 from bot.x import XNotConfigured as XServiceNotConfigured
 from db import queries
+from db.models import XAccount
 
 LINK_TTL = dt.timedelta(minutes=10)
 
@@ -86,7 +87,7 @@ class XLinkService:
         """Exchange the PIN for tokens and store them encrypted; returns the @handle."""
         self._require_configured()
         cleaned = pin.strip()
-        if not cleaned.isdigit() or not 4 <= len(cleaned) <= 12:
+        if not (cleaned.isascii() and cleaned.isdigit()) or not 4 <= len(cleaned) <= 12:
             raise InvalidInput(problem="The PIN is the number X showed you, like 1234567.")
         podcast_id = await self._podcast_id(guild_id)
         async with self._sessions() as session, session.begin():
@@ -137,12 +138,20 @@ class XLinkService:
             return LinkStatus(account.username, None)
         return LinkStatus(identity.username if identity else account.username, identity is not None)
 
-    async def unlink(self, guild_id: int, user_id: int) -> None:
+    async def unlink(self, guild_id: int, user_id: int) -> bool:
+        """Revoke the tokens at X, then delete them (deleted even when X can't be asked).
+        Returns whether X revoked them."""
         podcast_id = await self._podcast_id(guild_id)
-        async with self._sessions() as session, session.begin():
+        async with self._sessions() as session:
             host = await queries.get_host(session, podcast_id, user_id)
-            if host is None or not await queries.delete_x_account(session, host.id):
+        account = host.x_account if host is not None else None
+        if host is None or account is None:
+            raise XNotLinked()
+        revoked = await revoke_at_x(self._x, self._cipher, self._x_limiter, account)
+        async with self._sessions() as session, session.begin():
+            if not await queries.delete_x_account(session, host.id):
                 raise XNotLinked()
+        return revoked
 
     async def _podcast_id(self, guild_id: int) -> int:
         async with self._sessions() as session:
@@ -150,3 +159,23 @@ class XLinkService:
         if podcast is None:
             raise PodcastNotSetUp()
         return podcast.id
+
+
+async def revoke_at_x(
+    x: XService, cipher: TokenCipher, limiter: AsyncLimiter, account: XAccount
+) -> bool:
+    """Invalidate a stored account's tokens at X; False when that could not be done (X not
+    configured or unreachable, tokens unreadable). Never raises: deleting them goes on."""
+    if not x.configured:
+        return False
+    try:
+        token = cipher.decrypt(account.access_token_encrypted)
+        secret = cipher.decrypt(account.access_token_secret_encrypted)
+    except TokenUnreadable:
+        return False
+    try:
+        async with limiter:
+            await x.revoke(token, secret)
+    except XUnavailable:
+        return False
+    return True

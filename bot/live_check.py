@@ -13,13 +13,16 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.approval import UNAPPROVED, hold_reason, needs_approval
 from bot.clock import utcnow
-from bot.errors import DRY_RUN_NOTE, Reason, explain
+from bot.errors import DRY_RUN_NOTE, Reason, explain, new_reference
+from bot.metrics import channel_state
 from bot.posting import RETRY_WINDOW, PostedLine, TweetPoster
 from bot.timezones import local_today
+from bot.user_text import escape_markdown
 from bot.youtube import ChannelBatch, LiveCheck, VideoState, YouTubeClient
 from db import queries
 from db.models import Episode, EpisodeTweet, Podcast, PostStatus
@@ -89,6 +92,8 @@ class Notice:
 @dataclass
 class CheckResult:
     checked: int = 0
+    # channel id -> its state for /metrics (bot/metrics.py channel_state)
+    states: dict[str, str] = field(default_factory=dict)
     reports: list[StreamReport] = field(default_factory=list)
     notices: list[Notice] = field(default_factory=list)
     announcements: list[Announcement] = field(default_factory=list)
@@ -126,6 +131,7 @@ class LiveChecker:
         self._fast_interval = fast_interval
         self._stale_after = stale_posting_after
         self._clock = clock
+        self._failing: set[int] = set()  # podcasts already told their check fails
 
     async def recover_interrupted(self) -> list[Notice]:
         """Tweets stuck in `posting` (a crash mid-post) become `unknown` and are announced."""
@@ -136,7 +142,11 @@ class LiveChecker:
         notices = []
         for tweet in stuck:
             podcast = tweet.episode.podcast
-            log.warning("tweet %s was interrupted while posting; marked unknown", tweet.id)
+            log.warning(
+                "tweet %s was interrupted while posting; marked unknown",
+                tweet.id,
+                extra={"tweet_id": tweet.id, "episode_id": tweet.episode_id},
+            )
             notices.append(
                 Notice(
                     guild_id=podcast.guild_id,
@@ -184,30 +194,134 @@ class LiveChecker:
                 sorted({p.youtube_channel_id for p in podcasts})
             )
         checks = batch.checks
+        result.states = {cid: channel_state(c.state, c.reason) for cid, c in checks.items()}
         live = [
             (p, checks[p.youtube_channel_id])
             for p in podcasts
             if p.youtube_channel_id in checks and checks[p.youtube_channel_id].state == "live"
         ]
-        async with self._sessions() as session, session.begin():
-            attach_rows, reported = await self._match_streams(session, live, now, result)
-            check_rows = [
-                self._check_row(p, checks.get(p.youtube_channel_id), now, reported)
-                for p in podcasts
-            ]
-            await queries.record_checks(session, check_rows)
-            ended = await self._track_stream_ends(session, podcasts, checks, now)
-            new_streams = await queries.attach_streams(session, attach_rows)
-            claimed = await queries.claim_pending_tweets(session, now - RETRY_WINDOW, now)
+        ended = await self._stream_ends(podcasts, checks, now)
+        failures: dict[int, tuple[Podcast, BaseException]] = {}
+        try:
+            async with self._sessions() as session, session.begin():
+                new_streams, notices = await self._record(
+                    session, podcasts, live, checks, now, failures
+                )
+                claimed = await queries.claim_pending_tweets(session, now - RETRY_WINDOW, now)
+        except SQLAlchemyError:
+            log.warning("the check's shared transaction failed; recording podcast by podcast")
+            failures.clear()
+            new_streams, notices = await self._record_one_by_one(
+                podcasts, live, checks, now, failures
+            )
+            async with self._sessions() as session, session.begin():
+                claimed = await queries.claim_pending_tweets(session, now - RETRY_WINDOW, now)
+        result.notices.extend(notices)
+        result.notices.extend(self._failure_notices(podcasts, failures))
         if new_streams:
             log.info("new live streams tied to episodes %s", sorted(new_streams))
-            result.announcements.extend(announcements(live, attach_rows, new_streams))
+            result.announcements.extend(await self._announcements(new_streams))
         posted = await self._poster.post_claimed(claimed)
         episode_ids = new_streams | ended | {line.episode_id for line in posted}
         if episode_ids:
             result.reports.extend(await self._reports(sorted(episode_ids), posted))
         result.notices.extend(self._batch_notices(batch, podcasts))
         return result
+
+    async def _record(
+        self,
+        session: AsyncSession,
+        podcasts: list[Podcast],
+        live: list[tuple[Podcast, LiveCheck]],
+        checks: dict[str, LiveCheck],
+        now: dt.datetime,
+        failures: dict[int, tuple[Podcast, BaseException]],
+    ) -> tuple[set[int], list[Notice]]:
+        """Record every podcast's check and tie new streams to episodes. A podcast whose own
+        data fails in Python (a poisoned timezone, say) is left out and put in `failures`."""
+        notices: list[Notice] = []
+        attach_rows, reported = await self._match_streams(session, live, now, notices, failures)
+        check_rows = []
+        for podcast in podcasts:
+            if podcast.id in failures:
+                check_rows.append(self._failed_check_row(podcast, now))
+                continue
+            try:
+                check_rows.append(
+                    self._check_row(podcast, checks.get(podcast.youtube_channel_id), now, reported)
+                )
+            except Exception as exc:
+                failures[podcast.id] = (podcast, exc)
+                check_rows.append(self._failed_check_row(podcast, now))
+        await queries.record_checks(session, check_rows)
+        return await queries.attach_streams(session, attach_rows), notices
+
+    async def _record_one_by_one(
+        self,
+        podcasts: list[Podcast],
+        live: list[tuple[Podcast, LiveCheck]],
+        checks: dict[str, LiveCheck],
+        now: dt.datetime,
+        failures: dict[int, tuple[Podcast, BaseException]],
+    ) -> tuple[set[int], list[Notice]]:
+        """The bulkhead behind the shared transaction: each podcast in its own, so a row that
+        fails in the database fails only its own podcast. All failing is no podcast's fault."""
+        new_streams: set[int] = set()
+        notices: list[Notice] = []
+        for podcast in podcasts:
+            mine = [(p, c) for p, c in live if p.id == podcast.id]
+            try:
+                async with self._sessions() as session, session.begin():
+                    streams, told = await self._record(
+                        session, [podcast], mine, checks, now, failures
+                    )
+                new_streams |= streams
+                notices.extend(told)
+            except SQLAlchemyError as exc:
+                failures[podcast.id] = (podcast, exc)
+        if podcasts and len(failures) == len(podcasts):
+            raise next(iter(failures.values()))[1]
+        return new_streams, notices
+
+    def _failed_check_row(self, podcast: Podcast, now: dt.datetime) -> dict[str, object]:
+        return {
+            "id": podcast.id,
+            "last_checked_at": now,
+            "last_check_result": "failed for this podcast (see the announce channel)",
+            "upcoming_start_at": None,
+            "last_reported_video_id": podcast.last_reported_video_id,
+        }
+
+    def _failure_notices(
+        self, podcasts: list[Podcast], failures: dict[int, tuple[Podcast, BaseException]]
+    ) -> list[Notice]:
+        """One notice per podcast whose part of the check failed, the first time it fails;
+        the log has the traceback under the same reference code."""
+        notices = []
+        for podcast, error in failures.values():
+            ref = new_reference()
+            log.error(
+                "live check failed for podcast %s (guild %s), ref %s; the others went on",
+                podcast.id,
+                podcast.guild_id,
+                ref,
+                exc_info=error,
+            )
+            if podcast.id in self._failing:
+                continue
+            self._failing.add(podcast.id)
+            notices.append(
+                Notice(
+                    podcast.guild_id,
+                    podcast.announce_channel_id,
+                    "check_failed",
+                    f"OnAir couldn't check this podcast's channel (ref {ref}). It keeps trying "
+                    "every few minutes; running /podcast setup again usually fixes its "
+                    "settings. The operator can look the reference up in the log.",
+                )
+            )
+        self._failing -= {p.id for p in podcasts if p.id not in failures}
+        return notices
 
     def _batch_notices(self, batch: ChannelBatch, podcasts: list[Podcast]) -> list[Notice]:
         """What happened to the whole batch (quota, key) is told to every server in it."""
@@ -230,15 +344,21 @@ class LiveChecker:
         session: AsyncSession,
         live: list[tuple[Podcast, LiveCheck]],
         now: dt.datetime,
-        result: CheckResult,
+        notices: list[Notice],
+        failures: dict[int, tuple[Podcast, BaseException]],
     ) -> tuple[list[dict[str, object]], dict[int, str]]:
         """Decide, for every live channel, which episode the stream is (one query for all)."""
+        local_dates: dict[int, dt.date] = {}
+        for podcast, _ in live:
+            try:
+                local_dates[podcast.id] = local_today(podcast.timezone, now)
+            except Exception as exc:
+                failures[podcast.id] = (podcast, exc)
+        live = [(p, c) for p, c in live if p.id not in failures]
         if not live:
             return [], {}
         episodes = await queries.candidate_episodes(
-            session,
-            {p.id: local_today(p.timezone, now) for p, _ in live},
-            [c.video_id for _, c in live if c.video_id],
+            session, local_dates, [c.video_id for _, c in live if c.video_id]
         )
         by_podcast: dict[int, list[Episode]] = {}
         for episode in episodes:
@@ -249,10 +369,14 @@ class LiveChecker:
             candidates = by_podcast.get(podcast.id, [])
             if any(e.live_video_id == check.video_id for e in candidates):
                 continue  # already ours: retries are claimed below
-            notice = self._skip_reason(podcast, check, now, candidates)
+            try:
+                notice = self._skip_reason(podcast, check, now, candidates)
+            except Exception as exc:
+                failures[podcast.id] = (podcast, exc)
+                continue
             if notice is not None:
                 if podcast.last_reported_video_id != check.video_id:
-                    result.notices.append(notice)
+                    notices.append(notice)
                 reported[podcast.id] = check.video_id or ""
                 continue
             episode = next(e for e in candidates if e.live_video_id is None)
@@ -266,6 +390,33 @@ class LiveChecker:
                 }
             )
         return attach_rows, reported
+
+    async def _stream_ends(
+        self, podcasts: list[Podcast], checks: dict[str, LiveCheck], now: dt.datetime
+    ) -> set[int]:
+        """The end-of-stream bookkeeping in its own transaction, so it can't hold up the check."""
+        try:
+            async with self._sessions() as session, session.begin():
+                return await self._track_stream_ends(session, podcasts, checks, now)
+        except SQLAlchemyError:
+            log.exception("recording stream ends failed (ref %s)", new_reference())
+            return set()
+
+    async def _announcements(self, episode_ids: set[int]) -> list[Announcement]:
+        """One go-live announcement per stream newly tied to an episode by this check."""
+        async with self._sessions() as session:
+            episodes = await queries.episodes_with_podcasts(session, sorted(episode_ids))
+        return [
+            Announcement(
+                guild_id=e.podcast.guild_id,
+                announce_channel_id=e.podcast.announce_channel_id,
+                show_name=e.podcast.name,
+                stream_title=e.live_title or "(untitled)",
+                stream_url=e.live_url or "",
+                ping_role_id=e.podcast.ping_role_id,
+            )
+            for e in episodes
+        ]
 
     async def _track_stream_ends(
         self,
@@ -302,7 +453,7 @@ class LiveChecker:
     def _skip_reason(
         self, podcast: Podcast, check: LiveCheck, now: dt.datetime, candidates: list[Episode]
     ) -> Notice | None:
-        title = check.title or "(untitled)"
+        title = escape_markdown(check.title or "(untitled)")
 
         def notice(kind: str, text: str) -> Notice:
             return Notice(podcast.guild_id, podcast.announce_channel_id, kind, text)
@@ -311,7 +462,8 @@ class LiveChecker:
             return notice(
                 "filtered",
                 f"The channel is live with “{title}” ({check.url}), but the title doesn't "
-                f"contain “{podcast.title_filter}”, so it isn't treated as an episode.",
+                f"contain “{escape_markdown(podcast.title_filter)}”, so it isn't treated as an "
+                "episode.",
             )
         if check.started_at is not None and now - check.started_at > LATE_AFTER:
             return notice(
@@ -388,29 +540,6 @@ class LiveChecker:
     async def save_report_message(self, episode_id: int, channel_id: int, message_id: int) -> None:
         async with self._sessions() as session, session.begin():
             await queries.save_report_message(session, episode_id, channel_id, message_id)
-
-
-def announcements(
-    live: list[tuple[Podcast, LiveCheck]], attach_rows: list[dict[str, object]], attached: set[int]
-) -> list[Announcement]:
-    """One go-live announcement per stream newly tied to an episode by this check."""
-    podcast_of = {c.video_id: (p, c) for p, c in live}
-    found = []
-    for row in attach_rows:
-        if row["id"] not in attached or row["live_video_id"] not in podcast_of:
-            continue
-        podcast, check = podcast_of[row["live_video_id"]]
-        found.append(
-            Announcement(
-                guild_id=podcast.guild_id,
-                announce_channel_id=podcast.announce_channel_id,
-                show_name=podcast.name,
-                stream_title=check.title or "(untitled)",
-                stream_url=check.url or str(row["live_url"]),
-                ping_role_id=podcast.ping_role_id,
-            )
-        )
-    return found
 
 
 def host_line(

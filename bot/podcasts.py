@@ -21,7 +21,7 @@ from bot.errors import (
     ServiceUnavailable,
 )
 from bot.timezones import canonical_name, local_today
-from bot.user_text import escape_markdown
+from bot.user_text import clean_input, escape_markdown
 from bot.youtube import (
     ChannelNotFound,
     InvalidChannel,
@@ -35,6 +35,8 @@ from db.models import Episode, Podcast
 MAX_TITLE = 200
 MAX_NOTES = 2000
 MAX_FILTER = 100
+# Episodes further ahead are typos (and year 9999 overflows once converted to UTC).
+MAX_YEARS_AHEAD = 100
 
 
 def _unknown_timezone(name: str) -> InvalidInput:
@@ -128,7 +130,7 @@ class PodcastService:
     ) -> Podcast:
         """Create or update the server's podcast; a handle or URL is resolved to the UC… id once.
         Options left out (None) keep their current value, or the default for a new podcast."""
-        cleaned = name.strip()
+        cleaned = clean_input(name, "The podcast name")
         if not cleaned or len(cleaned) > 100:
             raise InvalidInput(problem="The podcast name must be 1 to 100 characters.")
         if timezone is not None:
@@ -141,6 +143,7 @@ class PodcastService:
             "host_role_id": host_role_id,
             "admin_role_id": admin_role_id,
             "active": True,
+            "removed_at": None,  # set up again: nothing of it is cleaned up
             "ping_role_id": ping_role_id,
         }
         if events_enabled is not None:
@@ -190,10 +193,10 @@ class PodcastService:
 
     async def deactivate(self, guild_id: int) -> bool:
         async with self._sessions() as session, session.begin():
-            return await queries.deactivate_podcast(session, guild_id)
+            return await queries.deactivate_podcast(session, guild_id, self._clock())
 
     async def set_filter(self, guild_id: int, text: str | None) -> str | None:
-        cleaned = (text or "").strip() or None
+        cleaned = clean_input(text or "", "The filter") or None
         if cleaned is not None and len(cleaned) > MAX_FILTER:
             raise InvalidInput(problem=f"The filter can be at most {MAX_FILTER} characters.")
         async with self._sessions() as session, session.begin():
@@ -206,9 +209,11 @@ class PodcastService:
     async def add_episode(
         self, guild_id: int, *, title: str, date: str, time: str | None, notes: str | None
     ) -> Episode:
-        cleaned = title.strip()
+        cleaned = clean_input(title, "The title")
         if not cleaned or len(cleaned) > MAX_TITLE:
             raise InvalidInput(problem=f"The title must be 1 to {MAX_TITLE} characters.")
+        if notes is not None:
+            notes = clean_input(notes, "The notes", multiline=True)
         if notes is not None and len(notes) > MAX_NOTES:
             raise InvalidInput(problem=f"Notes can be at most {MAX_NOTES} characters.")
         day = parse_date(date)
@@ -219,6 +224,11 @@ class PodcastService:
             if day < today - dt.timedelta(days=1):
                 raise InvalidInput(
                     problem=f"{day.isoformat()} is in the past. Episodes are for today or later."
+                )
+            if day > today + dt.timedelta(days=MAX_YEARS_AHEAD * 366):
+                raise InvalidInput(
+                    problem=f"{day.isoformat()} is too far ahead: episodes can be at most "
+                    f"{MAX_YEARS_AHEAD} years away."
                 )
             scheduled_at = (
                 dt.datetime.combine(day, at, tzinfo=ZoneInfo(podcast.timezone))
@@ -231,7 +241,7 @@ class PodcastService:
                 title=cleaned,
                 scheduled_date=day,
                 scheduled_at=scheduled_at,
-                notes=(notes or "").strip() or None,
+                notes=notes or None,
             )
 
     async def list_episodes(
@@ -298,7 +308,7 @@ async def resolve_episode(session: AsyncSession, podcast_id: int, value: str) ->
     """An `episode` option's value: the id autocomplete put there, or a typed exact title."""
     cleaned = value.strip()
     episode = None
-    if cleaned.isdigit() and len(cleaned) < 19:
+    if cleaned.isascii() and cleaned.isdigit() and len(cleaned) < 19:  # not "²" or "١"
         episode = await queries.get_episode(session, podcast_id, int(cleaned))
     if episode is None and cleaned:
         episode = await queries.find_episode_by_title(session, podcast_id, cleaned)

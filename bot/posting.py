@@ -15,10 +15,12 @@ from dataclasses import dataclass
 from aiolimiter import AsyncLimiter
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.approval import AWAY
 from bot.clock import utcnow
 from bot.crypto import TokenCipher, TokenUnreadable
 from bot.drafts import template_draft
 from bot.errors import Reason, XNotConfigured, XNotLinked, new_reference
+from bot.metrics import Metrics
 from bot.tweet_text import compose_tweet, fits, trim_to_fit
 from bot.x import PostResult, XService
 from db import queries
@@ -80,8 +82,10 @@ class TweetPoster:
         concurrency: int = 8,
         retry_base: dt.timedelta = dt.timedelta(seconds=30),
         clock: Callable[[], dt.datetime] = utcnow,
+        metrics: Metrics | None = None,
     ) -> None:
         self._sessions = sessions
+        self._metrics = metrics
         self._x = x
         self._cipher = cipher
         self._dry_run = dry_run
@@ -89,6 +93,9 @@ class TweetPoster:
         self._semaphore = asyncio.Semaphore(concurrency)
         self._retry_base = retry_base
         self._clock = clock
+        # Set by the Discord layer: (guild id, user id, host role id) -> does the member still
+        # hold the host role (None: can't tell). Checked at claim time, before each post.
+        self.holds_host_role: Callable[[int, int, int], bool | None] | None = None
 
     def require_ready(self, tweet: EpisodeTweet) -> None:
         """Refuse before claiming a tweet that could only fail (a host posting by hand should
@@ -106,12 +113,26 @@ class TweetPoster:
             return []
         async with self._sessions() as session:
             tweets = await queries.load_claimed(session, tweet_ids)
-        outcomes = await asyncio.gather(*(self._post_bounded(t) for t in tweets))
-        updates = [u for u, _, _ in outcomes]
+        away = [t for t in tweets if self._lost_host_role(t)]
+        outcomes = await asyncio.gather(*(self._post_bounded(t) for t in tweets if t not in away))
+        updates = [u for u, _, _ in outcomes] + [_held_update(t) for t in away]
         attempts = [a for _, a, _ in outcomes if a is not None]
         async with self._sessions() as session, session.begin():
             await queries.record_outcomes(session, updates, attempts)
-        return [line for _, _, line in outcomes]
+            await queries.mark_hosts_away(session, [t.host_id for t in away], self._clock())
+        if self._metrics is not None:
+            self._metrics.post_attempts(attempts)
+        return [line for _, _, line in outcomes] + [_held_line(t) for t in away]
+
+    def _lost_host_role(self, tweet: EpisodeTweet) -> bool:
+        """The member left or lost the host role and we missed the event: hold, don't post."""
+        if self.holds_host_role is None:
+            return False
+        podcast = tweet.episode.podcast
+        return (
+            self.holds_host_role(podcast.guild_id, tweet.host.discord_user_id, podcast.host_role_id)
+            is False
+        )
 
     async def _post_bounded(
         self, tweet: EpisodeTweet
@@ -162,7 +183,12 @@ class TweetPoster:
                 except Exception:
                     # We can't tell whether X got it: a person must check, never a blind retry.
                     ref = new_reference()
-                    log.exception("posting tweet %s failed unexpectedly (ref %s)", tweet.id, ref)
+                    log.exception(
+                        "posting tweet %s failed unexpectedly (ref %s)",
+                        tweet.id,
+                        ref,
+                        extra={"ref": ref, "tweet_id": tweet.id, "episode_id": tweet.episode_id},
+                    )
                     update.update(status=PostStatus.UNKNOWN, failure_reason=Reason.UNEXPECTED)
                     attempt.update(outcome=AttemptOutcome.UNKNOWN, reason=Reason.UNEXPECTED)
                 else:
@@ -220,3 +246,28 @@ class TweetPoster:
             update.update(status=PostStatus.UNKNOWN, failure_reason=Reason.INTERRUPTED)
             return
         update.update(status=PostStatus.FAILED, failure_reason=result.reason_code)
+
+
+def _held_update(tweet: EpisodeTweet) -> dict[str, object]:
+    """Back to pending, unposted: the tweet posts again only if its host gets the role back."""
+    return {
+        "tid": tweet.id,
+        "status": PostStatus.PENDING,
+        "tweet_id": None,
+        "tweet_url": None,
+        "failure_reason": AWAY,
+        "next_attempt_at": None,
+        "posted_at": None,
+    }
+
+
+def _held_line(tweet: EpisodeTweet) -> PostedLine:
+    return PostedLine(
+        episode_id=tweet.episode_id,
+        host_name=tweet.host.display_name,
+        host_user_id=tweet.host.discord_user_id,
+        status=PostStatus.PENDING,
+        tweet_url=None,
+        reason=AWAY,
+        text=final_text(tweet),
+    )

@@ -64,6 +64,10 @@ class EventSpec:
 class EventsPort(Protocol):
     """Discord's scheduled-event calls, as the cogs adapt them."""
 
+    def serves(self, guild_id: int) -> bool:
+        """Whether this process is connected to that server (with shards: one of its own)."""
+        ...
+
     async def create(self, guild_id: int, spec: EventSpec) -> int: ...
 
     async def find(self, guild_id: int, spec: EventSpec) -> int | None: ...
@@ -197,7 +201,7 @@ class ShowEvents:
         now = self._clock()
         async with self._sessions() as session:
             candidates = await queries.event_candidates(session, guild_id)
-        work = self.plan(list(candidates))
+        work = [w for w in self.plan(list(candidates)) if port.serves(w.episode.podcast.guild_id)]
         if not work:
             return SyncResult()
         until = now + CLAIM_TTL

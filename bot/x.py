@@ -269,8 +269,10 @@ class XService:
         consumer_key: str | None = None,
         consumer_secret: str | None = None,
         timeout: float = 15.0,
+        trace_configs: list[aiohttp.TraceConfig] | None = None,
     ) -> None:
         self._api_base_url = api_base_url.rstrip("/")
+        self._trace_configs = trace_configs
         self._consumer_key = consumer_key or None
         self._consumer_secret = consumer_secret or None
         self._timeout = timeout
@@ -366,6 +368,33 @@ class XService:
                 "X could not be asked right now; try again in a few minutes.", reason_code
             ) from None
 
+    async def revoke(self, access_token: str, access_token_secret: str) -> None:
+        """Invalidate the token pair at X, so it can never be used again.
+
+        ``POST /1.1/oauth/invalidate_token`` signed (OAuth 1.0a user context) with the pair
+        itself (https://developer.x.com/en/docs/authentication/api-reference/invalidate_access_token);
+        tweepy has no call for it. A 401 means X already no longer accepts the pair: revoked
+        too. Raises XNotConfigured, XUnavailable (X couldn't be asked: not revoked).
+        """
+        client = self._client(access_token, access_token_secret)
+        started = time.monotonic()
+        try:
+            await client.request("POST", "/1.1/oauth/invalidate_token", user_auth=True)
+        except tweepy.Unauthorized:
+            logger.info("X revoke: tokens were already no longer accepted (401)")
+        except Exception as error:
+            reason_code, status, _ = _classify(error)
+            logger.warning(
+                "X revoke failed: reason=%s status=%s error=%s duration_ms=%d",
+                reason_code,
+                status,
+                type(error).__name__,
+                _elapsed_ms(started),
+            )
+            raise XUnavailable(
+                "X could not be asked right now; try again in a few minutes.", reason_code
+            ) from None
+
     async def post_tweet(
         self,
         access_token: str,
@@ -436,7 +465,8 @@ class XService:
         consumer_key, consumer_secret = self._require_configured()
         if self._session is None:
             self._session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=self._timeout)
+                timeout=aiohttp.ClientTimeout(total=self._timeout),
+                trace_configs=self._trace_configs,
             )
         return _AsyncClient(
             api_base_url=self._api_base_url,

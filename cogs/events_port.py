@@ -35,6 +35,9 @@ class DiscordEventsPort:
     def __init__(self, client: discord.Client) -> None:
         self._client = client
 
+    def serves(self, guild_id: int) -> bool:
+        return self._client.get_guild(guild_id) is not None
+
     def _guild(self, guild_id: int) -> discord.Guild:
         guild = self._client.get_guild(guild_id)
         if guild is None or not can_manage_events(guild):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 import discord
 from discord.ext import commands, tasks
@@ -48,17 +49,46 @@ class LiveCog(commands.Cog):
         await asyncio.shield(self._current)
 
     async def _check_once(self) -> None:
+        metrics = self.services.metrics
+        started = time.perf_counter()
         try:
             result = await self.services.checker.run_check()
         except Exception:
+            metrics.check_finished(time.perf_counter() - started, ok=False)
             log.exception("live check failed (ref %s); trying again next tick", new_reference())
             return
+        metrics.check_finished(time.perf_counter() - started, ok=True)
+        metrics.channel_states(result.states)
+        # Bulkheads: one server's report that can't be built or sent doesn't stop the others.
         for announcement in result.announcements:
-            await self._deliver_announcement(announcement)
+            try:
+                await self._deliver_announcement(announcement)
+            except Exception:
+                log.exception(
+                    "could not announce the stream in guild %s (ref %s)",
+                    announcement.guild_id,
+                    new_reference(),
+                )
         for report in result.reports:
-            await self._deliver_report(report)
+            try:
+                await self._deliver_report(report)
+            except Exception:
+                log.exception(
+                    "could not deliver the report for episode %s in guild %s (ref %s)",
+                    report.episode_id,
+                    report.guild_id,
+                    new_reference(),
+                )
         for notice in result.notices:
-            await self._deliver_notice(notice)
+            try:
+                await self._deliver_notice(notice)
+            except Exception:
+                log.exception(
+                    "could not deliver a %s notice in guild %s (ref %s)",
+                    notice.kind,
+                    notice.guild_id,
+                    new_reference(),
+                )
         await self._sync_events()
 
     async def _sync_events(self) -> None:

@@ -42,6 +42,7 @@ class PodcastCog(
         events="A Discord Scheduled Event for each episode (default True)",
     )
     @app_commands.autocomplete(timezone=timezone_autocomplete)
+    @rate_limited("podcast setup")
     @admin_only()
     async def setup(
         self,
@@ -165,6 +166,32 @@ class PodcastCog(
         )
         await interaction.followup.send(
             f"**{podcast.name}** · channel `{podcast.youtube_channel_id}`\n{live_check_text(check)}",
+            ephemeral=True,
+        )
+
+    @app_commands.command(
+        name="api-token", description="Create (shown once) or revoke this server's JSON API token"
+    )
+    @app_commands.describe(revoke="True: revoke the token instead of creating a new one")
+    @admin_only()
+    async def api_token(self, interaction: discord.Interaction, revoke: bool = False) -> None:
+        api = services_of(interaction).api
+        guild_id = interaction.guild_id or 0
+        if revoke:
+            revoked = await api.revoke_token(guild_id)
+            await interaction.response.send_message(
+                "The API token is revoked: requests with it now get 401."
+                if revoked
+                else "This server has no API token to revoke.",
+                ephemeral=True,
+            )
+            return
+        token = await api.create_token(guild_id, interaction.user.id)
+        await interaction.response.send_message(
+            f"This server's API token (shown only now, copy it somewhere safe):\n`{token}`\n"
+            "Send it as `Authorization: Bearer <token>` to `/api/v1/` on the bot's HTTP "
+            "server. It reads this server only; any earlier token stopped working. "
+            "Revoke it with `/podcast api-token revoke:true`.",
             ephemeral=True,
         )
 

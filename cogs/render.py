@@ -202,7 +202,8 @@ def podcast_embed(podcast: Podcast, can_manage_events: bool | None = None) -> di
         else "not required: drafts post unless their host disables them",
     )
     embed.add_field(
-        name="Title filter", value=f"“{podcast.title_filter}”" if podcast.title_filter else "none"
+        name="Title filter",
+        value=f"“{_plain(podcast.title_filter)}”" if podcast.title_filter else "none",
     )
     embed.add_field(
         name="Ping role", value=f"<@&{podcast.ping_role_id}>" if podcast.ping_role_id else "none"
@@ -259,12 +260,12 @@ def live_check_text(check: LiveCheck) -> str:
     """What /podcast youtube-test says about the channel right now."""
     if check.state == "live":
         kind = "premiere" if check.is_premiere else "stream"
-        return f"🔴 Live now ({kind}): **{check.title or check.video_id}**\n{check.url}"
+        return f"🔴 Live now ({kind}): **{_plain(check.title or check.video_id)}**\n{check.url}"
     if check.state == "upcoming":
         when = (
             discord.utils.format_dt(check.scheduled_start, "R") if check.scheduled_start else "soon"
         )
-        return f"🕒 Scheduled, not started yet: **{check.title or check.video_id}**, starts {when}\n{check.url}"
+        return f"🕒 Scheduled, not started yet: **{_plain(check.title or check.video_id)}**, starts {when}\n{check.url}"
     if check.state == "offline":
         return "⚫ Not live right now. OnAir will keep checking."
     return (
@@ -272,3 +273,8 @@ def live_check_text(check: LiveCheck) -> str:
         f" ({check.reason or 'no answer'}). OnAir treats that as “unknown”, never as offline, "
         "and tries again on the next check."
     )
+
+
+def _plain(text: str) -> str:
+    """Text from YouTube or a member, shown literally (no masked link, no bold)."""
+    return discord.utils.escape_markdown(text)

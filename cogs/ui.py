@@ -58,5 +58,11 @@ class OwnedView(discord.ui.View):
 
 
 class OnAirModal(discord.ui.Modal):
+    """A form that reports errors like every command, and stops listening after 10 minutes
+    (discord.py's modals otherwise wait forever)."""
+
+    def __init__(self, *, timeout: float = 600) -> None:
+        super().__init__(timeout=timeout)
+
     async def on_error(self, interaction: discord.Interaction, error: Exception) -> None:
         await answer_error(interaction, error)

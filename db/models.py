@@ -317,3 +317,18 @@ class EpisodeEvent(Base):
             name="state",
         ),
     )
+
+
+class ApiToken(Base):
+    """A server's bearer token for the read-only JSON API (README "JSON API"): one per podcast,
+    stored as the SHA-256 of the token, never the token itself."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(sa.BigInteger, sa.Identity(), primary_key=True)
+    podcast_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("podcasts.id", ondelete="CASCADE"), unique=True
+    )
+    token_sha256: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_by_user_id: Mapped[int] = mapped_column(sa.BigInteger)
+    created_at: Mapped[dt.datetime] = _created()

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import contains_eager, joinedload
 
 from db.models import (
+    ApiToken,
     Episode,
     EpisodeEvent,
     EpisodeTweet,
@@ -77,11 +78,29 @@ async def take_repaired_timezones(session: AsyncSession) -> Sequence[Podcast]:
     return result.all()
 
 
-async def deactivate_podcast(session: AsyncSession, guild_id: int) -> bool:
+async def reserve_ai_drafts(
+    session: AsyncSession, podcast_id: int, today: dt.date, wanted: int, budget: int
+) -> int:
+    """Take up to `wanted` of the podcast's daily AI drafts (row-locked); returns how many."""
+    podcast = await session.scalar(
+        sa.select(Podcast).where(Podcast.id == podcast_id).with_for_update()
+    )
+    if podcast is None:
+        return 0
+    used = podcast.ai_drafts_used if podcast.ai_drafts_day == today else 0
+    granted = max(0, min(wanted, budget - used))
+    podcast.ai_drafts_day, podcast.ai_drafts_used = today, used + granted
+    await session.flush()
+    return granted
+
+
+async def deactivate_podcast(session: AsyncSession, guild_id: int, now: dt.datetime) -> bool:
+    """Stop checking the server's channel and note when the bot was removed (the clean-up
+    countdown of bot.retention)."""
     result = await session.execute(
         sa.update(Podcast)
         .where(Podcast.guild_id == guild_id, Podcast.active)
-        .values(active=False)
+        .values(active=False, removed_at=sa.func.coalesce(Podcast.removed_at, now))
         .returning(Podcast.id)
     )
     return result.first() is not None
@@ -639,6 +658,132 @@ async def set_autopost(session: AsyncSession, host_id: int, enabled: bool) -> No
     await session.execute(sa.update(Host).where(Host.id == host_id).values(autopost=enabled))
 
 
+async def set_hosts_away(
+    session: AsyncSession, podcast_id: int, user_ids: list[int], *, away: bool, now: dt.datetime
+) -> bool:
+    """Hold (away) or release these members' tweets; True when a host record changed."""
+    state = Host.away_since.is_(None) if away else Host.away_since.is_not(None)
+    result = await session.execute(
+        sa.update(Host)
+        .where(Host.podcast_id == podcast_id, Host.discord_user_id.in_(user_ids), state)
+        .values(away_since=now if away else None)
+        .returning(Host.id)
+        .execution_options(synchronize_session=False)
+    )
+    return result.first() is not None
+
+
+async def reconcile_hosts_away(
+    session: AsyncSession, podcast_id: int, role_holders: set[int], now: dt.datetime
+) -> None:
+    """Hosts in `role_holders` are back, every other host of the podcast is away."""
+    holding = Host.discord_user_id.in_(role_holders) if role_holders else sa.false()
+    await session.execute(
+        sa.update(Host)
+        .where(Host.podcast_id == podcast_id)
+        .values(
+            away_since=sa.case((holding, sa.null()), else_=sa.func.coalesce(Host.away_since, now))
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def mark_hosts_away(session: AsyncSession, host_ids: list[int], now: dt.datetime) -> None:
+    """The live check found these hosts without the host role: hold their tweets."""
+    if host_ids:
+        await session.execute(
+            sa.update(Host)
+            .where(Host.id.in_(host_ids), Host.away_since.is_(None))
+            .values(away_since=now)
+            .execution_options(synchronize_session=False)
+        )
+
+
+# -- removed servers ---------------------------------------------------------------------------
+
+
+async def clear_removed(session: AsyncSession, guild_id: int) -> None:
+    await session.execute(
+        sa.update(Podcast).where(Podcast.guild_id == guild_id).values(removed_at=None)
+    )
+
+
+async def x_accounts_of_removed(
+    session: AsyncSession, removed_before: dt.datetime
+) -> Sequence[XAccount]:
+    """X accounts of hosts of podcasts whose server removed the bot before `removed_before`."""
+    result = await session.scalars(
+        sa.select(XAccount)
+        .join(Host, Host.id == XAccount.host_id)
+        .join(Podcast, Podcast.id == Host.podcast_id)
+        .where(Podcast.removed_at <= removed_before)
+    )
+    return result.all()
+
+
+async def delete_x_accounts(session: AsyncSession, account_ids: list[int]) -> int:
+    if not account_ids:
+        return 0
+    result = await session.execute(
+        sa.delete(XAccount).where(XAccount.id.in_(account_ids)).returning(XAccount.id)
+    )
+    return len(result.all())
+
+
+async def delete_removed_podcasts(session: AsyncSession, removed_before: dt.datetime) -> int:
+    """Delete podcasts (and, by cascade, all their data) removed before `removed_before`."""
+    result = await session.execute(
+        sa.delete(Podcast).where(Podcast.removed_at <= removed_before).returning(Podcast.id)
+    )
+    return len(result.all())
+
+
+# -- JSON API tokens (README "JSON API") --------------------------------------------------------
+
+
+async def replace_api_token(
+    session: AsyncSession, podcast_id: int, token_sha256: str, user_id: int
+) -> None:
+    """The podcast's one token becomes this one (any earlier token stops working)."""
+    stmt = pg_insert(ApiToken).values(
+        podcast_id=podcast_id, token_sha256=token_sha256, created_by_user_id=user_id
+    )
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[ApiToken.podcast_id],
+            set_={
+                "token_sha256": stmt.excluded.token_sha256,
+                "created_by_user_id": stmt.excluded.created_by_user_id,
+                "created_at": sa.func.now(),
+            },
+        )
+    )
+
+
+async def delete_api_token(session: AsyncSession, podcast_id: int) -> bool:
+    result = await session.execute(sa.delete(ApiToken).where(ApiToken.podcast_id == podcast_id))
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def podcast_of_api_token(session: AsyncSession, token_sha256: str) -> Podcast | None:
+    """The (active or not) podcast whose token hashes to `token_sha256`, in one query."""
+    return await session.scalar(
+        sa.select(Podcast)
+        .join(ApiToken, ApiToken.podcast_id == Podcast.id)
+        .where(ApiToken.token_sha256 == token_sha256)
+    )
+
+
+async def episodes_of_podcast(session: AsyncSession, podcast_id: int) -> Sequence[Episode]:
+    """Every episode of a podcast, latest date first."""
+    result = await session.scalars(
+        sa.select(Episode)
+        .where(Episode.podcast_id == podcast_id)
+        .order_by(Episode.scheduled_date.desc(), Episode.scheduled_at.desc(), Episode.id.desc())
+    )
+    return result.all()
+
+
 # -- Discord Scheduled Events of episodes -----------------------------------------------------
 
 
@@ -770,6 +915,21 @@ async def on_air_episodes(
                 Episode.ended_at.is_(None),
                 Episode.went_live_at >= live_since,
             )
+        )
+    ).all()
+
+
+async def episodes_with_podcasts(
+    session: AsyncSession, episode_ids: list[int]
+) -> Sequence[Episode]:
+    if not episode_ids:
+        return []
+    return (
+        await session.scalars(
+            sa.select(Episode)
+            .options(joinedload(Episode.podcast))
+            .where(Episode.id.in_(episode_ids))
+            .order_by(Episode.id)
         )
     ).all()
 

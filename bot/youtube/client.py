@@ -21,9 +21,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from urllib.parse import quote
+
+import httpx
 
 from bot.youtube.channel_input import INVALID_CHANNEL_MESSAGE, is_channel_id, parse_channel_input
 from bot.youtube.parsers import (
@@ -81,6 +83,7 @@ class YouTubeClient:
         backoff_base: float = 60.0,
         backoff_max: float = 1800.0,
         video_cache_size: int = 10_000,
+        on_response: Callable[[httpx.Response], Awaitable[None]] | None = None,
     ) -> None:
         self._transport = Transport(
             base_url,
@@ -91,6 +94,7 @@ class YouTubeClient:
             clock=clock or (lambda: datetime.now(UTC)),
             backoff_base=backoff_base,
             backoff_max=backoff_max,
+            on_response=on_response,
         )
         self._final_states: OrderedDict[str, VideoState] = OrderedDict()
         self._video_cache_size = video_cache_size

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, time, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -104,6 +104,7 @@ class Transport:
         clock: Callable[[], datetime],
         backoff_base: float,
         backoff_max: float,
+        on_response: Callable[[httpx.Response], Awaitable[None]] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._base_host = urlsplit(self.base_url).netloc.lower()
@@ -127,6 +128,7 @@ class Transport:
                 "Accept-Language": "en-US,en;q=0.9",
             },
             cookies={"SOCS": "CAI"},  # "reject all" consent: skips the EU consent interstitial
+            event_hooks={"response": [on_response]} if on_response else None,
         )
         self._next_allowed_at: dict[str, datetime] = {}
         self._failures: dict[str, int] = {}
