@@ -29,6 +29,27 @@ from db.models import (
     XLinkRequest,
 )
 
+# -- shards ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Shards:
+    """The Discord shards one process runs: `ids` of `count` (SHARD_IDS of SHARD_COUNT)."""
+
+    count: int
+    ids: tuple[int, ...]
+
+
+def on_shards(guild_id: sa.ColumnElement[int], shards: Shards | None) -> sa.ColumnElement[bool]:
+    """Whether a server is on these shards, by Discord's rule `(guild_id >> 22) % count`
+    (discord-api-docs, Gateway, "Sharding"), in SQL so it filters the same statement.
+    None: not sharded, every server."""
+    if shards is None:
+        return sa.true()
+    # PostgreSQL shifts a bigint by an integer only: the 22 is written as a plain constant.
+    return (guild_id.op(">>")(sa.literal_column("22")) % shards.count).in_(shards.ids)
+
+
 # -- podcasts ---------------------------------------------------------------------------------
 
 
@@ -107,9 +128,13 @@ async def deactivate_podcast(session: AsyncSession, guild_id: int, now: dt.datet
 
 
 async def due_podcasts(
-    session: AsyncSession, now: dt.datetime, interval: dt.timedelta, fast_interval: dt.timedelta
+    session: AsyncSession,
+    now: dt.datetime,
+    interval: dt.timedelta,
+    fast_interval: dt.timedelta,
+    shards: Shards | None = None,
 ) -> Sequence[Podcast]:
-    """Active podcasts whose channel should be checked now, in one query.
+    """Active podcasts of servers on `shards` whose channel should be checked now, in one query.
 
     A channel is due every `interval`, or every `fast_interval` from 10 minutes before a known
     start (the stream's scheduled start or a timed episode) until 2 hours after it.
@@ -134,7 +159,9 @@ async def due_podcasts(
         sa.and_(in_fast_window, Podcast.last_checked_at <= now - fast_interval),
     )
     result = await session.scalars(
-        sa.select(Podcast).where(Podcast.active, due).order_by(Podcast.id)
+        sa.select(Podcast)
+        .where(Podcast.active, due, on_shards(Podcast.guild_id, shards))
+        .order_by(Podcast.id)
     )
     return result.all()
 
@@ -322,6 +349,40 @@ async def attach_streams(session: AsyncSession, rows: list[dict[str, object]]) -
             live_url=values.c.live_url,
             live_title=values.c.live_title,
             went_live_at=values.c.went_live_at,
+        )
+        .returning(Episode.id)
+        .execution_options(synchronize_session=False)
+    )
+    return set((await session.scalars(stmt)).all())
+
+
+async def restart_streams(session: AsyncSession, rows: list[dict[str, object]]) -> set[int]:
+    """Move episodes from a stream that dropped to its restart (a new video id): the same
+    episode, so nothing is posted again. Returns the ids moved.
+
+    Each row: id, old_video_id, live_video_id, live_url, live_title. The old id in the WHERE
+    makes a second checker's attempt a no-op.
+    """
+    if not rows:
+        return set()
+    keys = ("id", "old_video_id", "live_video_id", "live_url", "live_title")
+    values = sa.values(
+        sa.column("id", sa.BigInteger),
+        sa.column("old_video_id", sa.String),
+        sa.column("live_video_id", sa.String),
+        sa.column("live_url", sa.String),
+        sa.column("live_title", sa.String),
+        name="restart",
+    ).data([tuple(r[k] for k in keys) for r in rows])
+    stmt = (
+        sa.update(Episode)
+        .where(Episode.id == values.c.id, Episode.live_video_id == values.c.old_video_id)
+        .values(
+            live_video_id=values.c.live_video_id,
+            live_url=values.c.live_url,
+            live_title=values.c.live_title,
+            offline_checks=0,  # on air again under the new video
+            ended_at=None,
         )
         .returning(Episode.id)
         .execution_options(synchronize_session=False)
@@ -554,18 +615,23 @@ def _may_post() -> sa.ColumnElement[bool]:
 
 
 async def claim_pending_tweets(
-    session: AsyncSession, live_since: dt.datetime, now: dt.datetime
+    session: AsyncSession, live_since: dt.datetime, now: dt.datetime, shards: Shards | None = None
 ) -> list[int]:
     """Lock the pending, enabled, due tweets of episodes that went live since `live_since`
-    that may post (`_may_post`), skipping rows another transaction holds, and mark them
-    `posting`; returns their ids. Commit right after: posting happens outside the transaction."""
+    that may post (`_may_post`), of servers on `shards`, skipping rows another transaction
+    holds, and mark them `posting`; returns their ids. Commit right after: posting happens
+    outside the transaction."""
     claimable = (
         sa.select(EpisodeTweet.id)
         .join(Episode, Episode.id == EpisodeTweet.episode_id)
         .join(Podcast, Podcast.id == Episode.podcast_id)
         .join(Host, Host.id == EpisodeTweet.host_id)
         .where(
-            Episode.went_live_at >= live_since, Episode.ended_at.is_(None), _due(now), _may_post()
+            Episode.went_live_at >= live_since,
+            Episode.ended_at.is_(None),
+            _due(now),
+            _may_post(),
+            on_shards(Podcast.guild_id, shards),
         )
         .with_for_update(of=EpisodeTweet, skip_locked=True)
     )
@@ -633,14 +699,23 @@ async def record_outcomes(
 
 
 async def mark_stale_posting_unknown(
-    session: AsyncSession, older_than: dt.datetime, reason: str
+    session: AsyncSession, older_than: dt.datetime, reason: str, shards: Shards | None = None
 ) -> Sequence[EpisodeTweet]:
     """Tweets left in `posting` (the process died mid-post) become `unknown`: they may or may
-    not be on X, so a person checks; they are never re-posted automatically."""
+    not be on X, so a person checks; they are never re-posted automatically. Only servers on
+    `shards`, so each shard process recovers (and announces) its own."""
+    stuck = [EpisodeTweet.status == PostStatus.POSTING, EpisodeTweet.updated_at < older_than]
+    if shards is not None:
+        on_these_shards = (
+            sa.select(Episode.id)
+            .join(Podcast, Podcast.id == Episode.podcast_id)
+            .where(on_shards(Podcast.guild_id, shards))
+        )
+        stuck.append(EpisodeTweet.episode_id.in_(on_these_shards.scalar_subquery()))
     ids = (
         await session.scalars(
             sa.update(EpisodeTweet)
-            .where(EpisodeTweet.status == PostStatus.POSTING, EpisodeTweet.updated_at < older_than)
+            .where(*stuck)
             .values(status=PostStatus.UNKNOWN, failure_reason=reason)
             .returning(EpisodeTweet.id)
             .execution_options(synchronize_session=False)
@@ -782,6 +857,75 @@ async def episodes_of_podcast(session: AsyncSession, podcast_id: int) -> Sequenc
         .order_by(Episode.scheduled_date.desc(), Episode.scheduled_at.desc(), Episode.id.desc())
     )
     return result.all()
+
+
+# -- the readiness board -----------------------------------------------------------------------
+
+
+async def board_candidates(
+    session: AsyncSession, today: dt.date, shards: Shards | None = None
+) -> Sequence[Episode]:
+    """Episodes of active podcasts of servers on `shards`, not live yet, from two days ago to
+    two days ahead (a wide net for every timezone; bot.readiness decides which are due)."""
+    result = await session.scalars(
+        sa.select(Episode)
+        .options(joinedload(Episode.podcast))
+        .join(Podcast, Podcast.id == Episode.podcast_id)
+        .where(
+            Podcast.active,
+            on_shards(Podcast.guild_id, shards),
+            Episode.live_video_id.is_(None),
+            Episode.scheduled_date.between(
+                today - dt.timedelta(days=2), today + dt.timedelta(days=2)
+            ),
+        )
+        .order_by(Episode.id)
+        .execution_options(populate_existing=True)
+    )
+    return result.all()
+
+
+async def take_board_stage(session: AsyncSession, episode_id: int, stage: int) -> bool:
+    """Claim posting board `stage` of the episode (one process wins); the earlier board's
+    message is no longer edited."""
+    result = await session.execute(
+        sa.update(Episode)
+        .where(Episode.id == episode_id, Episode.board_stage < stage)
+        .values(board_stage=stage, board_message_id=None, board_digest=None)
+        .returning(Episode.id)
+        .execution_options(synchronize_session=False)
+    )
+    return result.first() is not None
+
+
+async def tweets_for_board(session: AsyncSession, episode_ids: list[int]) -> Sequence[EpisodeTweet]:
+    """Tweets of these episodes with host, X account, episode and podcast, in one query."""
+    if not episode_ids:
+        return []
+    result = await session.scalars(
+        sa.select(EpisodeTweet)
+        .options(
+            joinedload(EpisodeTweet.host).joinedload(Host.x_account),
+            joinedload(EpisodeTweet.episode).joinedload(Episode.podcast),
+        )
+        .join(Host, Host.id == EpisodeTweet.host_id)
+        .where(EpisodeTweet.episode_id.in_(episode_ids))
+        .order_by(EpisodeTweet.episode_id, sa.func.lower(Host.display_name), Host.id)
+    )
+    return result.unique().all()
+
+
+async def save_board(
+    session: AsyncSession,
+    episode_id: int,
+    channel_id: int | None,
+    message_id: int | None,
+    digest: str,
+) -> None:
+    values: dict[str, object] = {"board_digest": digest}
+    if message_id is not None:
+        values.update(board_channel_id=channel_id, board_message_id=message_id)
+    await session.execute(sa.update(Episode).where(Episode.id == episode_id).values(**values))
 
 
 # -- Discord Scheduled Events of episodes -----------------------------------------------------

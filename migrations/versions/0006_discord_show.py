@@ -1,7 +1,7 @@
 """the show in Discord: ping role, events switch, end of stream, one scheduled event per episode
 
 Revision ID: 0006
-Revises: 0007
+Revises: 0003
 """
 
 from collections.abc import Sequence
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0006"
-down_revision: str | None = "0007"
+down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
