@@ -70,6 +70,15 @@ async def one_event(
     return events(w)[0]
 
 
+def reports(w: World) -> list[StoredMessage]:
+    """The stream reports in the announce channel (not boards or notices)."""
+    return [
+        m
+        for m in w.discord.channel_messages(w.announce)
+        if m.embeds and str(m.embeds[0].get("title", "")).startswith(("🔴 Live now", "Ended:"))
+    ]
+
+
 def announcements(w: World) -> list[StoredMessage]:
     return [m for m in w.discord.channel_messages(w.announce) if " is live: " in m.content]
 
@@ -142,7 +151,7 @@ async def test_live_activates_the_event_pings_only_the_role_and_the_end_closes_e
             15,
             "the report's last edit",
         )
-        [report] = [m for m in w.discord.channel_messages(w.announce) if m.embeds]
+        [report] = reports(w)
         text = report.text()
         assert "after 0 min" in text or " min." in text, text
         assert "Alice" in text and "Bob" in text and "posted" in text
@@ -169,9 +178,7 @@ async def test_a_stream_that_ends_before_any_tweet_went_out_says_so(
         episode = await add_episode(w, days_ahead=0)
         await create_tweets(w, episode)
         w.youtube.go_live(CHANNEL_ID, VIDEO, "Short one")
-        await w.discord.wait_until(
-            lambda: any(m.embeds for m in w.discord.channel_messages(w.announce)), 15, "a report"
-        )
+        await w.discord.wait_until(lambda: bool(reports(w)), 15, "a report")
         w.youtube.end_stream(VIDEO)
         await w.discord.wait_until(
             lambda: any(
@@ -217,10 +224,7 @@ async def test_without_manage_events_show_says_so_once_and_the_rest_works(
         await create_tweets(w, episode)
         w.youtube.go_live(CHANNEL_ID, VIDEO, "Live without events")
         await w.discord.wait_until(
-            lambda: (
-                bool(announcements(w))
-                and any(m.embeds for m in w.discord.channel_messages(w.announce))
-            ),
+            lambda: bool(announcements(w)) and bool(reports(w)),
             15,
             "the announcement and the report",
         )
