@@ -451,9 +451,9 @@ class LiveChecker:
             return set()
 
     async def _announcements(self, episode_ids: set[int]) -> list[Announcement]:
-        """One go-live announcement per stream newly tied to an episode by this check."""
-        async with self._sessions() as session:
-            episodes = await queries.episodes_with_podcasts(session, sorted(episode_ids))
+        """One go-live announcement per episode, the first time a stream is tied to it."""
+        async with self._sessions() as session, session.begin():
+            episodes = await queries.claim_announcements(session, sorted(episode_ids))
         return [
             Announcement(
                 guild_id=e.podcast.guild_id,

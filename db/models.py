@@ -155,6 +155,9 @@ class Episode(Base):
     # The end of the stream: checks in a row that no longer saw it live, then when it ended.
     offline_checks: Mapped[int] = mapped_column(sa.Integer, server_default="0")
     ended_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    # The go-live announcement went out (set by the one process that sends it, once: a restart
+    # under a new video is not announced again).
+    announced_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
     created_at: Mapped[dt.datetime] = _created()
     updated_at: Mapped[dt.datetime] = _updated()
     # The readiness board: 0 none yet, 1 the day-before board, 2 the hour-before board.

@@ -1063,16 +1063,27 @@ async def on_air_episodes(
     ).all()
 
 
-async def episodes_with_podcasts(
-    session: AsyncSession, episode_ids: list[int]
-) -> Sequence[Episode]:
+async def claim_announcements(session: AsyncSession, episode_ids: list[int]) -> Sequence[Episode]:
+    """Mark these episodes' go-live announcement as sent, once ever (a second process, or a
+    restart of the stream, finds it taken); returns the episodes, with podcasts, to announce."""
     if not episode_ids:
+        return []
+    taken = (
+        await session.scalars(
+            sa.update(Episode)
+            .where(Episode.id.in_(episode_ids), Episode.announced_at.is_(None))
+            .values(announced_at=sa.func.now())
+            .returning(Episode.id)
+            .execution_options(synchronize_session=False)
+        )
+    ).all()
+    if not taken:
         return []
     return (
         await session.scalars(
             sa.select(Episode)
             .options(joinedload(Episode.podcast))
-            .where(Episode.id.in_(episode_ids))
+            .where(Episode.id.in_(taken))
             .order_by(Episode.id)
         )
     ).all()

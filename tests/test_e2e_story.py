@@ -332,7 +332,7 @@ async def test_podcast_goes_live_and_hosts_tweet(tmp_path: Path, home: Path) -> 
                 raise AssertionError(f"{exc}\n{diagnostics(w, log_path)}") from None
             await asyncio.sleep(2 * CHECK_SECONDS)
             assert len(w.x.all_tweets) == 1 and w.x.count("/2/tweets", "POST") == 2
-            assert w.discord.channel_messages(w.announce) == [report]
+            assert w.discord.channel_messages(w.announce) == [announcement, report]
 
             run = await w.answer(w.ana, "tweets status", episode=episode)
             status = run.text()

@@ -25,6 +25,7 @@ def upgrade() -> None:
         "episodes", sa.Column("offline_checks", sa.Integer(), server_default="0", nullable=False)
     )
     op.add_column("episodes", sa.Column("ended_at", sa.DateTime(timezone=True), nullable=True))
+    op.add_column("episodes", sa.Column("announced_at", sa.DateTime(timezone=True), nullable=True))
     op.create_table(
         "episode_events",
         sa.Column("episode_id", sa.BigInteger(), nullable=False),
@@ -56,6 +57,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("episode_events")
+    op.drop_column("episodes", "announced_at")
     op.drop_column("episodes", "ended_at")
     op.drop_column("episodes", "offline_checks")
     op.drop_column("podcasts", "events_enabled")
