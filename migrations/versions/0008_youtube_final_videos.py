@@ -5,7 +5,7 @@ them in the database (not only in memory) means a restart or a feed of more vide
 in-memory cache holds costs no videos.list units. Starts empty: the first check fills it.
 
 Revision ID: 0008
-Revises: 0003
+Revises: 0006
 Create Date: 2026-12-01 23:25:00
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0008"
-down_revision: str | None = "0003"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
