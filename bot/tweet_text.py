@@ -17,8 +17,8 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Literal
 
-from twitter_text import extract_emojis_with_indices, extract_urls_with_indices, parse_tweet
-from twitter_text.has_invalid_characters import has_invalid_characters
+# twitter_text (about 11 MB of regexes and tables) is imported where a tweet is measured, so
+# a bot that hasn't measured one yet doesn't carry it (README "Performance").
 
 MAX_WEIGHTED = 280
 URL_WEIGHT = 23
@@ -64,6 +64,8 @@ def _chunks(text: str) -> list[tuple[int, str]]:
 
 def weighted_length(text: str) -> int:
     """X's weighted length of ``text`` (what X compares with 280)."""
+    from twitter_text import parse_tweet
+
     return sum(parse_tweet(chunk).weightedLength for _, chunk in _chunks(_normalize(text)))
 
 
@@ -105,6 +107,8 @@ def remove_links(text: str) -> str:
     "Syntax.fm" may be the podcast's name, so bare domains stay; "https://…", "www.…" and
     "youtube.com/live/…" go. OnAir appends the one link that belongs in the tweet itself.
     """
+    from twitter_text import extract_urls_with_indices
+
     kept: list[str] = []
     last = 0
     for offset, chunk in _chunks(text):
@@ -138,6 +142,8 @@ def _is_extender(char: str) -> bool:
 
 def _split_units(text: str) -> list[_Unit]:
     """Split ``text`` into pieces that must never be cut apart (no grapheme is split)."""
+    from twitter_text import extract_emojis_with_indices, extract_urls_with_indices
+
     spans: dict[int, tuple[int, Literal["url", "emoji"]]] = {}
     for offset, chunk in _chunks(text):
         for entity in extract_emojis_with_indices(chunk):
@@ -236,6 +242,8 @@ def validate_custom_text(text: str, url: str | None) -> tuple[bool, int, CustomT
         return False, count, "empty"
     if count > MAX_WEIGHTED:
         return False, count, "too_long"
+    from twitter_text.has_invalid_characters import has_invalid_characters
+
     if has_invalid_characters(text):
         return False, count, "invalid_characters"
     return True, count, None

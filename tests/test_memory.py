@@ -1,5 +1,6 @@
 """Memory: what the bot doesn't need is never imported (openai without a key, Alembic when the
-database is already migrated). Each probe runs in a fresh interpreter."""
+database is already migrated, twitter_text until a tweet is measured). Each probe runs in a
+fresh interpreter."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from db import migrate
 from tests.rig import REPO
 
 PROBE = """
-import asyncio, json, sys
+import asyncio, importlib, json, sys
+import bot.app
 from bot.drafts import Drafter
 from db import migrate
 from db.engine import create_engine
@@ -27,7 +29,10 @@ async def main():
     finally:
         await engine.dispose()
     Drafter(api_key=None)
-    print(json.dumps({name: name in sys.modules for name in ("openai", "alembic")}))
+    for extension in bot.app.EXTENSIONS:
+        importlib.import_module(extension)
+    names = ("openai", "alembic", "twitter_text")
+    print(json.dumps({name: name in sys.modules for name in names}))
 
 asyncio.run(main())
 """
@@ -41,7 +46,8 @@ def test_head_revision_read_from_files_is_alembics_head() -> None:
 
 
 def test_migrated_bot_without_ai_key_loads_neither_openai_nor_alembic(database_url: str) -> None:
-    """Start-up on a database at the head, with no OPENAI_API_KEY, imports neither library."""
+    """Start-up on a database at the head, with no OPENAI_API_KEY, imports neither library,
+    nor twitter_text before a tweet is measured."""
     done = subprocess.run(
         [sys.executable, "-c", PROBE, database_url],
         cwd=REPO,
@@ -52,4 +58,8 @@ def test_migrated_bot_without_ai_key_loads_neither_openai_nor_alembic(database_u
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout.splitlines()[-1]) == {"openai": False, "alembic": False}
+    assert json.loads(done.stdout.splitlines()[-1]) == {
+        "openai": False,
+        "alembic": False,
+        "twitter_text": False,
+    }
