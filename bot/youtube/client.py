@@ -347,6 +347,9 @@ class YouTubeClient:
             if response.status_code == 404:
                 return LiveCheck(channel_id, "unknown", reason="not_found", source="page")
             page = parse_live_page(response.text)
+            # The page text (~1 MB) must not wait here for the feed and watch pages: those
+            # requests queue behind every other channel's /live page (bench/load.py, RSS).
+            del response
             if page.reason in BACKOFF_REASONS:
                 raise Trouble(page.reason)
         now = self._transport.clock()
