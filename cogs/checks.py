@@ -72,6 +72,17 @@ async def is_host_or_former_host(interaction: discord.Interaction) -> bool:
         raise
 
 
+async def may_see_episodes(interaction: discord.Interaction) -> bool:
+    """Admins and hosts may see the podcast's episodes (the autocomplete lists)."""
+    for check in (is_admin, is_host):
+        try:
+            if await check(interaction):
+                return True
+        except Refused:
+            continue
+    return False
+
+
 def admin_only() -> Callable[[T], T]:
     return app_commands.check(is_admin)
 
