@@ -15,7 +15,7 @@ import discord
 import sqlalchemy as sa
 
 from bot.config import Settings, SettingsError, load_settings
-from bot.logs import configure_logging
+from bot.logs import configure_logging, redact_url
 
 if TYPE_CHECKING:
     from alembic.script import ScriptDirectory
@@ -225,7 +225,8 @@ async def run_check(settings: Settings, args: argparse.Namespace) -> int:
     )
     row(
         "AI drafts",
-        f"{settings.openai_model} via {settings.openai_base_url or 'OpenAI'}"
+        f"{settings.openai_model} via "
+        f"{redact_url(settings.openai_base_url) if settings.openai_base_url else 'OpenAI'}"
         if settings.openai_api_key
         else "OPENAI_API_KEY unset: drafts use a template",
     )
