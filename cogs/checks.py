@@ -136,6 +136,19 @@ class InputCheckedTree(app_commands.CommandTree):  # type: ignore[type-arg]
     control character (NUL, which PostgreSQL refuses, and the like) is refused before any
     command runs. Invisible characters are stripped later, by the services that store text."""
 
+    async def _call(self, interaction: discord.Interaction) -> None:
+        """discord.py answers only the errors raised inside a command; one raised by a check
+        (the database is down while a check reads the podcast) would leave Discord saying "the
+        application did not respond". Those get the same error handler."""
+        try:
+            await super()._call(interaction)
+        except Exception as error:
+            if interaction.type is discord.InteractionType.autocomplete:
+                if not interaction.response.is_done():
+                    await interaction.response.autocomplete([])
+                return
+            await self.on_error(interaction, error)  # type: ignore[arg-type]
+
     async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
         data: Any = interaction.data or {}
         if not any(has_control_characters(v) for v in _typed_strings(data.get("options") or [])):
