@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 async def run_bot(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.app import CommandSyncRefused, OnAirBot, build_services, point_discord_at
+    from bot.app import CommandSyncRefused, build_services, make_bot, point_discord_at
 
     point_discord_at(settings)
     async with AsyncExitStack() as stack:
@@ -77,7 +77,7 @@ async def run_bot(settings: Settings, args: argparse.Namespace) -> int:
             log.debug("database unreachable at start-up", exc_info=True)
             print(_UNREACHABLE.format(kind=type(exc).__name__), file=sys.stderr)
             return 1
-        bot = OnAirBot(services)
+        bot = make_bot(services)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -40,7 +40,7 @@ from bot.web.server import HttpServer, WebDeps, build_app
 from bot.x import XService
 from bot.youtube import YouTubeClient
 from cogs.checks import InputCheckedTree
-from db import migrate
+from db import migrate, queries
 from db.embedded import start_embedded
 from db.engine import create_engine, create_sessionmaker
 
@@ -188,6 +188,7 @@ async def build_services(
             poster,
             interval=dt.timedelta(seconds=settings.live_check_interval_seconds),
             fast_interval=dt.timedelta(seconds=settings.fast_check_interval_seconds),
+            shards=shards_of(settings),
         ),
         limits={name: KeyedRateLimiter(rate, 60) for name, rate in COMMAND_LIMITS.items()},
         poster=poster,
@@ -205,6 +206,14 @@ async def build_services(
         api=ApiAccess(sessions),
         budgets={"x": SharedBudget(*X_COMMAND_BUDGET)},
     )
+
+
+def shards_of(settings: Settings) -> queries.Shards | None:
+    """SHARD_IDS of SHARD_COUNT for the queries; None when this process runs every server."""
+    local = settings.local_shards
+    if settings.shard_count is None or local is None:
+        return None
+    return queries.Shards(settings.shard_count, tuple(local))
 
 
 def point_discord_at(settings: Settings) -> None:
@@ -247,12 +256,20 @@ class OnAirBot(commands.Bot):
         discord.VoiceClient.warn_dave = False
         intents = discord.Intents.default()
         intents.members = True  # /tweets create-all lists the members holding the host role
+        settings = services.settings
+        shard_options: dict[str, object] = {}
+        if settings.shard_count is not None:
+            shard_options = {
+                "shard_count": settings.shard_count,
+                "shard_ids": settings.local_shards,
+            }
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents,
             help_command=None,
             allowed_mentions=discord.AllowedMentions.none(),
             tree_cls=OnAirTree,
+            **shard_options,
         )
         self.services = services
         services.poster.holds_host_role = self.holds_host_role
@@ -269,7 +286,11 @@ class OnAirBot(commands.Bot):
     async def setup_hook(self) -> None:
         for extension in EXTENSIONS:
             await self.load_extension(extension)
-        await self.sync_commands_if_changed()
+        # Migrations already ran once: they take an advisory lock, then find nothing to do.
+        if self.services.settings.holds_shard_zero:
+            await self.sync_commands_if_changed()
+        else:
+            log.info("slash commands are synced by the process running shard 0")
         await self.start_http_server()
 
     async def start_http_server(self) -> None:
@@ -294,12 +315,6 @@ class OnAirBot(commands.Bot):
             return False
         return self.ws is not None and self.ws.open
 
-    async def close(self) -> None:
-        if self.http_server is not None:
-            await self.http_server.stop()
-            self.http_server = None
-        await super().close()
-
     async def sync_commands_if_changed(self) -> None:
         """Sync to DISCORD_GUILD_ID (instant) or globally, only when the commands changed."""
         settings = self.services.settings
@@ -320,3 +335,29 @@ class OnAirBot(commands.Bot):
         marker.parent.mkdir(parents=True, exist_ok=True)
         marker.write_text(digest)
         log.info("synced %d slash commands (%s)", len(synced), target)
+
+    async def close(self) -> None:
+        if self.http_server is not None:
+            await self.http_server.stop()
+            self.http_server = None
+        await super().close()
+
+
+class ShardedOnAirBot(OnAirBot, commands.AutoShardedBot):
+    """OnAir on SHARD_IDS of SHARD_COUNT: one gateway connection per shard in this process;
+    Discord sends each only its servers' events (discord.py's shard.py, AutoShardedClient)."""
+
+    def gateway_connected(self) -> bool:
+        if self.is_closed() or not self.is_ready():
+            return False
+        shards = self.shards
+        return len(shards) == len(self.shard_ids or ()) and not any(
+            shard.is_closed() for shard in shards.values()
+        )
+
+
+def make_bot(services: Services) -> OnAirBot:
+    """AutoShardedBot on SHARD_IDS when SHARD_COUNT is set, else a plain one-connection bot."""
+    if services.settings.shard_count is not None:
+        return ShardedOnAirBot(services)
+    return OnAirBot(services)

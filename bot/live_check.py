@@ -104,6 +104,7 @@ class LiveChecker:
         # second live process never mistakes another's in-flight posts for a crash.
         stale_posting_after: dt.timedelta = dt.timedelta(minutes=10),
         clock: Callable[[], dt.datetime] = utcnow,
+        shards: queries.Shards | None = None,
     ) -> None:
         self._sessions = sessions
         self._youtube = youtube
@@ -112,13 +113,14 @@ class LiveChecker:
         self._fast_interval = fast_interval
         self._stale_after = stale_posting_after
         self._clock = clock
+        self._shards = shards  # only servers on this process's shards (README "Sharding")
         self._failing: set[int] = set()  # podcasts already told their check fails
 
     async def recover_interrupted(self) -> list[Notice]:
         """Tweets stuck in `posting` (a crash mid-post) become `unknown` and are announced."""
         async with self._sessions() as session, session.begin():
             stuck = await queries.mark_stale_posting_unknown(
-                session, self._clock() - self._stale_after, Reason.INTERRUPTED
+                session, self._clock() - self._stale_after, Reason.INTERRUPTED, self._shards
             )
         notices = []
         for tweet in stuck:
@@ -166,7 +168,9 @@ class LiveChecker:
         result.notices.extend(await self.announce_repaired_timezones())
         async with self._sessions() as session:
             podcasts = list(
-                await queries.due_podcasts(session, now, self._interval, self._fast_interval)
+                await queries.due_podcasts(
+                    session, now, self._interval, self._fast_interval, self._shards
+                )
             )
         result.checked = len(podcasts)
         batch = ChannelBatch({})
@@ -187,7 +191,9 @@ class LiveChecker:
                 new_streams, notices = await self._record(
                     session, podcasts, live, checks, now, failures
                 )
-                claimed = await queries.claim_pending_tweets(session, now - RETRY_WINDOW, now)
+                claimed = await queries.claim_pending_tweets(
+                    session, now - RETRY_WINDOW, now, self._shards
+                )
         except SQLAlchemyError:
             log.warning("the check's shared transaction failed; recording podcast by podcast")
             failures.clear()
@@ -195,7 +201,9 @@ class LiveChecker:
                 podcasts, live, checks, now, failures
             )
             async with self._sessions() as session, session.begin():
-                claimed = await queries.claim_pending_tweets(session, now - RETRY_WINDOW, now)
+                claimed = await queries.claim_pending_tweets(
+                    session, now - RETRY_WINDOW, now, self._shards
+                )
         result.notices.extend(notices)
         result.notices.extend(self._failure_notices(podcasts, failures))
         if new_streams:

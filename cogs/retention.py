@@ -18,7 +18,8 @@ class RetentionCog(commands.Cog):
         self.retention = bot.services.retention  # type: ignore[attr-defined]
 
     async def cog_load(self) -> None:
-        self.cleanup_loop.start()
+        if self.bot.services.settings.holds_shard_zero:  # type: ignore[attr-defined]
+            self.cleanup_loop.start()  # once, not in every shard process (README "Sharding")
 
     async def cog_unload(self) -> None:
         self.cleanup_loop.cancel()

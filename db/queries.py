@@ -28,6 +28,27 @@ from db.models import (
     XLinkRequest,
 )
 
+# -- shards ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Shards:
+    """The Discord shards one process runs: `ids` of `count` (SHARD_IDS of SHARD_COUNT)."""
+
+    count: int
+    ids: tuple[int, ...]
+
+
+def on_shards(guild_id: sa.ColumnElement[int], shards: Shards | None) -> sa.ColumnElement[bool]:
+    """Whether a server is on these shards, by Discord's rule `(guild_id >> 22) % count`
+    (discord-api-docs, Gateway, "Sharding"), in SQL so it filters the same statement.
+    None: not sharded, every server."""
+    if shards is None:
+        return sa.true()
+    # PostgreSQL shifts a bigint by an integer only: the 22 is written as a plain constant.
+    return (guild_id.op(">>")(sa.literal_column("22")) % shards.count).in_(shards.ids)
+
+
 # -- podcasts ---------------------------------------------------------------------------------
 
 
@@ -106,9 +127,13 @@ async def deactivate_podcast(session: AsyncSession, guild_id: int, now: dt.datet
 
 
 async def due_podcasts(
-    session: AsyncSession, now: dt.datetime, interval: dt.timedelta, fast_interval: dt.timedelta
+    session: AsyncSession,
+    now: dt.datetime,
+    interval: dt.timedelta,
+    fast_interval: dt.timedelta,
+    shards: Shards | None = None,
 ) -> Sequence[Podcast]:
-    """Active podcasts whose channel should be checked now, in one query.
+    """Active podcasts of servers on `shards` whose channel should be checked now, in one query.
 
     A channel is due every `interval`, or every `fast_interval` from 10 minutes before a known
     start (the stream's scheduled start or a timed episode) until 2 hours after it.
@@ -133,7 +158,9 @@ async def due_podcasts(
         sa.and_(in_fast_window, Podcast.last_checked_at <= now - fast_interval),
     )
     result = await session.scalars(
-        sa.select(Podcast).where(Podcast.active, due).order_by(Podcast.id)
+        sa.select(Podcast)
+        .where(Podcast.active, due, on_shards(Podcast.guild_id, shards))
+        .order_by(Podcast.id)
     )
     return result.all()
 
@@ -559,17 +586,23 @@ def _may_post() -> sa.ColumnElement[bool]:
 
 
 async def claim_pending_tweets(
-    session: AsyncSession, live_since: dt.datetime, now: dt.datetime
+    session: AsyncSession, live_since: dt.datetime, now: dt.datetime, shards: Shards | None = None
 ) -> list[int]:
     """Lock the pending, enabled, due tweets of episodes that went live since `live_since`
-    that may post (`_may_post`), skipping rows another transaction holds, and mark them
-    `posting`; returns their ids. Commit right after: posting happens outside the transaction."""
+    that may post (`_may_post`), of servers on `shards`, skipping rows another transaction
+    holds, and mark them `posting`; returns their ids. Commit right after: posting happens
+    outside the transaction."""
     claimable = (
         sa.select(EpisodeTweet.id)
         .join(Episode, Episode.id == EpisodeTweet.episode_id)
         .join(Podcast, Podcast.id == Episode.podcast_id)
         .join(Host, Host.id == EpisodeTweet.host_id)
-        .where(Episode.went_live_at >= live_since, _due(now), _may_post())
+        .where(
+            Episode.went_live_at >= live_since,
+            _due(now),
+            _may_post(),
+            on_shards(Podcast.guild_id, shards),
+        )
         .with_for_update(of=EpisodeTweet, skip_locked=True)
     )
     result = await session.scalars(
@@ -648,14 +681,23 @@ async def record_outcomes(
 
 
 async def mark_stale_posting_unknown(
-    session: AsyncSession, older_than: dt.datetime, reason: str
+    session: AsyncSession, older_than: dt.datetime, reason: str, shards: Shards | None = None
 ) -> Sequence[EpisodeTweet]:
     """Tweets left in `posting` (the process died mid-post) become `unknown`: they may or may
-    not be on X, so a person checks; they are never re-posted automatically."""
+    not be on X, so a person checks; they are never re-posted automatically. Only servers on
+    `shards`, so each shard process recovers (and announces) its own."""
+    stuck = [EpisodeTweet.status == PostStatus.POSTING, EpisodeTweet.updated_at < older_than]
+    if shards is not None:
+        on_these_shards = (
+            sa.select(Episode.id)
+            .join(Podcast, Podcast.id == Episode.podcast_id)
+            .where(on_shards(Podcast.guild_id, shards))
+        )
+        stuck.append(EpisodeTweet.episode_id.in_(on_these_shards.scalar_subquery()))
     ids = (
         await session.scalars(
             sa.update(EpisodeTweet)
-            .where(EpisodeTweet.status == PostStatus.POSTING, EpisodeTweet.updated_at < older_than)
+            .where(*stuck)
             .values(status=PostStatus.UNKNOWN, failure_reason=reason)
             .returning(EpisodeTweet.id)
             .execution_options(synchronize_session=False)

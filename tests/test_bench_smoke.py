@@ -17,6 +17,7 @@ from tests.rig import REPO
     [
         ("bench.live_check", ["--channels", "6", "--latency-ms", "5", "--podcasts", "1", "3"]),
         ("bench.posting", ["--tweets", "6", "--latency-ms", "5"]),
+        ("bench.shards", ["--podcasts", "12"]),
     ],
 )
 def test_benchmark_runs_and_prints_json(module: str, args: list[str]) -> None:

@@ -16,28 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.logs import JsonFormatter, SecretRedactor, log_context
 from tests.command_helpers import add_episode, create_tweets, link_x, setup_podcast
 from tests.db_proxy import DatabaseRelay, free_port
+from tests.ops_helpers import wait_for_health
 from tests.rig import CHANNEL_ID, world
 
 VIDEO_ID = "opsVideo001"
 STREAM_TITLE = "Secret-free title: Episode about gardens"
-
-
-async def healthz(port: int) -> tuple[int, dict[str, object]]:
-    async with httpx.AsyncClient() as client:
-        response = await client.get(f"http://127.0.0.1:{port}/healthz", timeout=10)
-    return response.status_code, response.json()
-
-
-async def wait_for_health(port: int, status: int, timeout: float = 30) -> dict[str, object]:
-    """Poll /healthz until it answers `status`; the last body on success."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    seen: tuple[int, dict[str, object]] | None = None
-    while asyncio.get_running_loop().time() < deadline:
-        seen = await healthz(port)
-        if seen[0] == status:
-            return seen[1]
-        await asyncio.sleep(0.3)
-    raise AssertionError(f"/healthz never answered {status}; last: {seen}")
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -43,6 +43,7 @@ from tests.emulators.discord_gateway import (
     CLOSE_AUTHENTICATION_FAILED,
     CLOSE_DECODE_ERROR,
     CLOSE_DISALLOWED_INTENTS,
+    CLOSE_INVALID_SHARD,
     CLOSE_NOT_AUTHENTICATED,
     CLOSE_UNKNOWN_OPCODE,
     GatewayConnection,
@@ -222,11 +223,15 @@ class DiscordEmulator(LoopbackEmulator):
         owner_name: str = "owner",
         bot_permissions: object = DEFAULT_BOT_PERMISSIONS,
         everyone_permissions: object = DEFAULT_EVERYONE_PERMISSIONS,
+        shard: tuple[int, int] | None = None,
     ) -> Guild:
         """A server with @everyone, a #general channel, an owner and the bot (managed role).
 
         Created after a bot connected, it arrives as GUILD_CREATE (the bot "joined").
+        ``shard=(shard_id, num_shards)`` picks an id that lands on that shard.
         """
+        if shard is not None:
+            self._ids.skip_to_shard(*shard)
         guild = Guild(
             self._ids,
             name,
@@ -238,7 +243,8 @@ class DiscordEmulator(LoopbackEmulator):
         )
         self.guilds[guild.id] = guild
         for session in self._live_sessions():
-            session.dispatch("GUILD_CREATE", self._guild_create_payload(guild, session))
+            if session.serves(guild.id):
+                session.dispatch("GUILD_CREATE", self._guild_create_payload(guild, session))
         self._changed()
         return guild
 
@@ -289,6 +295,10 @@ class DiscordEmulator(LoopbackEmulator):
     # ------------------------------------------------------------------------------------------
     # Driving the bot like a user
     # ------------------------------------------------------------------------------------------
+
+    def ready_shards(self) -> list[tuple[int, int]]:
+        """[shard_id, num_shards] of every live session that received READY."""
+        return [s.shard for s in self._live_sessions() if s.ready]
 
     async def wait_for_ready(self, timeout: float = 5.0) -> None:
         """Until a bot identified and was sent READY plus a GUILD_CREATE for every guild."""
@@ -1123,7 +1133,7 @@ class DiscordEmulator(LoopbackEmulator):
         *,
         source_message: StoredMessage | None = None,
     ) -> InteractionRun:
-        session = self._interaction_session()
+        session = self._interaction_session(guild)
         interaction_id = self._ids.next()
         token = f"aW50ZXJhY3Rpb24{secrets.token_urlsafe(48)}"
         member_perms = guild.permissions_for(member, channel)
@@ -1247,7 +1257,13 @@ class DiscordEmulator(LoopbackEmulator):
         if intents & Intent.PRIVILEGED and not self.privileged_intents:
             connection.close_after_pending(CLOSE_DISALLOWED_INTENTS, "Disallowed intent(s).")
             return
-        session = GatewaySession(secrets.token_hex(16), intents, data.get("large_threshold", 50))
+        shard = _identify_shard(data)
+        if shard is None:
+            connection.close_after_pending(CLOSE_INVALID_SHARD, "Invalid shard.")
+            return
+        session = GatewaySession(
+            secrets.token_hex(16), intents, data.get("large_threshold", 50), shard
+        )
         session.connection = connection
         connection.session = session
         self._sessions.append(session)
@@ -1258,11 +1274,15 @@ class DiscordEmulator(LoopbackEmulator):
             {
                 "v": 10,
                 "user": {**self.bot_user.to_payload(), "verified": True, "mfa_enabled": False},
-                "guilds": [{"id": str(gid), "unavailable": True} for gid in self.guilds],
+                "guilds": [
+                    {"id": str(gid), "unavailable": True}
+                    for gid in self.guilds
+                    if session.serves(gid)
+                ],
                 "session_id": session.session_id,
                 "session_type": "normal",
                 "resume_gateway_url": self.resume_gateway_url,
-                "shard": data.get("shard", [0, 1]),
+                "shard": list(shard),
                 "application": {"id": str(self.application_id), "flags": flags},
                 "private_channels": [],
                 "relationships": [],
@@ -1275,7 +1295,8 @@ class DiscordEmulator(LoopbackEmulator):
             },
         )
         for guild in self.guilds.values():
-            session.dispatch("GUILD_CREATE", self._guild_create_payload(guild, session))
+            if session.serves(guild.id):
+                session.dispatch("GUILD_CREATE", self._guild_create_payload(guild, session))
         await connection.all_sent.wait()
         session.ready = True
         self._changed()
@@ -1343,16 +1364,17 @@ class DiscordEmulator(LoopbackEmulator):
     def _live_sessions(self) -> list[GatewaySession]:
         return [session for session in self._sessions if not session.closed]
 
-    def _interaction_session(self) -> GatewaySession:
-        """Interactions go to the most recently identified live session."""
-        ready = [session for session in self._live_sessions() if session.ready]
+    def _interaction_session(self, guild: Guild) -> GatewaySession:
+        """Interactions go to the most recently identified live session of the guild's shard."""
+        ready = [s for s in self._live_sessions() if s.ready and s.serves(guild.id)]
         assert ready, "no bot is connected to the gateway; await emu.wait_for_ready() first"
         return ready[-1]
 
     def _broadcast(self, event: str, data: dict[str, Any]) -> None:
         """Send a guild event to every live session whose intents want it."""
+        guild_id = _event_guild_id(event, data)
         for session in self._live_sessions():
-            if session.wants(event):
+            if session.wants(event) and session.serves(guild_id):
                 session.dispatch(event, data)
         self._changed()
 
@@ -1365,6 +1387,28 @@ class DiscordEmulator(LoopbackEmulator):
 # --------------------------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------------------------
+
+
+def _identify_shard(data: dict[str, Any]) -> tuple[int, int] | None:
+    """IDENTIFY's optional `shard` [shard_id, num_shards] (default [0, 1]); None when invalid,
+    which Discord answers with close code 4010 (discord-api-docs, Gateway, "Sharding")."""
+    raw = data.get("shard", [0, 1])
+    if (
+        not isinstance(raw, list)
+        or len(raw) != 2
+        or not all(isinstance(n, int) for n in raw)
+        or not 0 <= raw[0] < raw[1]
+    ):
+        return None
+    return raw[0], raw[1]
+
+
+def _event_guild_id(event: str, data: dict[str, Any]) -> int | None:
+    """The server a dispatch is about (None: a DM or no server), for shard routing."""
+    raw = data.get("guild_id")
+    if raw is None and event in ("GUILD_CREATE", "GUILD_UPDATE", "GUILD_DELETE"):
+        raw = data.get("id")
+    return int(raw) if raw is not None else None
 
 
 class _Upload:

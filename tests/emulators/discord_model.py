@@ -102,6 +102,15 @@ class SnowflakeFactory:
         self._last = candidate if candidate > self._last else self._last + 1
         return self._last
 
+    def skip_to_shard(self, shard_id: int, num_shards: int) -> None:
+        """Make the next id one whose server lands on `shard_id` of `num_shards` (its
+        millisecond part, `id >> 22`, decides the shard), by moving a few ms ahead."""
+        now = (int(time.time() * 1000) - DISCORD_EPOCH_MS) << 22
+        millis = max(now, self._last + 1) >> 22
+        while millis % num_shards != shard_id:
+            millis += 1
+        self._last = max(self._last, (millis << 22) - 1)
+
 
 # --------------------------------------------------------------------------------------------
 # Users, roles, channels, members
