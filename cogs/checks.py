@@ -13,7 +13,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import discord
 from discord import app_commands
 
-from bot.errors import GuildOnly, InvalidInput, NotAdmin, NotHost, OnAirError, PodcastNotSetUp
+from bot.errors import (
+    GuildOnly,
+    InvalidInput,
+    NotAdmin,
+    NotAllowed,
+    NotHost,
+    OnAirError,
+    PodcastNotSetUp,
+)
 from bot.user_text import has_control_characters
 
 if TYPE_CHECKING:
@@ -72,15 +80,23 @@ async def is_host_or_former_host(interaction: discord.Interaction) -> bool:
         raise
 
 
+async def is_admin_or_host(interaction: discord.Interaction) -> bool:
+    try:
+        return await is_admin(interaction)
+    except Refused:
+        pass
+    try:
+        return await is_host(interaction)
+    except Refused:
+        raise Refused(NotAllowed(reason="Only podcast admins and hosts can do that.")) from None
+
+
 async def may_see_episodes(interaction: discord.Interaction) -> bool:
     """Admins and hosts may see the podcast's episodes (the autocomplete lists)."""
-    for check in (is_admin, is_host):
-        try:
-            if await check(interaction):
-                return True
-        except Refused:
-            continue
-    return False
+    try:
+        return await is_admin_or_host(interaction)
+    except Refused:
+        return False
 
 
 def admin_only() -> Callable[[T], T]:
@@ -89,6 +105,10 @@ def admin_only() -> Callable[[T], T]:
 
 def host_only() -> Callable[[T], T]:
     return app_commands.check(is_host)
+
+
+def admin_or_host() -> Callable[[T], T]:
+    return app_commands.check(is_admin_or_host)
 
 
 def host_or_former_host() -> Callable[[T], T]:

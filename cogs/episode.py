@@ -6,8 +6,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from cogs.checks import admin_only, services_of
-from cogs.render import episodes_embed
+from cogs.checks import admin_only, admin_or_host, services_of
+from cogs.readiness import host_members
+from cogs.render import board_embed, episodes_embed
 from cogs.ui import episode_autocomplete
 
 
@@ -68,6 +69,21 @@ class EpisodeCog(
         await interaction.response.send_message(
             f"Removed “{title}” and its tweets.", ephemeral=True
         )
+
+    @app_commands.command(
+        name="ready", description="Each host's X link and tweet for an episode, and what's missing"
+    )
+    @app_commands.describe(episode="The episode")
+    @app_commands.autocomplete(episode=episode_autocomplete)
+    @admin_or_host()
+    async def ready(self, interaction: discord.Interaction, episode: str) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        services = services_of(interaction)
+        podcast = await services.podcasts.get(interaction.guild_id or 0)
+        board = await services.readiness.board(
+            podcast.guild_id, episode, host_members(interaction.guild, podcast.host_role_id)
+        )
+        await interaction.followup.send(embed=board_embed(board), ephemeral=True)
 
 
 async def setup(bot: commands.Bot) -> None:

@@ -7,6 +7,7 @@ import discord
 from bot.errors import explain
 from bot.live_check import HostLine, StreamReport
 from bot.podcasts import EpisodeLine
+from bot.readiness import Board, HostReadiness, LinkState, TweetState
 from bot.tweet_text import MAX_WEIGHTED
 from bot.tweets import EpisodeStatus, TweetPreview
 from bot.youtube import LiveCheck
@@ -204,6 +205,78 @@ def live_check_text(check: LiveCheck) -> str:
         f" ({check.reason or 'no answer'}). OnAir treats that as “unknown”, never as offline, "
         "and tries again on the next check."
     )
+
+
+LINK_WORDS = {
+    LinkState.OK: "X @{username} ✓",
+    LinkState.NOT_LINKED: "X not linked",
+    LinkState.BROKEN: "X @{username}: link broken",
+    LinkState.UNCHECKED: "X @{username} (not checked just now)",
+}
+BOARD_TWEET_WORDS = {
+    TweetState.READY: "tweet approved, on, fits",
+    TweetState.MISSING: "no tweet yet",
+    TweetState.UNAPPROVED: "tweet not approved",
+    TweetState.TOO_LONG: "tweet too long",
+    TweetState.DISABLED: "tweet off: won't be posted",
+    TweetState.HELD: "tweet held by an admin",
+    TweetState.AWAY: "tweet held: no longer has the host role",
+    TweetState.DONE: "tweet already handled",
+}
+
+
+def board_line_text(line: HostReadiness) -> str:
+    if line.must_act:
+        icon = "❌"
+    elif line.tweet in (TweetState.HELD, TweetState.AWAY):
+        icon = "⛔"
+    elif line.tweet is TweetState.DISABLED:
+        icon = "⏸️"
+    else:
+        icon = "✅"
+    link = (
+        "X not linked"
+        if line.link is LinkState.NOT_LINKED or line.x_username is None
+        else LINK_WORDS[line.link].format(username=discord.utils.escape_markdown(line.x_username))
+    )
+    text = f"{icon} **{discord.utils.escape_markdown(line.name)}**: {link} · {BOARD_TWEET_WORDS[line.tweet]}"
+    if line.todo:
+        text += f"\n  → {line.todo}"
+    return text
+
+
+def board_embed(board: Board) -> discord.Embed:
+    embed = discord.Embed(
+        title=f"Ready for “{board.episode_title}”?"[:256],
+        colour=CALM_BLUE,
+        timestamp=board.starts_at,
+    )
+    starts = f"Starts {discord.utils.format_dt(board.starts_at, 'F')} ({discord.utils.format_dt(board.starts_at, 'R')})."
+    lines = [board_line_text(h) for h in board.hosts] or ["No hosts yet: run /tweets create-all."]
+    embed.description = (starts + "\n\n" + "\n".join(lines))[:4000]
+    if board.duplicates:
+        pairs = "\n".join(
+            f"{discord.utils.escape_markdown(d.first)} and {discord.utils.escape_markdown(d.second)}: {d.percent}% alike"
+            for d in board.duplicates
+        )
+        embed.add_field(
+            name="⚠️ Nearly identical tweets",
+            value=(
+                pairs + "\nX's rules forbid posting the same or very similar text from several "
+                "accounts: make yours your own with /tweet edit."
+            )[:1024],
+            inline=False,
+        )
+    embed.set_footer(text="Updated as hosts fix things. Each host sees their own with /tweet show.")
+    return embed
+
+
+def board_mention_text(board: Board) -> str | None:
+    """The board's one line of mentions: each host who must act, once."""
+    if not board.mentions:
+        return None
+    people = " ".join(f"<@{uid}>" for uid in board.mentions)
+    return f"{people}: something is still missing for your tweet, see below."
 
 
 def _plain(text: str) -> str:

@@ -361,6 +361,38 @@ async def attach_streams(session: AsyncSession, rows: list[dict[str, object]]) -
     return set((await session.scalars(stmt)).all())
 
 
+async def restart_streams(session: AsyncSession, rows: list[dict[str, object]]) -> set[int]:
+    """Move episodes from a stream that dropped to its restart (a new video id): the same
+    episode, so nothing is posted again. Returns the ids moved.
+
+    Each row: id, old_video_id, live_video_id, live_url, live_title. The old id in the WHERE
+    makes a second checker's attempt a no-op.
+    """
+    if not rows:
+        return set()
+    keys = ("id", "old_video_id", "live_video_id", "live_url", "live_title")
+    values = sa.values(
+        sa.column("id", sa.BigInteger),
+        sa.column("old_video_id", sa.String),
+        sa.column("live_video_id", sa.String),
+        sa.column("live_url", sa.String),
+        sa.column("live_title", sa.String),
+        name="restart",
+    ).data([tuple(r[k] for k in keys) for r in rows])
+    stmt = (
+        sa.update(Episode)
+        .where(Episode.id == values.c.id, Episode.live_video_id == values.c.old_video_id)
+        .values(
+            live_video_id=values.c.live_video_id,
+            live_url=values.c.live_url,
+            live_title=values.c.live_title,
+        )
+        .returning(Episode.id)
+        .execution_options(synchronize_session=False)
+    )
+    return set((await session.scalars(stmt)).all())
+
+
 async def reserve_reports(
     session: AsyncSession, episode_ids: list[int], stale_before: dt.datetime
 ) -> set[int]:
@@ -839,3 +871,72 @@ async def episodes_of_podcast(session: AsyncSession, podcast_id: int) -> Sequenc
         .order_by(Episode.scheduled_date.desc(), Episode.scheduled_at.desc(), Episode.id.desc())
     )
     return result.all()
+
+
+# -- the readiness board -----------------------------------------------------------------------
+
+
+async def board_candidates(
+    session: AsyncSession, today: dt.date, shards: Shards | None = None
+) -> Sequence[Episode]:
+    """Episodes of active podcasts of servers on `shards`, not live yet, from two days ago to
+    two days ahead (a wide net for every timezone; bot.readiness decides which are due)."""
+    result = await session.scalars(
+        sa.select(Episode)
+        .options(joinedload(Episode.podcast))
+        .join(Podcast, Podcast.id == Episode.podcast_id)
+        .where(
+            Podcast.active,
+            on_shards(Podcast.guild_id, shards),
+            Episode.live_video_id.is_(None),
+            Episode.scheduled_date.between(
+                today - dt.timedelta(days=2), today + dt.timedelta(days=2)
+            ),
+        )
+        .order_by(Episode.id)
+        .execution_options(populate_existing=True)
+    )
+    return result.all()
+
+
+async def take_board_stage(session: AsyncSession, episode_id: int, stage: int) -> bool:
+    """Claim posting board `stage` of the episode (one process wins); the earlier board's
+    message is no longer edited."""
+    result = await session.execute(
+        sa.update(Episode)
+        .where(Episode.id == episode_id, Episode.board_stage < stage)
+        .values(board_stage=stage, board_message_id=None, board_digest=None)
+        .returning(Episode.id)
+        .execution_options(synchronize_session=False)
+    )
+    return result.first() is not None
+
+
+async def tweets_for_board(session: AsyncSession, episode_ids: list[int]) -> Sequence[EpisodeTweet]:
+    """Tweets of these episodes with host, X account, episode and podcast, in one query."""
+    if not episode_ids:
+        return []
+    result = await session.scalars(
+        sa.select(EpisodeTweet)
+        .options(
+            joinedload(EpisodeTweet.host).joinedload(Host.x_account),
+            joinedload(EpisodeTweet.episode).joinedload(Episode.podcast),
+        )
+        .join(Host, Host.id == EpisodeTweet.host_id)
+        .where(EpisodeTweet.episode_id.in_(episode_ids))
+        .order_by(EpisodeTweet.episode_id, sa.func.lower(Host.display_name), Host.id)
+    )
+    return result.unique().all()
+
+
+async def save_board(
+    session: AsyncSession,
+    episode_id: int,
+    channel_id: int | None,
+    message_id: int | None,
+    digest: str,
+) -> None:
+    values: dict[str, object] = {"board_digest": digest}
+    if message_id is not None:
+        values.update(board_channel_id=channel_id, board_message_id=message_id)
+    await session.execute(sa.update(Episode).where(Episode.id == episode_id).values(**values))
