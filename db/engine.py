@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 import traceback
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
 
 import asyncpg
-from sqlalchemy import exc as sa_exc
+from sqlalchemy import event, exc
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -16,17 +19,30 @@ from sqlalchemy.ext.asyncio import (
 
 
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
-    """The engine for `url` (postgresql+asyncpg://...). pre_ping survives database restarts."""
-    # Short connect and pool waits: while the database is down a command still answers within
+    """The engine for `url` (postgresql+asyncpg://...). A ping at checkout survives database
+    restarts (``_ping_on_checkout``)."""
+    # A short connect timeout: while the database is down a command still answers within
     # Discord's 3 s ("OnAir can't reach its database right now"), instead of hanging.
-    return create_async_engine(
-        url,
-        pool_pre_ping=True,
-        pool_size=pool_size,
-        max_overflow=10,
-        pool_timeout=2,
-        connect_args={"timeout": 2},
+    engine = create_async_engine(
+        url, pool_size=pool_size, max_overflow=10, connect_args={"timeout": 2}
     )
+    event.listen(engine.sync_engine.pool, "checkout", _ping_on_checkout)
+    return engine
+
+
+def _ping_on_checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+    """SQLAlchemy's ``pool_pre_ping``, in one round trip instead of three.
+
+    Its asyncpg ping wraps the ``;`` in BEGIN/ROLLBACK (for pgbouncer's transaction mode), so
+    every checkout cost three round trips; under a burst of commands those queue on the pool
+    (bench/load.py). A connection that fails the ping is replaced: raising DisconnectionError
+    is SQLAlchemy's documented way to make the pool retry with a fresh one."""
+    from sqlalchemy.util import await_
+
+    try:
+        await_(record.driver_connection.fetchrow(";"))
+    except Exception as error:
+        raise exc.DisconnectionError() from error
 
 
 def is_outage(error: BaseException) -> bool:
@@ -35,13 +51,13 @@ def is_outage(error: BaseException) -> bool:
     SQLAlchemy (a refused connect arrives unwrapped)."""
     seen: BaseException | None = error
     while seen is not None:
-        if isinstance(seen, sa_exc.DBAPIError) and seen.connection_invalidated:
+        if isinstance(seen, exc.DBAPIError) and seen.connection_invalidated:
             return True
         if isinstance(
             seen,
-            sa_exc.OperationalError
-            | sa_exc.InterfaceError
-            | sa_exc.TimeoutError
+            exc.OperationalError
+            | exc.InterfaceError
+            | exc.TimeoutError
             | asyncpg.PostgresConnectionError
             | asyncpg.InterfaceError,
         ):
@@ -63,3 +79,16 @@ def _raised_in_database_client(error: BaseException) -> bool:
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Sessions for short units of work: `async with sessions() as s, s.begin(): ...`."""
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+@asynccontextmanager
+async def single_read(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """A session for one read statement, without BEGIN and ROLLBACK around it (autocommit).
+
+    Every slash command's checks read the podcast first; under 200 concurrent commands the
+    round trips queue on the pool, so each saved one shows in the acknowledgement time
+    (bench/load.py). Only for a single SELECT: anything that reads twice or writes needs a
+    transaction."""
+    async with sessions() as session:
+        await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        yield session
