@@ -209,7 +209,12 @@ async def build_services(
         metrics=metrics,
         api=ApiAccess(sessions),
         readiness=ReadinessService(
-            sessions, x, cipher, x_limiter=x_limiter, clock=clock, shards=shards_of(settings)
+            sessions,
+            x,
+            cipher,
+            x_limiter=x_command_limiter,  # link checks never slow go-live posting down
+            clock=clock,
+            shards=shards_of(settings),
         ),
         budgets={"x": SharedBudget(*X_COMMAND_BUDGET)},
     )

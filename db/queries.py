@@ -922,3 +922,16 @@ async def save_board(
     if message_id is not None:
         values.update(board_channel_id=channel_id, board_message_id=message_id)
     await session.execute(sa.update(Episode).where(Episode.id == episode_id).values(**values))
+
+
+async def release_board_stage(session: AsyncSession, episode_id: int, stage: int) -> None:
+    """The board of `stage` could not be posted: the next check tries again."""
+    await session.execute(
+        sa.update(Episode)
+        .where(
+            Episode.id == episode_id,
+            Episode.board_stage == stage,
+            Episode.board_message_id.is_(None),
+        )
+        .values(board_stage=stage - 1)
+    )
