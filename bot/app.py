@@ -36,6 +36,7 @@ from bot.posting import TweetPoster
 from bot.ratelimit import KeyedRateLimiter, SharedBudget
 from bot.readiness import ReadinessService
 from bot.retention import RemovedServerCleanup
+from bot.show_events import ShowEvents
 from bot.tweets import TweetService
 from bot.web.server import HttpServer, WebDeps, build_app
 from bot.x import XService
@@ -105,6 +106,7 @@ class Services:
     api: ApiAccess
     readiness: ReadinessService
     budgets: dict[str, SharedBudget]
+    show: ShowEvents
 
 
 async def open_database(settings: Settings, stack: AsyncExitStack) -> AsyncEngine:
@@ -217,6 +219,7 @@ async def build_services(
             shards=shards_of(settings),
         ),
         budgets={"x": SharedBudget(*X_COMMAND_BUDGET)},
+        show=ShowEvents(sessions, event_minutes=settings.event_default_minutes),
     )
 
 

@@ -71,6 +71,8 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
     shard_count: int | None = Field(default=None, ge=1, le=10_000)
     shard_ids: list[int] | None = None
+    # The show in Discord (README "The show in Discord").
+    event_default_minutes: int = Field(default=120, ge=1, le=10_080)
 
     @field_validator("log_format", mode="before")
     @classmethod
