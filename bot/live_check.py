@@ -23,13 +23,18 @@ from bot.metrics import channel_state
 from bot.posting import RETRY_WINDOW, PostedLine, TweetPoster
 from bot.timezones import local_today
 from bot.user_text import escape_markdown
-from bot.youtube import ChannelBatch, LiveCheck, YouTubeClient
+from bot.youtube import ChannelBatch, LiveCheck, ScheduledStream, YouTubeClient
 from db import queries
 from db.models import Episode, EpisodeTweet, Podcast, PostStatus
 
 log = logging.getLogger("onair.live")
 
 LATE_AFTER = dt.timedelta(hours=2)
+# A new live video this soon after the last one was seen live is that stream restarted: the
+# same episode (README, "How the live check works").
+RESTART_WINDOW = dt.timedelta(minutes=30)
+# ...unless another of today's episodes is timed to start by then (this far ahead, or later).
+NEXT_EPISODE_LEAD = dt.timedelta(minutes=15)
 # How long one checker may take to send a stream's first report before another takes over.
 REPORT_RESERVATION_TTL = dt.timedelta(minutes=2)
 
@@ -176,7 +181,8 @@ class LiveChecker:
         batch = ChannelBatch({})
         if podcasts:
             batch = await self._youtube.check_channels(
-                sorted({p.youtube_channel_id for p in podcasts})
+                sorted({p.youtube_channel_id for p in podcasts}),
+                scheduled=known_scheduled(podcasts),
             )
         checks = batch.checks
         result.states = {cid: channel_state(c.state, c.reason) for cid, c in checks.items()}
@@ -227,7 +233,9 @@ class LiveChecker:
         """Record every podcast's check and tie new streams to episodes. A podcast whose own
         data fails in Python (a poisoned timezone, say) is left out and put in `failures`."""
         notices: list[Notice] = []
-        attach_rows, reported = await self._match_streams(session, live, now, notices, failures)
+        attach_rows, restart_rows, reported = await self._match_streams(
+            session, live, now, notices, failures
+        )
         check_rows = []
         for podcast in podcasts:
             if podcast.id in failures:
@@ -241,7 +249,11 @@ class LiveChecker:
                 failures[podcast.id] = (podcast, exc)
                 check_rows.append(self._failed_check_row(podcast, now))
         await queries.record_checks(session, check_rows)
-        return await queries.attach_streams(session, attach_rows), notices
+        restarted = await queries.restart_streams(session, restart_rows)
+        if restarted:
+            log.info("streams restarted under a new video for episodes %s", sorted(restarted))
+        # A restarted episode's report is edited (new link), like a new stream's is sent.
+        return await queries.attach_streams(session, attach_rows) | restarted, notices
 
     async def _record_one_by_one(
         self,
@@ -277,6 +289,9 @@ class LiveChecker:
             "last_check_result": "failed for this podcast (see the announce channel)",
             "upcoming_start_at": None,
             "last_reported_video_id": podcast.last_reported_video_id,
+            "scheduled_streams": podcast.scheduled_streams,
+            "last_live_video_id": podcast.last_live_video_id,
+            "last_live_at": podcast.last_live_at,
         }
 
     def _failure_notices(
@@ -311,7 +326,18 @@ class LiveChecker:
         return notices
 
     def _batch_notices(self, batch: ChannelBatch, podcasts: list[Podcast]) -> list[Notice]:
-        """What happened to the whole batch (quota, key) is told to every server in it."""
+        """What happened to the whole batch (quota, key, blocked) is told to every server in it."""
+        if batch.page_checks_blocked_now:
+            log.warning("YouTube blocks page checks (bot wall or consent page)")
+            blocked = [
+                p
+                for p in podcasts
+                if (check := batch.checks.get(p.youtube_channel_id)) is not None
+                and check.reason in ("blocked", "captcha")
+            ]
+            return [
+                Notice(p.guild_id, p.announce_channel_id, "blocked", BLOCKED_TEXT) for p in blocked
+            ]
         if not (batch.quota_exhausted_now or batch.api_key_rejected_now):
             return []
         problem = (
@@ -333,8 +359,9 @@ class LiveChecker:
         now: dt.datetime,
         notices: list[Notice],
         failures: dict[int, tuple[Podcast, BaseException]],
-    ) -> tuple[list[dict[str, object]], dict[int, str]]:
-        """Decide, for every live channel, which episode the stream is (one query for all)."""
+    ) -> tuple[list[dict[str, object]], list[dict[str, object]], dict[int, str]]:
+        """Decide, for every live channel, which episode the stream is (one query for all):
+        one already tied to it, the episode whose stream just restarted, or a new one."""
         local_dates: dict[int, dt.date] = {}
         for podcast, _ in live:
             try:
@@ -343,19 +370,32 @@ class LiveChecker:
                 failures[podcast.id] = (podcast, exc)
         live = [(p, c) for p, c in live if p.id not in failures]
         if not live:
-            return [], {}
-        episodes = await queries.candidate_episodes(
-            session, local_dates, [c.video_id for _, c in live if c.video_id]
-        )
+            return [], [], {}
+        video_ids = [c.video_id for _, c in live if c.video_id]
+        video_ids += [p.last_live_video_id for p, _ in live if p.last_live_video_id]
+        episodes = await queries.candidate_episodes(session, local_dates, video_ids)
         by_podcast: dict[int, list[Episode]] = {}
         for episode in episodes:
             by_podcast.setdefault(episode.podcast_id, []).append(episode)
         attach_rows: list[dict[str, object]] = []
+        restart_rows: list[dict[str, object]] = []
         reported: dict[int, str] = {}
         for podcast, check in live:
             candidates = by_podcast.get(podcast.id, [])
             if any(e.live_video_id == check.video_id for e in candidates):
                 continue  # already ours: retries are claimed below
+            restarted = restarted_episode(podcast, check, candidates, now)
+            if restarted is not None:
+                restart_rows.append(
+                    {
+                        "id": restarted.id,
+                        "old_video_id": restarted.live_video_id,
+                        "live_video_id": check.video_id,
+                        "live_url": check.url,
+                        "live_title": (check.title or "")[:300] or None,
+                    }
+                )
+                continue
             try:
                 notice = self._skip_reason(podcast, check, now, candidates)
             except Exception as exc:
@@ -366,7 +406,7 @@ class LiveChecker:
                     notices.append(notice)
                 reported[podcast.id] = check.video_id or ""
                 continue
-            episode = next(e for e in candidates if e.live_video_id is None)
+            episode = episode_for_stream(candidates, min(check.started_at or now, now))
             attach_rows.append(
                 {
                     "id": episode.id,
@@ -376,7 +416,7 @@ class LiveChecker:
                     "went_live_at": min(check.started_at or now, now),
                 }
             )
-        return attach_rows, reported
+        return attach_rows, restart_rows, reported
 
     def _skip_reason(
         self, podcast: Podcast, check: LiveCheck, now: dt.datetime, candidates: list[Episode]
@@ -412,19 +452,33 @@ class LiveChecker:
         self, podcast: Podcast, check: LiveCheck | None, now: dt.datetime, reported: dict[int, str]
     ) -> dict[str, object]:
         upcoming = podcast.upcoming_start_at
+        scheduled = podcast.scheduled_streams
+        last_live = (podcast.last_live_video_id, podcast.last_live_at)
         text = "unknown this time (no answer)"
         if check is not None:
             text = describe_check(check)
+            scheduled = [
+                {"video_id": s.video_id, "scheduled_start": s.scheduled_start.isoformat()}
+                for s in check.scheduled
+                if s.scheduled_start is not None
+            ]
             if check.state == "upcoming":
                 upcoming = check.scheduled_start
             elif check.state in ("live", "offline"):
-                upcoming = None
+                # The next known waiting room (say, next week's episode) keeps fast checks due.
+                starts = [s.scheduled_start for s in check.scheduled if s.scheduled_start]
+                upcoming = min(starts, default=None)
+            if check.state == "live" and check.video_id:
+                last_live = (check.video_id, now)
         return {
             "id": podcast.id,
             "last_checked_at": now,
             "last_check_result": text,
             "upcoming_start_at": upcoming,
             "last_reported_video_id": reported.get(podcast.id, podcast.last_reported_video_id),
+            "scheduled_streams": scheduled,
+            "last_live_video_id": last_live[0],
+            "last_live_at": last_live[1],
         }
 
     async def _reports(
@@ -466,6 +520,69 @@ class LiveChecker:
     async def save_report_message(self, episode_id: int, channel_id: int, message_id: int) -> None:
         async with self._sessions() as session, session.begin():
             await queries.save_report_message(session, episode_id, channel_id, message_id)
+
+
+BLOCKED_TEXT = (
+    "YouTube is answering OnAir's checks of the channel page with its “confirm you're not a "
+    "bot” or consent page, so OnAir can't see right now whether the channel is live. It keeps "
+    "trying, more slowly. To stop depending on the page, the bot's operator can set "
+    "YOUTUBE_API_KEY (a free YouTube Data API key) and restart OnAir."
+)
+
+
+def known_scheduled(podcasts: list[Podcast]) -> dict[str, list[ScheduledStream]]:
+    """The waiting rooms earlier checks saw, per channel (podcasts may share one)."""
+    known: dict[str, list[ScheduledStream]] = {}
+    for podcast in podcasts:
+        for item in podcast.scheduled_streams or []:
+            try:
+                start = dt.datetime.fromisoformat(str(item["scheduled_start"]))
+                stream = ScheduledStream(str(item["video_id"]), start)
+            except (KeyError, TypeError, ValueError):
+                continue
+            known.setdefault(podcast.youtube_channel_id, []).append(stream)
+    return known
+
+
+def restarted_episode(
+    podcast: Podcast, check: LiveCheck, candidates: list[Episode], now: dt.datetime
+) -> Episode | None:
+    """The episode whose stream this new video restarts, if it is one.
+
+    A stream that drops and starts again gets a new video id. Seen live within RESTART_WINDOW
+    of the previous stream (while it is still live, or just after), it is the same episode,
+    unless another episode of the day is timed to begin by now: then it is that one's stream.
+    """
+    previous, seen_at = podcast.last_live_video_id, podcast.last_live_at
+    if not previous or previous == check.video_id or seen_at is None:
+        return None
+    if now - seen_at > RESTART_WINDOW:
+        return None
+    first = next((e for e in candidates if e.live_video_id == previous), None)
+    if first is None:
+        return None
+    began = first.went_live_at or now
+    next_due = any(
+        e.live_video_id is None
+        and e.scheduled_at is not None
+        and e.scheduled_at > began
+        and e.scheduled_at - NEXT_EPISODE_LEAD <= now
+        for e in candidates
+    )
+    return None if next_due else first
+
+
+def episode_for_stream(candidates: list[Episode], started: dt.datetime) -> Episode:
+    """Of the episodes still waiting for a stream, the one this stream is: the timed episode
+    nearest its start (two episodes on one day each get their own), else the latest day's."""
+    waiting = [e for e in candidates if e.live_video_id is None]
+
+    def distance(episode: Episode) -> dt.timedelta:
+        if episode.scheduled_at is None:
+            return LATE_AFTER  # an untimed episode fits any stream of its day, loosely
+        return abs(episode.scheduled_at - started)
+
+    return min(waiting, key=distance)  # ties keep the latest day first
 
 
 def host_line(

@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 NAMING_CONVENTION = {
@@ -117,6 +118,14 @@ class Podcast(Base):
     require_approval: Mapped[bool] = mapped_column(sa.Boolean, server_default=sa.true())
     # When the bot was removed from the server: its data is cleaned up after a grace period.
     removed_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    # Waiting rooms the live check has seen ([{"video_id", "scheduled_start"}]): each is
+    # looked at on its own watch page from shortly before its start (README, live check).
+    scheduled_streams: Mapped[list[dict[str, str]]] = mapped_column(
+        JSONB, server_default=sa.text("'[]'::jsonb")
+    )
+    # The stream last seen live and when: a new video soon after is a restart of that episode.
+    last_live_video_id: Mapped[str | None] = mapped_column(sa.String(32))
+    last_live_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
 
     episodes: Mapped[list[Episode]] = relationship(back_populates="podcast", passive_deletes=True)
 

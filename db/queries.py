@@ -355,6 +355,38 @@ async def attach_streams(session: AsyncSession, rows: list[dict[str, object]]) -
     return set((await session.scalars(stmt)).all())
 
 
+async def restart_streams(session: AsyncSession, rows: list[dict[str, object]]) -> set[int]:
+    """Move episodes from a stream that dropped to its restart (a new video id): the same
+    episode, so nothing is posted again. Returns the ids moved.
+
+    Each row: id, old_video_id, live_video_id, live_url, live_title. The old id in the WHERE
+    makes a second checker's attempt a no-op.
+    """
+    if not rows:
+        return set()
+    keys = ("id", "old_video_id", "live_video_id", "live_url", "live_title")
+    values = sa.values(
+        sa.column("id", sa.BigInteger),
+        sa.column("old_video_id", sa.String),
+        sa.column("live_video_id", sa.String),
+        sa.column("live_url", sa.String),
+        sa.column("live_title", sa.String),
+        name="restart",
+    ).data([tuple(r[k] for k in keys) for r in rows])
+    stmt = (
+        sa.update(Episode)
+        .where(Episode.id == values.c.id, Episode.live_video_id == values.c.old_video_id)
+        .values(
+            live_video_id=values.c.live_video_id,
+            live_url=values.c.live_url,
+            live_title=values.c.live_title,
+        )
+        .returning(Episode.id)
+        .execution_options(synchronize_session=False)
+    )
+    return set((await session.scalars(stmt)).all())
+
+
 async def reserve_reports(
     session: AsyncSession, episode_ids: list[int], stale_before: dt.datetime
 ) -> set[int]:
