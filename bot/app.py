@@ -34,7 +34,9 @@ from bot.metrics import Metrics
 from bot.podcasts import PodcastService
 from bot.posting import TweetPoster
 from bot.ratelimit import KeyedRateLimiter, SharedBudget
+from bot.readiness import ReadinessService
 from bot.retention import RemovedServerCleanup
+from bot.show_events import ShowEvents
 from bot.tweets import TweetService
 from bot.web.server import HttpServer, WebDeps, build_app
 from bot.x import XService
@@ -55,6 +57,7 @@ EXTENSIONS = (
     "cogs.x_account",
     "cogs.membership",
     "cogs.retention",
+    "cogs.readiness",
     "cogs.live",
 )
 
@@ -101,7 +104,9 @@ class Services:
     retention: RemovedServerCleanup
     metrics: Metrics
     api: ApiAccess
+    readiness: ReadinessService
     budgets: dict[str, SharedBudget]
+    show: ShowEvents
 
 
 async def open_database(settings: Settings, stack: AsyncExitStack) -> AsyncEngine:
@@ -165,6 +170,7 @@ async def build_services(
         x_limiter=x_limiter,
         retry_base=dt.timedelta(seconds=settings.post_retry_base_seconds),
         metrics=metrics,
+        stagger=dt.timedelta(seconds=settings.post_stagger_seconds),
     )
     return Services(
         settings=settings,
@@ -205,7 +211,11 @@ async def build_services(
         ),
         metrics=metrics,
         api=ApiAccess(sessions),
+        readiness=ReadinessService(
+            sessions, x, cipher, x_limiter=x_limiter, clock=clock, shards=shards_of(settings)
+        ),
         budgets={"x": SharedBudget(*X_COMMAND_BUDGET)},
+        show=ShowEvents(sessions, event_minutes=settings.event_default_minutes),
     )
 
 

@@ -55,6 +55,7 @@ class Settings(BaseSettings):
     x_api_base_url: str = "https://api.twitter.com"
     youtube_base_url: str = "https://www.youtube.com"
     youtube_api_base_url: str = "https://www.googleapis.com/youtube/v3"
+    post_stagger_seconds: float = Field(default=0, ge=0, le=30)
     # Extensions beyond CONTRACT.md (tuning knobs with safe defaults).
     fast_check_interval_seconds: int = Field(default=30, ge=1, le=3_600)
     live_check_concurrency: int = Field(default=20, ge=1, le=200)
@@ -70,6 +71,8 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
     shard_count: int | None = Field(default=None, ge=1, le=10_000)
     shard_ids: list[int] | None = None
+    # The show in Discord (README "The show in Discord").
+    event_default_minutes: int = Field(default=120, ge=1, le=10_080)
 
     @field_validator("log_format", mode="before")
     @classmethod
@@ -80,6 +83,8 @@ class Settings(BaseSettings):
     @classmethod
     def _blank_number_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    readiness_check_seconds: int = Field(default=60, ge=1, le=3_600)
 
     @field_validator("shard_ids", mode="before")
     @classmethod

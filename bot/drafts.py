@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import zlib
 from dataclasses import dataclass
 from typing import Literal
 
@@ -95,21 +96,41 @@ class _Failure(Exception):
         self.retryable = retryable
 
 
+# Template drafts differ per host (X forbids identical posts across accounts): each host gets
+# an opener and a closer picked by a stable hash of their name.
+_TEMPLATE_OPENERS = (
+    ("🔴 We're live now on {show}!", "🔴 We're live now!"),
+    ("🎙️ Live right now on {show}:", "🎙️ Live right now:"),
+    ("Going live on {show} this minute!", "Going live this minute!"),
+    ("📺 {show} is live!", "📺 We're on air!"),
+    ("It's showtime on {show}!", "It's showtime!"),
+    ("Tune in: {show} is streaming now.", "Tune in: we're streaming now."),
+)
+_TEMPLATE_CLOSERS = (
+    "Come hang out with us in the chat 🎙️",
+    "Join us and say hi in the chat 👋",
+    "Pull up a chair and watch with us 🍿",
+    "See you in the live chat 💬",
+)
+
+
 def template_draft(episode_title: str, host_name: str, podcast_name: str | None = None) -> str:
     """The tweet used when the AI gives none, in the first person.
 
-    ``host_name`` is accepted for parity with ``Drafter.draft`` but not written: the tweet goes
-    out from the host's own account, where their name would read as third person.
+    ``host_name`` picks the wording (so two hosts' templates differ) but is not written: the
+    tweet goes out from the host's own account, where their name would read as third person.
     """
-    del host_name
+    pick = zlib.crc32(" ".join(host_name.split()).lower().encode())
+    with_show, without_show = _TEMPLATE_OPENERS[pick % len(_TEMPLATE_OPENERS)]
+    closer = _TEMPLATE_CLOSERS[(pick // len(_TEMPLATE_OPENERS)) % len(_TEMPLATE_CLOSERS)]
     title = " ".join(sanitize(episode_title).split())
     if title and title[-1] not in ".!?…":
         title += "."
     show = " ".join(sanitize(podcast_name or "").split())
-    parts = [f"🔴 We're live now on {show}!" if show else "🔴 We're live now!"]
+    parts = [with_show.format(show=show) if show else without_show]
     if title:
         parts.append(title)
-    parts.append("Come hang out with us in the chat 🎙️")
+    parts.append(closer)
     return " ".join(parts)
 
 

@@ -23,7 +23,7 @@ from bot.metrics import channel_state
 from bot.posting import RETRY_WINDOW, PostedLine, TweetPoster
 from bot.timezones import local_today
 from bot.user_text import escape_markdown
-from bot.youtube import ChannelBatch, LiveCheck, ScheduledStream, YouTubeClient
+from bot.youtube import ChannelBatch, LiveCheck, ScheduledStream, VideoState, YouTubeClient
 from db import queries
 from db.models import Episode, EpisodeTweet, Podcast, PostStatus
 
@@ -37,6 +37,10 @@ RESTART_WINDOW = dt.timedelta(minutes=30)
 NEXT_EPISODE_LEAD = dt.timedelta(minutes=15)
 # How long one checker may take to send a stream's first report before another takes over.
 REPORT_RESERVATION_TTL = dt.timedelta(minutes=2)
+# The end of a stream: this many checks in a row without it live; streams tied longer ago than
+# ON_AIR_FOR are no longer watched for their end.
+OFFLINE_CHECKS_TO_END = 2
+ON_AIR_FOR = dt.timedelta(hours=24)
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,20 @@ class StreamReport:
     report_message_id: int | None  # None: send a new message, else edit this one
     video_id: str | None = None
     lines: list[HostLine] = field(default_factory=list)
+    went_live_at: dt.datetime | None = None
+    ended_at: dt.datetime | None = None  # set once: the stream ended, this is the last edit
+
+
+@dataclass(frozen=True)
+class Announcement:
+    """The go-live message: "<show> is live: <title> <link>", mentioning ping_role_id only."""
+
+    guild_id: int
+    announce_channel_id: int
+    show_name: str
+    stream_title: str
+    stream_url: str
+    ping_role_id: int | None
 
 
 @dataclass(frozen=True)
@@ -83,6 +101,7 @@ class CheckResult:
     states: dict[str, str] = field(default_factory=dict)
     reports: list[StreamReport] = field(default_factory=list)
     notices: list[Notice] = field(default_factory=list)
+    announcements: list[Announcement] = field(default_factory=list)
 
 
 def describe_check(check: LiveCheck) -> str:
@@ -191,6 +210,7 @@ class LiveChecker:
             for p in podcasts
             if p.youtube_channel_id in checks and checks[p.youtube_channel_id].state == "live"
         ]
+        ended = await self._stream_ends(podcasts, checks, now)
         failures: dict[int, tuple[Podcast, BaseException]] = {}
         try:
             async with self._sessions() as session, session.begin():
@@ -214,8 +234,9 @@ class LiveChecker:
         result.notices.extend(self._failure_notices(podcasts, failures))
         if new_streams:
             log.info("new live streams tied to episodes %s", sorted(new_streams))
+            result.announcements.extend(await self._announcements(new_streams))
         posted = await self._poster.post_claimed(claimed)
-        episode_ids = new_streams | {line.episode_id for line in posted}
+        episode_ids = new_streams | ended | {line.episode_id for line in posted}
         if episode_ids:
             result.reports.extend(await self._reports(sorted(episode_ids), posted))
         result.notices.extend(self._batch_notices(batch, podcasts))
@@ -418,6 +439,68 @@ class LiveChecker:
             )
         return attach_rows, restart_rows, reported
 
+    async def _stream_ends(
+        self, podcasts: list[Podcast], checks: dict[str, LiveCheck], now: dt.datetime
+    ) -> set[int]:
+        """The end-of-stream bookkeeping in its own transaction, so it can't hold up the check."""
+        try:
+            async with self._sessions() as session, session.begin():
+                return await self._track_stream_ends(session, podcasts, checks, now)
+        except SQLAlchemyError:
+            log.exception("recording stream ends failed (ref %s)", new_reference())
+            return set()
+
+    async def _announcements(self, episode_ids: set[int]) -> list[Announcement]:
+        """One go-live announcement per episode, the first time a stream is tied to it."""
+        async with self._sessions() as session, session.begin():
+            episodes = await queries.claim_announcements(session, sorted(episode_ids))
+        return [
+            Announcement(
+                guild_id=e.podcast.guild_id,
+                announce_channel_id=e.podcast.announce_channel_id,
+                show_name=e.podcast.name,
+                stream_title=e.live_title or "(untitled)",
+                stream_url=e.live_url or "",
+                ping_role_id=e.podcast.ping_role_id,
+            )
+            for e in episodes
+        ]
+
+    async def _track_stream_ends(
+        self,
+        session: AsyncSession,
+        podcasts: list[Podcast],
+        checks: dict[str, LiveCheck],
+        now: dt.datetime,
+    ) -> set[int]:
+        """Episodes whose stream ended with this check: YouTube says it ended, or the channel
+        was not live with it for two checks in a row (an "unknown" answer counts for nothing)."""
+        on_air = await queries.on_air_episodes(session, [p.id for p in podcasts], now - ON_AIR_FOR)
+        if not on_air:
+            return set()
+        channel_of = {p.id: p.youtube_channel_id for p in podcasts}
+        rows: list[dict[str, object]] = []
+        for episode in on_air:
+            check = checks.get(channel_of[episode.podcast_id])
+            if check is None or check.state == "unknown":
+                continue
+            video = episode.live_video_id or ""
+            if check.state == "live" and check.video_id == video:
+                if episode.offline_checks:
+                    rows.append({"id": episode.id, "offline_checks": 0, "ended_at": None})
+                continue
+            # Live with another video is a restart or the next stream (the matching decides):
+            # only a miss, even if YouTube already calls the old video ended.
+            seen_ended = check.state != "live" and (
+                check.video_states.get(video) == VideoState.ENDED
+                or (check.state == "offline" and check.video_id == video)
+            )
+            misses = episode.offline_checks + 1
+            ended_at = now if seen_ended or misses >= OFFLINE_CHECKS_TO_END else None
+            rows.append({"id": episode.id, "offline_checks": misses, "ended_at": ended_at})
+        await queries.record_stream_ends(session, rows)
+        return {int(r["id"]) for r in rows if r["ended_at"] is not None}  # type: ignore[call-overload]
+
     def _skip_reason(
         self, podcast: Podcast, check: LiveCheck, now: dt.datetime, candidates: list[Episode]
     ) -> Notice | None:
@@ -507,6 +590,8 @@ class LiveChecker:
                     stream_url=episode.live_url,
                     report_message_id=None if episode.id in fresh else episode.report_message_id,
                     video_id=episode.live_video_id,
+                    went_live_at=episode.went_live_at,
+                    ended_at=episode.ended_at,
                 )
             report.lines.append(
                 host_line(

@@ -77,6 +77,12 @@ def parse_time(text: str) -> dt.time:
 
 
 @dataclass(frozen=True)
+class RemovedEpisode:
+    title: str
+    discord_event_id: int | None
+
+
+@dataclass(frozen=True)
 class EpisodeLine:
     id: int
     title: str
@@ -119,6 +125,8 @@ class PodcastService:
         admin_role_id: int | None,
         timezone: str | None,
         require_approval: bool | None = None,
+        ping_role_id: int | None = None,
+        events_enabled: bool | None = None,
     ) -> Podcast:
         """Create or update the server's podcast; a handle or URL is resolved to the UC… id once.
         Options left out (None) keep their current value, or the default for a new podcast."""
@@ -136,7 +144,10 @@ class PodcastService:
             "admin_role_id": admin_role_id,
             "active": True,
             "removed_at": None,  # set up again: nothing of it is cleaned up
+            "ping_role_id": ping_role_id,
         }
+        if events_enabled is not None:
+            fields["events_enabled"] = events_enabled
         if timezone is not None:
             fields["timezone"] = timezone
         if require_approval is not None:
@@ -258,13 +269,16 @@ class PodcastService:
 
         return podcast, [line(s) for s in up], [line(s) for s in past]
 
-    async def remove_episode(self, guild_id: int, episode: str) -> str:
+    async def remove_episode(self, guild_id: int, episode: str) -> RemovedEpisode:
+        """Delete the episode; its Discord event's id comes back so the caller cancels it."""
         async with self._sessions() as session, session.begin():
             podcast = await self._require(session, guild_id)
             found = await resolve_episode(session, podcast.id, episode)
+            event = await queries.event_of_episode(session, found.id)
+            event_id = event.discord_event_id if event is not None else None
             if not await queries.delete_episode_without_posts(session, found.id):
                 raise EpisodeHasPostedTweets(title=found.title)
-            return found.title
+            return RemovedEpisode(found.title, event_id)
 
     async def episode_choices(self, guild_id: int, text: str) -> list[EpisodeChoice]:
         """Autocomplete for every `episode` option: upcoming soonest first, then recent."""

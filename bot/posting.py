@@ -83,9 +83,11 @@ class TweetPoster:
         retry_base: dt.timedelta = dt.timedelta(seconds=30),
         clock: Callable[[], dt.datetime] = utcnow,
         metrics: Metrics | None = None,
+        stagger: dt.timedelta = dt.timedelta(0),
     ) -> None:
         self._sessions = sessions
         self._metrics = metrics
+        self._stagger = stagger.total_seconds()
         self._x = x
         self._cipher = cipher
         self._dry_run = dry_run
@@ -114,7 +116,14 @@ class TweetPoster:
         async with self._sessions() as session:
             tweets = await queries.load_claimed(session, tweet_ids)
         away = [t for t in tweets if self._lost_host_role(t)]
-        outcomes = await asyncio.gather(*(self._post_bounded(t) for t in tweets if t not in away))
+        # POST_STAGGER_SECONDS: one episode's hosts post that far apart, not all at once.
+        place: dict[int, int] = {}
+        delays = []
+        for tweet in tweets:
+            if tweet not in away:
+                delays.append((tweet, place.get(tweet.episode_id, 0) * self._stagger))
+                place[tweet.episode_id] = place.get(tweet.episode_id, 0) + 1
+        outcomes = await asyncio.gather(*(self._post_bounded(t, d) for t, d in delays))
         updates = [u for u, _, _ in outcomes] + [_held_update(t) for t in away]
         attempts = [a for _, a, _ in outcomes if a is not None]
         async with self._sessions() as session, session.begin():
@@ -135,8 +144,10 @@ class TweetPoster:
         )
 
     async def _post_bounded(
-        self, tweet: EpisodeTweet
+        self, tweet: EpisodeTweet, delay: float = 0
     ) -> tuple[dict[str, object], dict[str, object] | None, PostedLine]:
+        if delay:
+            await asyncio.sleep(delay)
         async with self._semaphore:
             return await self._post_one(tweet)
 

@@ -13,7 +13,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import discord
 from discord import app_commands
 
-from bot.errors import GuildOnly, InvalidInput, NotAdmin, NotHost, OnAirError, PodcastNotSetUp
+from bot.errors import (
+    GuildOnly,
+    InvalidInput,
+    NotAdmin,
+    NotAllowed,
+    NotHost,
+    OnAirError,
+    PodcastNotSetUp,
+)
 from bot.user_text import has_control_characters
 
 if TYPE_CHECKING:
@@ -72,12 +80,27 @@ async def is_host_or_former_host(interaction: discord.Interaction) -> bool:
         raise
 
 
+async def is_admin_or_host(interaction: discord.Interaction) -> bool:
+    try:
+        return await is_admin(interaction)
+    except Refused:
+        pass
+    try:
+        return await is_host(interaction)
+    except Refused:
+        raise Refused(NotAllowed(reason="Only podcast admins and hosts can do that.")) from None
+
+
 def admin_only() -> Callable[[T], T]:
     return app_commands.check(is_admin)
 
 
 def host_only() -> Callable[[T], T]:
     return app_commands.check(is_host)
+
+
+def admin_or_host() -> Callable[[T], T]:
+    return app_commands.check(is_admin_or_host)
 
 
 def host_or_former_host() -> Callable[[T], T]:

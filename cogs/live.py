@@ -10,8 +10,9 @@ import discord
 from discord.ext import commands, tasks
 
 from bot.errors import new_reference
-from bot.live_check import Notice, StreamReport
-from cogs.render import CALM_BLUE, report_embed
+from bot.live_check import Announcement, Notice, StreamReport
+from cogs.events_port import DiscordEventsPort
+from cogs.render import CALM_BLUE, announcement_mentions, announcement_text, report_embed
 
 log = logging.getLogger("onair.live")
 
@@ -26,6 +27,7 @@ class LiveCog(commands.Cog):
         tick = min(settings.live_check_interval_seconds, settings.fast_check_interval_seconds)
         self.check_loop.change_interval(seconds=tick)
         self._current: asyncio.Task[None] | None = None
+        self.events = DiscordEventsPort(bot)
 
     async def cog_load(self) -> None:
         self.check_loop.start()
@@ -58,6 +60,15 @@ class LiveCog(commands.Cog):
         metrics.check_finished(time.perf_counter() - started, ok=True)
         metrics.channel_states(result.states)
         # Bulkheads: one server's report that can't be built or sent doesn't stop the others.
+        for announcement in result.announcements:
+            try:
+                await self._deliver_announcement(announcement)
+            except Exception:
+                log.exception(
+                    "could not announce the stream in guild %s (ref %s)",
+                    announcement.guild_id,
+                    new_reference(),
+                )
         for report in result.reports:
             try:
                 await self._deliver_report(report)
@@ -78,6 +89,27 @@ class LiveCog(commands.Cog):
                     notice.guild_id,
                     new_reference(),
                 )
+        await self._sync_events()
+
+    async def _sync_events(self) -> None:
+        """Every episode's Discord Scheduled Event follows what this check learned."""
+        try:
+            await self.services.show.sync(self.events)
+        except Exception:
+            log.exception("syncing scheduled events failed (ref %s)", new_reference())
+
+    async def _deliver_announcement(self, announcement: Announcement) -> None:
+        """The go-live line; it pings the podcast's ping role and nobody else."""
+        channel = await self._channel(announcement.announce_channel_id)
+        if channel is None:
+            return
+        try:
+            await channel.send(
+                announcement_text(announcement),
+                allowed_mentions=announcement_mentions(announcement.ping_role_id),
+            )
+        except discord.HTTPException:
+            log.warning("could not post the go-live announcement in %s", channel.id)  # type: ignore[union-attr]
 
     @commands.Cog.listener()
     async def on_guild_remove(self, guild: discord.Guild) -> None:

@@ -14,11 +14,12 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import contains_eager, joinedload
 
 from db.models import (
     ApiToken,
     Episode,
+    EpisodeEvent,
     EpisodeTweet,
     Host,
     Podcast,
@@ -380,6 +381,8 @@ async def restart_streams(session: AsyncSession, rows: list[dict[str, object]]) 
             live_video_id=values.c.live_video_id,
             live_url=values.c.live_url,
             live_title=values.c.live_title,
+            offline_checks=0,  # on air again under the new video
+            ended_at=None,
         )
         .returning(Episode.id)
         .execution_options(synchronize_session=False)
@@ -625,6 +628,7 @@ async def claim_pending_tweets(
         .join(Host, Host.id == EpisodeTweet.host_id)
         .where(
             Episode.went_live_at >= live_since,
+            Episode.ended_at.is_(None),
             _due(now),
             _may_post(),
             on_shards(Podcast.guild_id, shards),
@@ -853,3 +857,248 @@ async def episodes_of_podcast(session: AsyncSession, podcast_id: int) -> Sequenc
         .order_by(Episode.scheduled_date.desc(), Episode.scheduled_at.desc(), Episode.id.desc())
     )
     return result.all()
+
+
+# -- the readiness board -----------------------------------------------------------------------
+
+
+async def board_candidates(
+    session: AsyncSession, today: dt.date, shards: Shards | None = None
+) -> Sequence[Episode]:
+    """Episodes of active podcasts of servers on `shards`, not live yet, from two days ago to
+    two days ahead (a wide net for every timezone; bot.readiness decides which are due)."""
+    result = await session.scalars(
+        sa.select(Episode)
+        .options(joinedload(Episode.podcast))
+        .join(Podcast, Podcast.id == Episode.podcast_id)
+        .where(
+            Podcast.active,
+            on_shards(Podcast.guild_id, shards),
+            Episode.live_video_id.is_(None),
+            Episode.scheduled_date.between(
+                today - dt.timedelta(days=2), today + dt.timedelta(days=2)
+            ),
+        )
+        .order_by(Episode.id)
+        .execution_options(populate_existing=True)
+    )
+    return result.all()
+
+
+async def take_board_stage(session: AsyncSession, episode_id: int, stage: int) -> bool:
+    """Claim posting board `stage` of the episode (one process wins); the earlier board's
+    message is no longer edited."""
+    result = await session.execute(
+        sa.update(Episode)
+        .where(Episode.id == episode_id, Episode.board_stage < stage)
+        .values(board_stage=stage, board_message_id=None, board_digest=None)
+        .returning(Episode.id)
+        .execution_options(synchronize_session=False)
+    )
+    return result.first() is not None
+
+
+async def tweets_for_board(session: AsyncSession, episode_ids: list[int]) -> Sequence[EpisodeTweet]:
+    """Tweets of these episodes with host, X account, episode and podcast, in one query."""
+    if not episode_ids:
+        return []
+    result = await session.scalars(
+        sa.select(EpisodeTweet)
+        .options(
+            joinedload(EpisodeTweet.host).joinedload(Host.x_account),
+            joinedload(EpisodeTweet.episode).joinedload(Episode.podcast),
+        )
+        .join(Host, Host.id == EpisodeTweet.host_id)
+        .where(EpisodeTweet.episode_id.in_(episode_ids))
+        .order_by(EpisodeTweet.episode_id, sa.func.lower(Host.display_name), Host.id)
+    )
+    return result.unique().all()
+
+
+async def save_board(
+    session: AsyncSession,
+    episode_id: int,
+    channel_id: int | None,
+    message_id: int | None,
+    digest: str,
+) -> None:
+    values: dict[str, object] = {"board_digest": digest}
+    if message_id is not None:
+        values.update(board_channel_id=channel_id, board_message_id=message_id)
+    await session.execute(sa.update(Episode).where(Episode.id == episode_id).values(**values))
+
+
+# -- Discord Scheduled Events of episodes -----------------------------------------------------
+
+
+async def event_candidates(
+    session: AsyncSession, guild_id: int | None = None
+) -> Sequence[tuple[Episode, EpisodeEvent | None]]:
+    """Episodes whose event may need work, with their event row (one query): upcoming ones of
+    podcasts with events on that have none yet, and every event not finished yet."""
+    local_today = sa.cast(sa.func.timezone(Podcast.timezone, sa.func.now()), sa.Date)
+    stmt = (
+        sa.select(Episode, EpisodeEvent)
+        .join(Podcast, Podcast.id == Episode.podcast_id)
+        .outerjoin(EpisodeEvent, EpisodeEvent.episode_id == Episode.id)
+        .options(contains_eager(Episode.podcast))
+        .where(
+            Podcast.active,
+            sa.or_(
+                sa.and_(
+                    EpisodeEvent.episode_id.is_(None),
+                    Podcast.events_enabled,
+                    Episode.live_video_id.is_(None),
+                    Episode.ended_at.is_(None),
+                    Episode.scheduled_date >= local_today - 1,
+                ),
+                EpisodeEvent.state.in_(("creating", "scheduled", "active")),
+            ),
+        )
+        .order_by(Episode.podcast_id, Episode.scheduled_date, Episode.id)
+    )
+    if guild_id is not None:
+        stmt = stmt.where(Podcast.guild_id == guild_id)
+    return [(episode, event) for episode, event in (await session.execute(stmt)).all()]
+
+
+async def claim_new_events(
+    session: AsyncSession, rows: list[tuple[int, int]], until: dt.datetime
+) -> set[int]:
+    """Insert the claim row of each (episode_id, guild_id) that has none: the episodes this
+    caller, and no other process, now creates an event for."""
+    if not rows:
+        return set()
+    stmt = (
+        pg_insert(EpisodeEvent)
+        .values([{"episode_id": e, "guild_id": g, "claimed_until": until} for e, g in rows])
+        .on_conflict_do_nothing(index_elements=[EpisodeEvent.episode_id])
+        .returning(EpisodeEvent.episode_id)
+    )
+    return set((await session.scalars(stmt)).all())
+
+
+async def claim_events(
+    session: AsyncSession, episode_ids: list[int], now: dt.datetime, until: dt.datetime
+) -> set[int]:
+    """Claim existing event rows nobody holds (or whose holder's claim lapsed)."""
+    if not episode_ids:
+        return set()
+    result = await session.scalars(
+        sa.update(EpisodeEvent)
+        .where(
+            EpisodeEvent.episode_id.in_(episode_ids),
+            sa.or_(EpisodeEvent.claimed_until.is_(None), EpisodeEvent.claimed_until < now),
+        )
+        .values(claimed_until=until)
+        .returning(EpisodeEvent.episode_id)
+        .execution_options(synchronize_session=False)
+    )
+    return set(result.all())
+
+
+async def release_events(
+    session: AsyncSession, updates: list[dict[str, object]], dropped: list[int]
+) -> None:
+    """Record what Discord now shows and release the claims (executemany); drop the claim rows
+    of creations that didn't happen, so a later sync tries again."""
+    if updates:
+        await session.execute(
+            sa.update(EpisodeEvent.__table__)
+            .where(EpisodeEvent.episode_id == sa.bindparam("eid"))
+            .values(
+                discord_event_id=sa.bindparam("discord_event_id"),
+                state=sa.bindparam("state"),
+                start_at=sa.bindparam("start_at"),
+                location=sa.bindparam("location"),
+                claimed_until=None,
+            ),
+            [{**u, "eid": u["episode_id"]} for u in updates],
+            execution_options={"synchronize_session": False},
+        )
+    if dropped:
+        await session.execute(
+            sa.delete(EpisodeEvent).where(
+                EpisodeEvent.episode_id.in_(dropped), EpisodeEvent.state == "creating"
+            )
+        )
+
+
+async def existing_events(session: AsyncSession, episode_ids: list[int]) -> set[int]:
+    """Which of these episodes still have their event row (an episode removed meanwhile
+    doesn't), locked until commit: a removal in progress is waited for, then seen."""
+    if not episode_ids:
+        return set()
+    found = await session.scalars(
+        sa.select(EpisodeEvent.episode_id)
+        .where(EpisodeEvent.episode_id.in_(episode_ids))
+        .with_for_update()
+    )
+    return set(found.all())
+
+
+async def event_of_episode(session: AsyncSession, episode_id: int) -> EpisodeEvent | None:
+    """The episode's event row, locked: a sync recording a new event id is waited for."""
+    return await session.get(EpisodeEvent, episode_id, with_for_update=True, populate_existing=True)
+
+
+# -- the end of a stream -----------------------------------------------------------------------
+
+
+async def on_air_episodes(
+    session: AsyncSession, podcast_ids: list[int], live_since: dt.datetime
+) -> Sequence[Episode]:
+    """Episodes of these podcasts tied to a stream that hasn't been seen to end (one query)."""
+    if not podcast_ids:
+        return []
+    return (
+        await session.scalars(
+            sa.select(Episode).where(
+                Episode.podcast_id.in_(podcast_ids),
+                Episode.live_video_id.is_not(None),
+                Episode.ended_at.is_(None),
+                Episode.went_live_at >= live_since,
+            )
+        )
+    ).all()
+
+
+async def claim_announcements(session: AsyncSession, episode_ids: list[int]) -> Sequence[Episode]:
+    """Mark these episodes' go-live announcement as sent, once ever (a second process, or a
+    restart of the stream, finds it taken); returns the episodes, with podcasts, to announce."""
+    if not episode_ids:
+        return []
+    taken = (
+        await session.scalars(
+            sa.update(Episode)
+            .where(Episode.id.in_(episode_ids), Episode.announced_at.is_(None))
+            .values(announced_at=sa.func.now())
+            .returning(Episode.id)
+            .execution_options(synchronize_session=False)
+        )
+    ).all()
+    if not taken:
+        return []
+    return (
+        await session.scalars(
+            sa.select(Episode)
+            .options(joinedload(Episode.podcast))
+            .where(Episode.id.in_(taken))
+            .order_by(Episode.id)
+        )
+    ).all()
+
+
+async def record_stream_ends(session: AsyncSession, rows: list[dict[str, object]]) -> None:
+    """Each row: id, offline_checks, ended_at (executemany)."""
+    if rows:
+        await session.execute(
+            sa.update(Episode.__table__)
+            .where(Episode.id == sa.bindparam("eid"))
+            .values(
+                offline_checks=sa.bindparam("offline_checks"), ended_at=sa.bindparam("ended_at")
+            )
+            .where(Episode.ended_at.is_(None)),
+            [{**r, "eid": r["id"]} for r in rows],
+            execution_options={"synchronize_session": False},
+        )

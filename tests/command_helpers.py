@@ -20,7 +20,11 @@ from tests.emulators.discord_api import InteractionRun, Member
 from tests.rig import CHANNEL_ID, World, world
 
 # The background live check would otherwise poll YouTube and the database every second.
-QUIET = {"LIVE_CHECK_INTERVAL_SECONDS": "3600", "FAST_CHECK_INTERVAL_SECONDS": "3600"}
+QUIET = {
+    "LIVE_CHECK_INTERVAL_SECONDS": "3600",
+    "FAST_CHECK_INTERVAL_SECONDS": "3600",
+    "READINESS_CHECK_SECONDS": "3600",
+}
 EPISODE = "Episode One"
 NOTES = "We talk about tiny gardens on balconies."
 

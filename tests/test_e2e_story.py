@@ -314,7 +314,11 @@ async def test_podcast_goes_live_and_hosts_tweet(tmp_path: Path, home: Path) -> 
             assert len(w.youtube.requests) > checks_before  # the bot kept checking ...
             assert len(w.x.all_tweets) == 1  # ... and posted nothing more
             assert w.x.count("/2/tweets", "POST") == 2
-            assert w.discord.channel_messages(w.announce) == [report]
+            # The go-live announcement (no ping role set: it pings nobody), then the report.
+            announcement, *rest = w.discord.channel_messages(w.announce)
+            assert rest == [report]
+            assert announcement.content.startswith("**The Pod** is live: The Pod live: Episode 1")
+            assert (announcement.mention_role_ids, announcement.mention_everyone) == ([], False)
 
             # 6b. The stream drops and restarts under a new video mid-show: the report is
             # edited to the new link, and no second tweet is posted.
@@ -328,7 +332,7 @@ async def test_podcast_goes_live_and_hosts_tweet(tmp_path: Path, home: Path) -> 
                 raise AssertionError(f"{exc}\n{diagnostics(w, log_path)}") from None
             await asyncio.sleep(2 * CHECK_SECONDS)
             assert len(w.x.all_tweets) == 1 and w.x.count("/2/tweets", "POST") == 2
-            assert w.discord.channel_messages(w.announce) == [report]
+            assert w.discord.channel_messages(w.announce) == [announcement, report]
 
             run = await w.answer(w.ana, "tweets status", episode=episode)
             status = run.text()

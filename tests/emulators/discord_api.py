@@ -38,6 +38,17 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from tests.emulators.base import LoopbackEmulator
+from tests.emulators.discord_events import (
+    EventRefused,
+    EventStatus,
+    ScheduledEvent,
+    allowed_mentions_errors,
+    can_create,
+    can_modify,
+    create_event,
+    modify_event,
+    resolve_mentions,
+)
 from tests.emulators.discord_gateway import (
     CLOSE_ALREADY_AUTHENTICATED,
     CLOSE_AUTHENTICATION_FAILED,
@@ -110,6 +121,8 @@ MESSAGE_TYPE_REPLY = 19
 MESSAGE_TYPE_CHAT_INPUT_COMMAND = 20
 
 HOOK_MESSAGE = "/webhooks/{app_id}/{token}/messages/{message_id}"
+SCHEDULED_EVENTS = "/guilds/{guild_id}/scheduled-events"
+SCHEDULED_EVENT = SCHEDULED_EVENTS + "/{event_id}"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -156,6 +169,7 @@ class DiscordEmulator(LoopbackEmulator):
         # world
         self.guilds: dict[int, Guild] = {}
         self.messages: dict[int, StoredMessage] = {}
+        self.scheduled_events: dict[int, ScheduledEvent] = {}
         self.interactions: list[InteractionRun] = []
         self._runs_by_id: dict[int, InteractionRun] = {}
         self._runs_by_token: dict[str, InteractionRun] = {}
@@ -172,6 +186,7 @@ class DiscordEmulator(LoopbackEmulator):
         # diagnostics: what a failing test wants to see
         self.unknown_routes: list[str] = []
         self.api_errors: list[str] = []
+        self.error_bodies: list[dict[str, Any]] = []  # the JSON of each error, same order
         self._change = asyncio.Event()
         super().__init__()
 
@@ -532,6 +547,10 @@ class DiscordEmulator(LoopbackEmulator):
             ("GET", "/guilds/{guild_id}/members/{user_id}", self._get_member, True),
             ("GET", "/guilds/{guild_id}/roles", self._get_roles, True),
             ("GET", "/guilds/{guild_id}/channels", self._get_channels, True),
+            ("GET", SCHEDULED_EVENTS, self._list_events, True),
+            ("POST", SCHEDULED_EVENTS, self._create_event, True),
+            ("GET", SCHEDULED_EVENT, self._get_event, True),
+            ("PATCH", SCHEDULED_EVENT, self._modify_event, True),
         ]
         for method, path, handler, needs_auth in api:
             router.add_route(method, API_PREFIX + path, self._wrap(handler, needs_auth))
@@ -554,6 +573,10 @@ class DiscordEmulator(LoopbackEmulator):
                 return await handler(request)
             except ApiError as error:
                 return self._error_response(request, error)
+            except EventRefused as refused:
+                error = ApiError(refused.status, refused.body["message"], refused.body["code"])
+                error.body = refused.body
+                return self._error_response(request, error)
             except Exception as exc:
                 log.exception("discord emulator failed on %s %s", request.method, request.path)
                 error = ApiError(400, f"emulator could not handle this request: {exc!r}")
@@ -565,6 +588,7 @@ class DiscordEmulator(LoopbackEmulator):
         self.api_errors.append(
             f"{request.method} {request.path} -> {error.status} {error.body['message']}"
         )
+        self.error_bodies.append(error.body)
         log.info("discord emulator answered %s", self.api_errors[-1])
         self._changed()
         return _json(error.body, status=error.status)
@@ -936,12 +960,63 @@ class DiscordEmulator(LoopbackEmulator):
         guild = self._find_guild(request)
         return _json([channel.to_payload() for channel in guild.channels.values()])
 
+    # -- guild scheduled events (rules in discord_events) ----------------------------------------
+
+    def events_of(self, guild: Guild | int) -> list[ScheduledEvent]:
+        """Every scheduled event of `guild`, oldest first (tests read this)."""
+        guild_id = guild if isinstance(guild, int) else guild.id
+        return [e for e in self.scheduled_events.values() if e.guild.id == guild_id]
+
+    def _find_event(self, request: web.Request) -> ScheduledEvent:
+        guild = self._find_guild(request)
+        event = self.scheduled_events.get(_int(request.match_info["event_id"]))
+        if event is None or event.guild is not guild:
+            raise ApiError(404, "Unknown Guild Scheduled Event", 10070)
+        return event
+
+    async def _list_events(self, request: web.Request) -> web.Response:
+        guild = self._find_guild(request)
+        return _json([event.to_payload() for event in self.events_of(guild)])
+
+    async def _get_event(self, request: web.Request) -> web.Response:
+        return _json(self._find_event(request).to_payload())
+
+    async def _create_event(self, request: web.Request) -> web.Response:
+        guild = self._find_guild(request)
+        if not can_create(guild.permissions_for(guild.bot_member)):
+            raise ApiError(403, "Missing Permissions", 50013)
+        data, _ = await _read_body(request)
+        unfinished = sum(
+            1
+            for e in self.events_of(guild)
+            if e.status in (EventStatus.SCHEDULED, EventStatus.ACTIVE)
+        )
+        event = ScheduledEvent(self._ids.next(), guild, self.bot_user)
+        create_event(event, data, unfinished, datetime.now(UTC))
+        self.scheduled_events[event.id] = event
+        self._broadcast("GUILD_SCHEDULED_EVENT_CREATE", event.to_payload())
+        return _json(event.to_payload())
+
+    async def _modify_event(self, request: web.Request) -> web.Response:
+        event = self._find_event(request)
+        guild = event.guild
+        own = event.creator is self.bot_user
+        if not can_modify(guild.permissions_for(guild.bot_member), own_event=own):
+            raise ApiError(403, "Missing Permissions", 50013)
+        data, _ = await _read_body(request)
+        modify_event(event, data, datetime.now(UTC))
+        self._broadcast("GUILD_SCHEDULED_EVENT_UPDATE", event.to_payload())
+        return _json(event.to_payload())
+
     # ------------------------------------------------------------------------------------------
     # Message storage
     # ------------------------------------------------------------------------------------------
 
     def _check_message(self, data: Mapping[str, Any], files: list[_Upload]) -> None:
         _refuse_invalid(message_errors(data))
+        mention_errors = allowed_mentions_errors(data.get("allowed_mentions"))
+        if mention_errors:
+            raise EventRefused.form(mention_errors)
         if is_empty_message(
             data.get("content"),
             data.get("embeds") or [],
@@ -970,10 +1045,20 @@ class DiscordEmulator(LoopbackEmulator):
             interaction=interaction,
         )
         message.content = data.get("content") or ""
+        message.allowed_mentions = data.get("allowed_mentions")
         message.tts = bool(data.get("tts"))
         message.embeds = list(data.get("embeds") or [])
         message.components = list(data.get("components") or [])
         message.attachments = self._attachments(message, data.get("attachments"), files)
+        guild = channel.guild
+        pings = resolve_mentions(
+            message.content,
+            data.get("allowed_mentions") if "allowed_mentions" in data else None,
+            guild,
+            guild.permissions_for(guild.bot_member, channel),
+        )
+        message.mention_user_ids, message.mention_role_ids = pings.users, pings.roles
+        message.mention_everyone = pings.everyone
         self.messages[message.id] = message
         if not message.ephemeral:
             self._broadcast("MESSAGE_CREATE", self._message_event(message))
