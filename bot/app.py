@@ -149,6 +149,7 @@ async def build_services(
         settings.secret("x_consumer_secret"),
         timeout=settings.http_timeout_seconds,
         trace_configs=[metrics.x_trace_config()],
+        on_oauth_status=metrics.x_status,
     )
     stack.push_async_callback(x.aclose)
     drafter = Drafter(
