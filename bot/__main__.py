@@ -71,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
 
 async def run_bot(settings: Settings, args: argparse.Namespace) -> int:
     from bot.app import CommandSyncRefused, build_services, make_bot, point_discord_at
+    from bot.web.server import HttpPortUnavailable
 
     point_discord_at(settings)
     async with AsyncExitStack() as stack:
@@ -111,6 +112,13 @@ async def run_bot(settings: Settings, args: argparse.Namespace) -> int:
                 print(
                     f"OnAir: {where} refused the slash commands: invite the bot there with the "
                     "bot and applications.commands scopes, or fix DISCORD_GUILD_ID",
+                    file=sys.stderr,
+                )
+                return 2
+            except HttpPortUnavailable as busy:
+                print(
+                    f"OnAir: setting HTTP_PORT {busy.port} can't be used on HTTP_HOST "
+                    f"{busy.host} ({busy.reason.lower()}): pick a free port, or unset HTTP_PORT",
                     file=sys.stderr,
                 )
                 return 2

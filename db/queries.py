@@ -948,6 +948,19 @@ async def save_board(
     await session.execute(sa.update(Episode).where(Episode.id == episode_id).values(**values))
 
 
+async def release_board_stage(session: AsyncSession, episode_id: int, stage: int) -> None:
+    """The board of `stage` could not be posted: the next check tries again."""
+    await session.execute(
+        sa.update(Episode)
+        .where(
+            Episode.id == episode_id,
+            Episode.board_stage == stage,
+            Episode.board_message_id.is_(None),
+        )
+        .values(board_stage=stage - 1)
+    )
+
+
 # -- Discord Scheduled Events of episodes -----------------------------------------------------
 
 
