@@ -13,7 +13,6 @@ import asyncio
 from typing import Any
 
 import sqlalchemy as sa
-from aiolimiter import AsyncLimiter
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench._common import (
@@ -45,7 +44,7 @@ async def post_batch(
     sessions = create_sessionmaker(engine)
     counter = StatementCounter(engine)
     podcasts = -(-tweets // HOSTS_PER_PODCAST)
-    async with open_pipeline(sessions) as pipe:
+    async with open_pipeline(sessions, x_rate=10_000) as pipe:
         await populate(pipe, podcasts)
         now = utcnow()
         async with sessions() as session, session.begin():
@@ -60,7 +59,6 @@ async def post_batch(
             pipe.x,
             pipe.cipher,
             dry_run=False,
-            x_limiter=AsyncLimiter(10_000, 1),
             concurrency=concurrency,
         )
         counter.reset()

@@ -25,7 +25,7 @@ from bot.drafts import Drafter
 from bot.linking import XLinkService
 from bot.live_check import LiveChecker
 from bot.podcasts import PodcastService
-from bot.posting import TweetPoster
+from bot.posting import RetryPolicy, TweetPoster
 from bot.ratelimit import KeyedRateLimiter
 from bot.tweets import TweetService
 from bot.x import XService
@@ -102,6 +102,7 @@ async def build_services(settings: Settings, stack: AsyncExitStack) -> Services:
         settings.secret("x_consumer_key"),
         settings.secret("x_consumer_secret"),
         timeout=settings.http_timeout_seconds,
+        limiter=AsyncLimiter(60, 60),  # one budget for all X traffic, across all servers
     )
     stack.push_async_callback(x.aclose)
     drafter = Drafter(
@@ -112,16 +113,18 @@ async def build_services(settings: Settings, stack: AsyncExitStack) -> Services:
     )
     stack.push_async_callback(drafter.aclose)
     # One shared budget for each paid or rate-limited API, across all servers.
-    x_limiter = AsyncLimiter(60, 60)
     ai_limiter = AsyncLimiter(60, 60)
     poster = TweetPoster(
         sessions,
         x,
         cipher,
         dry_run=settings.dry_run,
-        x_limiter=x_limiter,
-        retry_base=dt.timedelta(seconds=settings.post_retry_base_seconds),
+        policy=RetryPolicy(
+            base_delay=dt.timedelta(seconds=settings.post_retry_base_seconds),
+            min_delay=dt.timedelta(seconds=settings.http_timeout_seconds),
+        ),
     )
+    stack.push_async_callback(poster.recorder.aclose)
     return Services(
         settings=settings,
         engine=engine,
@@ -131,13 +134,14 @@ async def build_services(settings: Settings, stack: AsyncExitStack) -> Services:
         drafter=drafter,
         podcasts=PodcastService(sessions, youtube),
         tweets=TweetService(sessions, drafter, poster, ai_limiter=ai_limiter),
-        linking=XLinkService(sessions, x, cipher, x_limiter=x_limiter),
+        linking=XLinkService(sessions, x, cipher),
         checker=LiveChecker(
             sessions,
             youtube,
             poster,
             interval=dt.timedelta(seconds=settings.live_check_interval_seconds),
             fast_interval=dt.timedelta(seconds=settings.fast_check_interval_seconds),
+            stale_posting_after=dt.timedelta(seconds=settings.posting_stuck_after_seconds),
         ),
         limits={name: KeyedRateLimiter(rate, 60) for name, rate in COMMAND_LIMITS.items()},
     )

@@ -57,6 +57,7 @@ class Reason(StrEnum):
     BAD_RESPONSE = "bad_response"
     INTERRUPTED = "interrupted"
     UNEXPECTED = "unexpected"
+    DUPLICATE_AFTER_RETRY = "duplicate_after_retry"
 
 
 @dataclass(frozen=True)
@@ -149,6 +150,13 @@ CATALOGUE: dict[Reason, ReasonInfo] = {
         False,
         Party.HOST,
         "Something went wrong while posting, so X may or may not have it.",
+        _CHECK_X,
+    ),
+    Reason.DUPLICATE_AFTER_RETRY: ReasonInfo(
+        False,
+        Party.HOST,
+        "X got no clear answer to an earlier try and now calls this one a duplicate, so the "
+        "earlier try most likely went out.",
         _CHECK_X,
     ),
 }

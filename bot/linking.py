@@ -10,7 +10,6 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from aiolimiter import AsyncLimiter
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import utcnow
@@ -25,8 +24,8 @@ from bot.errors import (
     XNotConfigured,
     XNotLinked,
 )
+from bot.publisher import credentials_of
 from bot.x import XLinkFailed, XService, XUnavailable
-from bot.x import XNotConfigured as XServiceNotConfigured
 from db import queries
 
 LINK_TTL = dt.timedelta(minutes=10)
@@ -45,13 +44,11 @@ class XLinkService:
         x: XService,
         cipher: TokenCipher,
         *,
-        x_limiter: AsyncLimiter,
         clock: Callable[[], dt.datetime] = utcnow,
     ) -> None:
         self._sessions = sessions
         self._x = x
         self._cipher = cipher
-        self._x_limiter = x_limiter
         self._clock = clock
 
     def _require_configured(self) -> None:
@@ -63,10 +60,7 @@ class XLinkService:
         self._require_configured()
         podcast_id = await self._podcast_id(guild_id)
         try:
-            async with self._x_limiter:
-                pending = await self._x.start_link()
-        except XServiceNotConfigured:
-            raise XNotConfigured() from None
+            pending = await self._x.start_link()
         except XLinkFailed:
             raise XAppRejected() from None
         except XUnavailable:
@@ -98,8 +92,7 @@ class XLinkService:
         except TokenUnreadable:
             raise XLinkExpired() from None
         try:
-            async with self._x_limiter:
-                account = await self._x.finish_link(request.request_token, secret, cleaned)
+            account = await self._x.finish_link(request.request_token, secret, cleaned)
         except XLinkFailed:
             raise XLinkRejected() from None
         except XUnavailable:
@@ -126,13 +119,11 @@ class XLinkService:
         if not self._x.configured:
             return LinkStatus(account.username, None)
         try:
-            token = self._cipher.decrypt(account.access_token_encrypted)
-            secret = self._cipher.decrypt(account.access_token_secret_encrypted)
+            credentials = credentials_of(account, self._cipher)
         except TokenUnreadable:
             return LinkStatus(account.username, False)
         try:
-            async with self._x_limiter:
-                identity = await self._x.verify(token, secret)
+            identity = await self._x.verify(credentials.token, credentials.secret)
         except XUnavailable:
             return LinkStatus(account.username, None)
         return LinkStatus(identity.username if identity else account.username, identity is not None)

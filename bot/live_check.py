@@ -149,6 +149,8 @@ class LiveChecker:
     async def run_check(self) -> CheckResult:
         now = self._clock()
         result = CheckResult()
+        # Outcomes kept through a database outage go in before anything is taken for a crash.
+        await self._poster.recorder.flush()
         result.notices.extend(await self.recover_interrupted())
         result.notices.extend(await self.announce_repaired_timezones())
         async with self._sessions() as session:

@@ -14,11 +14,12 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import aiohttp
 import requests
 import tweepy
+from aiolimiter import AsyncLimiter
 from oauthlib.oauth1 import Client as OAuthClient
 from requests.adapters import HTTPAdapter
 from requests_oauthlib import OAuth1Session
@@ -26,7 +27,9 @@ from requests_oauthlib.oauth1_session import TokenRequestDenied
 from tweepy.asynchronous import AsyncClient
 from yarl import URL
 
-from bot.errors import Reason, explain
+from bot.errors import Reason, XNotConfigured, explain
+from bot.publisher import Credentials, PostResult
+from bot.tweet_text import weighted_length
 
 logger = logging.getLogger("onair.x")
 
@@ -36,7 +39,6 @@ TWEET_URL = "https://x.com/{username}/status/{tweet_id}"
 # X's 15-minute window: when a 429 carries no reset header, try again after it.
 DEFAULT_RATE_LIMIT_WAIT = timedelta(minutes=15)
 
-PostOutcome = Literal["posted", "retry", "failed"]
 
 # ---- results and errors ----------------------------------------------------------------------
 
@@ -70,26 +72,6 @@ class XIdentity:
     name: str
 
 
-@dataclasses.dataclass(frozen=True)
-class PostResult:
-    """What happened to one tweet.
-
-    outcome "posted": tweet_id/tweet_url are set. "retry": a temporary problem; try again, at
-    ``retry_at`` when X said when (429), else on the caller's own backoff. "failed": retrying the
-    same text with the same tokens will not help; ``reason_code`` says why (bot.errors.CATALOGUE).
-    After a "timeout" or "bad_response" the tweet may in fact have been posted; a retry then
-    answers "duplicate".
-    """
-
-    outcome: PostOutcome
-    reason_code: Reason | None = None
-    tweet_id: str | None = None
-    tweet_url: str | None = None
-    http_status: int | None = None
-    retry_at: datetime | None = None
-    duration_ms: int = 0
-
-
 class XError(Exception):
     """Base of this module's errors; messages are plain and free of secrets."""
 
@@ -99,12 +81,6 @@ class XError(Exception):
         super().__init__(message)
         if reason_code is not None:
             self.reason_code = reason_code
-
-
-class XNotConfigured(XError):
-    """X_CONSUMER_KEY / X_CONSUMER_SECRET are missing."""
-
-    reason_code = Reason.NOT_CONFIGURED
 
 
 class XLinkFailed(XError):
@@ -269,8 +245,11 @@ class XService:
         consumer_key: str | None = None,
         consumer_secret: str | None = None,
         timeout: float = 15.0,
+        limiter: AsyncLimiter | None = None,
     ) -> None:
         self._api_base_url = api_base_url.rstrip("/")
+        # One budget for every request to X, across all servers (linking, checks and posts).
+        self._limiter = limiter or AsyncLimiter(60, 60)
         self._consumer_key = consumer_key or None
         self._consumer_secret = consumer_secret or None
         self._timeout = timeout
@@ -345,7 +324,8 @@ class XService:
         client = self._client(access_token, access_token_secret)
         started = time.monotonic()
         try:
-            answer = await client.get_me(user_auth=True)
+            async with self._limiter:
+                answer = await client.get_me(user_auth=True)
             data = answer["data"]
             return XIdentity(
                 user_id=str(data["id"]), username=str(data["username"]), name=str(data["name"])
@@ -366,64 +346,48 @@ class XService:
                 "X could not be asked right now; try again in a few minutes.", reason_code
             ) from None
 
-    async def post_tweet(
-        self,
-        access_token: str,
-        access_token_secret: str,
-        text: str,
-        *,
-        username: str | None = None,
-    ) -> PostResult:
-        """Post ``text`` as the account owning the tokens; never raises for X's answers.
-
-        ``username`` only shapes ``tweet_url`` (https://x.com/i/web/status/<id> without it).
-        """
+    async def post(self, credentials: Credentials, text: str) -> PostResult:
+        """Post ``text`` as the owner of ``credentials``; X's answers are results, not raised."""
         started = time.monotonic()
         if not self.configured:
             logger.warning("X post skipped: X is not configured")
-            return PostResult(outcome="failed", reason_code=Reason.NOT_CONFIGURED)
-        client = self._client(access_token, access_token_secret)
+            return PostResult(reason=Reason.NOT_CONFIGURED)
+        client = self._client(credentials.token, credentials.secret)
         try:
-            answer = await client.create_tweet(text=text, user_auth=True)
+            async with self._limiter:
+                answer = await client.create_tweet(text=text, user_auth=True)
             tweet_id = str(answer["data"]["id"])
         except Exception as error:
-            reason_code, status, retry_at = _classify(error)
-            outcome: PostOutcome = "failed" if reason_code in _FINAL_REASONS else "retry"
+            reason, status, retry_at = _classify(error)
             duration_ms = _elapsed_ms(started)
             logger.warning(
-                "X post not done: outcome=%s reason=%s status=%s error=%s duration_ms=%d",
-                outcome,
-                reason_code,
+                "X post not done: reason=%s status=%s error=%s duration_ms=%d",
+                reason,
                 status,
                 type(error).__name__,
                 duration_ms,
             )
             return PostResult(
-                outcome=outcome,
-                reason_code=reason_code,
-                http_status=status,
-                retry_at=retry_at,
-                duration_ms=duration_ms,
+                reason=reason, http_status=status, retry_at=retry_at, duration_ms=duration_ms
             )
         duration_ms = _elapsed_ms(started)
         logger.info("X post done: tweet_id=%s duration_ms=%d", tweet_id, duration_ms)
         return PostResult(
-            outcome="posted",
             tweet_id=tweet_id,
-            tweet_url=TWEET_URL.format(username=username or "i/web", tweet_id=tweet_id),
+            tweet_url=TWEET_URL.format(username=credentials.username or "i/web", tweet_id=tweet_id),
             http_status=201,
             duration_ms=duration_ms,
         )
+
+    def weighted_length(self, text: str) -> int:
+        return weighted_length(text)
 
     # ---- internals ---------------------------------------------------------------------------
 
     def _require_configured(self) -> tuple[str, str]:
         key, secret = self._consumer_key, self._consumer_secret
         if key is None or secret is None:
-            missing = [
-                n for n, v in (("X_CONSUMER_KEY", key), ("X_CONSUMER_SECRET", secret)) if v is None
-            ]
-            raise XNotConfigured(f"X is not configured: set {' and '.join(missing)}.")
+            raise XNotConfigured()
         return key, secret
 
     def _oauth_handler(self) -> _OAuth1UserHandler:
@@ -455,7 +419,7 @@ class XService:
         """
         started = time.monotonic()
         try:
-            async with asyncio.timeout(self._timeout):
+            async with self._limiter, asyncio.timeout(self._timeout):
                 return await asyncio.to_thread(call)
         except Exception as error:
             status, reason_code = _oauth_failure(error)
@@ -472,12 +436,6 @@ class XService:
             raise XUnavailable(
                 "X could not be asked right now; try again in a few minutes.", reason_code
             ) from None
-
-
-# Reason codes for which retrying the same tweet cannot help.
-_FINAL_REASONS = frozenset(
-    {Reason.UNAUTHORIZED, Reason.DUPLICATE, Reason.FORBIDDEN, Reason.BAD_REQUEST}
-)
 
 
 def _elapsed_ms(started: float) -> int:

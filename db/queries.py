@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
 from db.models import (
+    AttemptOutcome,
     Episode,
     EpisodeTweet,
     Host,
@@ -574,11 +575,37 @@ async def load_claimed(session: AsyncSession, tweet_ids: list[int]) -> Sequence[
     return result.unique().all()
 
 
+@dataclass(frozen=True)
+class OutcomeRow:
+    """A claimed tweet's new state after one answer (field names are the statement's binds)."""
+
+    tid: int
+    status: PostStatus
+    tweet_id: str | None
+    tweet_url: str | None
+    failure_reason: str | None
+    next_attempt_at: dt.datetime | None
+    posted_at: dt.datetime | None
+    refund: int  # 1: the try is not counted against the host (the app's problem)
+
+
+@dataclass(frozen=True)
+class AttemptRow:
+    """One post_attempts row."""
+
+    episode_tweet_id: int
+    attempt_no: int
+    outcome: AttemptOutcome
+    reason: str | None
+    http_status: int | None
+    duration_ms: int
+
+
 async def record_outcomes(
-    session: AsyncSession, updates: list[dict[str, object]], attempts: list[dict[str, object]]
+    session: AsyncSession, rows: Sequence[OutcomeRow], attempts: Sequence[AttemptRow]
 ) -> None:
-    """Write the outcome of every posted tweet (executemany) and its post_attempts rows."""
-    if updates:
+    """Write outcomes (one executemany) and their post_attempts rows (one more)."""
+    if rows:
         await session.execute(
             sa.update(EpisodeTweet.__table__)  # Core executemany: not ORM bulk-by-PK
             .where(EpisodeTweet.id == sa.bindparam("tid"))
@@ -589,12 +616,13 @@ async def record_outcomes(
                 failure_reason=sa.bindparam("failure_reason"),
                 next_attempt_at=sa.bindparam("next_attempt_at"),
                 posted_at=sa.bindparam("posted_at"),
+                attempts=EpisodeTweet.attempts - sa.bindparam("refund", type_=sa.Integer),
             ),
-            updates,
+            [asdict(row) for row in rows],
             execution_options={"synchronize_session": False},
         )
     if attempts:
-        await session.execute(sa.insert(PostAttempt), attempts)
+        await session.execute(sa.insert(PostAttempt), [asdict(attempt) for attempt in attempts])
 
 
 async def mark_stale_posting_unknown(

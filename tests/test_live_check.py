@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from aiolimiter import AsyncLimiter
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.errors import explain
@@ -83,7 +82,7 @@ async def test_live_stream_posts_once_per_enabled_linked_host(pipe: Pipeline) ->
         linked={ALICE: "alice", CAROL: "carol"},
     )
     # Bob links through the real PIN flow.
-    linking = XLinkService(pipe.sessions, pipe.x, pipe.cipher, x_limiter=AsyncLimiter(100, 1))
+    linking = XLinkService(pipe.sessions, pipe.x, pipe.cipher)
     authorize_url = await linking.start(GUILD, BOB)
     request_token = parse_qs(urlsplit(authorize_url).query)["oauth_token"][0]
     pin = pipe.x_emu.authorize(request_token, username="bob")
