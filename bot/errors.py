@@ -37,6 +37,7 @@ class Party(StrEnum):
     HOST = "host"  # the host: link, relink, check their account
     APP = "app"  # the X app's owner or the bot's operator; it hits every host alike
     X = "x"  # X itself, passing: OnAir retries on its own
+    ADMIN = "admin"  # a podcast admin (Manage Server or the admin role)
 
 
 class Reason(StrEnum):
@@ -58,6 +59,10 @@ class Reason(StrEnum):
     INTERRUPTED = "interrupted"
     UNEXPECTED = "unexpected"
     DUPLICATE_AFTER_RETRY = "duplicate_after_retry"
+    # Not posted yet: the tweet stays pending and posts once the reason is gone (bot.approval).
+    UNAPPROVED = "unapproved"
+    HELD = "held"
+    AWAY = "away"
 
 
 @dataclass(frozen=True)
@@ -158,6 +163,24 @@ CATALOGUE: dict[Reason, ReasonInfo] = {
         "X got no clear answer to an earlier try and now calls this one a duplicate, so the "
         "earlier try most likely went out.",
         _CHECK_X,
+    ),
+    Reason.UNAPPROVED: ReasonInfo(
+        False,
+        Party.HOST,
+        "Its host hasn't approved it.",
+        "Approve it with /tweet approve or the Approve button under /tweet show.",
+    ),
+    Reason.HELD: ReasonInfo(
+        False,
+        Party.ADMIN,
+        "An admin is holding it.",
+        "An admin can release it with /tweets release.",
+    ),
+    Reason.AWAY: ReasonInfo(
+        False,
+        Party.ADMIN,
+        "Its host no longer has the host role, so it is held.",
+        "Giving them the host role back releases it.",
     ),
 }
 
@@ -302,6 +325,16 @@ class NotHost(OnAirError):
 
 class NotYours(OnAirError):
     template = "These buttons belong to {owner}'s tweet; run /tweet show to see your own."
+
+
+class TweetHeld(OnAirError):
+    template = (
+        "Your tweet for “{title}” is held by an admin, so it can't be posted until they release it."
+    )
+
+
+class NoHostRecord(OnAirError):
+    template = "{name} has no tweet for that episode."
 
 
 class Expired(OnAirError):

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.approval import UNAPPROVED, hold_reason, needs_approval
 from bot.clock import utcnow
 from bot.errors import DRY_RUN_NOTE, Reason, explain
 from bot.posting import RETRY_WINDOW, PostedLine, TweetPoster
@@ -34,7 +35,9 @@ REPORT_RESERVATION_TTL = dt.timedelta(minutes=2)
 class HostLine:
     host_name: str
     host_user_id: int
-    state: str  # posted | failed | disabled | waiting | retrying | posting | unknown | dry_run
+    # posted | failed | disabled | waiting | retrying | posting | unknown | dry_run
+    # | held | unapproved
+    state: str
     link: str | None = None
     reason: str | None = None
     text: str | None = None
@@ -321,7 +324,11 @@ class LiveChecker:
                     video_id=episode.live_video_id,
                 )
             report.lines.append(
-                host_line(tweet, texts.get((episode.id, tweet.host.discord_user_id)))
+                host_line(
+                    tweet,
+                    texts.get((episode.id, tweet.host.discord_user_id)),
+                    require_approval=episode.podcast.require_approval,
+                )
             )
         return list(reports.values())
 
@@ -330,7 +337,9 @@ class LiveChecker:
             await queries.save_report_message(session, episode_id, channel_id, message_id)
 
 
-def host_line(tweet: EpisodeTweet, text: str | None = None) -> HostLine:
+def host_line(
+    tweet: EpisodeTweet, text: str | None = None, *, require_approval: bool = True
+) -> HostLine:
     """One host's line in a report or status table."""
     name, uid = tweet.host.display_name, tweet.host.discord_user_id
     if tweet.status == PostStatus.POSTED:
@@ -345,6 +354,11 @@ def host_line(tweet: EpisodeTweet, text: str | None = None) -> HostLine:
         return HostLine(name, uid, "posting")
     if not tweet.enabled:
         return HostLine(name, uid, "disabled")
+    hold = hold_reason(tweet)
+    if hold is not None:
+        return HostLine(name, uid, "held", reason=explain(hold, closed=False))
+    if needs_approval(tweet, require_approval):
+        return HostLine(name, uid, "unapproved", reason=explain(UNAPPROVED, closed=False))
     if tweet.attempts > 0:
         return HostLine(name, uid, "retrying")
     return HostLine(name, uid, "waiting")

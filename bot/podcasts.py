@@ -116,8 +116,10 @@ class PodcastService:
         host_role_id: int,
         admin_role_id: int | None,
         timezone: str | None,
+        require_approval: bool | None = None,
     ) -> Podcast:
-        """Create or update the server's podcast; a handle or URL is resolved to the UC… id once."""
+        """Create or update the server's podcast; a handle or URL is resolved to the UC… id once.
+        Options left out (None) keep their current value, or the default for a new podcast."""
         cleaned = name.strip()
         if not cleaned or len(cleaned) > 100:
             raise InvalidInput(problem="The podcast name must be 1 to 100 characters.")
@@ -134,6 +136,8 @@ class PodcastService:
         }
         if timezone is not None:
             fields["timezone"] = timezone
+        if require_approval is not None:
+            fields["require_approval"] = require_approval
         async with self._sessions() as session, session.begin():
             if timezone is not None and not await queries.postgres_knows_timezone(
                 session, timezone

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from aiolimiter import AsyncLimiter
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.approval import hold_reason, needs_approval
 from bot.clock import utcnow
 from bot.drafts import Draft, Drafter
 from bot.errors import (
@@ -22,6 +23,7 @@ from bot.errors import (
     InvalidInput,
     PodcastNotSetUp,
     TweetEmpty,
+    TweetHeld,
     TweetLocked,
     TweetNotFound,
     TweetTooLong,
@@ -52,6 +54,9 @@ class TweetPreview:
     tweet_url: str | None
     failure: str | None
     linked_username: str | None
+    approved: bool
+    needs_approval: bool  # it won't post until its host approves it
+    hold: str | None  # bot.approval.HELD or AWAY while held
 
 
 @dataclass(frozen=True)
@@ -179,7 +184,11 @@ class TweetService:
             podcast = await _require_podcast(session, guild_id)
             found = await resolve_episode(session, podcast.id, episode)
             tweets = await queries.tweets_of_episode(session, found.id)
-        return EpisodeStatus(found.title, found.live_url, [host_line(t) for t in tweets])
+        return EpisodeStatus(
+            found.title,
+            found.live_url,
+            [host_line(t, require_approval=podcast.require_approval) for t in tweets],
+        )
 
     # -- host: always the caller's own tweet --------------------------------------------------
 
@@ -208,6 +217,7 @@ class TweetService:
             tweet.generated_text = draft.text
             tweet.draft_is_fallback = draft.fallback
             tweet.custom_text = None
+            tweet.approved = False  # a new draft waits for its host's approval
             await session.flush()
             return _preview(tweet), draft.fallback
 
@@ -229,8 +239,27 @@ class TweetService:
                     count=count, url_note=" with the stream link (23)" if url else ""
                 )
             tweet.custom_text = text.strip()
+            tweet.approved = True  # writing the text is approving it
             await session.flush()
             return _preview(tweet)
+
+    async def approve(self, guild_id: int, user_id: int, episode: str) -> TweetPreview:
+        """The host approves the current text for posting (/tweet approve, the Approve button)."""
+        async with self._sessions() as session, session.begin():
+            tweet = await self._own_tweet(session, guild_id, user_id, episode, lock=True)
+            _require_changeable(tweet, tweet.episode)
+            tweet.approved = True
+            await session.flush()
+            return _preview(tweet)
+
+    async def set_autopost(
+        self, guild_id: int, user_id: int, display_name: str, enabled: bool
+    ) -> None:
+        """The host's drafts post without their approval (or, switched off, wait for it again)."""
+        async with self._sessions() as session, session.begin():
+            podcast = await _require_podcast(session, guild_id)
+            host_ids = await queries.upsert_hosts(session, podcast.id, [(user_id, display_name)])
+            await queries.set_autopost(session, host_ids[user_id], enabled)
 
     async def current_text(self, guild_id: int, user_id: int, episode: str) -> tuple[int, str]:
         """(episode id, the body the edit modal starts from); refuses if it can't change."""
@@ -273,7 +302,11 @@ class TweetService:
             _require_changeable(tweet, tweet.episode)
             if not tweet.enabled:
                 raise TweetLocked(title=tweet.episode.title, state="disabled: enable it first")
+            if hold_reason(tweet) is not None:
+                raise TweetHeld(title=tweet.episode.title)
             self._poster.require_ready(tweet)
+            tweet.approved = True  # posting it by hand is approving it
+            await session.flush()
             await queries.claim_host_tweet(session, tweet.id, self._clock())
             tweet_id = tweet.id
         [line] = await self._poster.post_claimed([tweet_id])
@@ -325,4 +358,7 @@ def _preview(tweet: EpisodeTweet) -> TweetPreview:
         tweet_url=tweet.tweet_url,
         failure=tweet.failure_reason,
         linked_username=account.username if account is not None else None,
+        approved=tweet.approved,
+        needs_approval=needs_approval(tweet, tweet.episode.podcast.require_approval),
+        hold=hold_reason(tweet),
     )

@@ -34,6 +34,7 @@ class PodcastCog(
         host_role="Members with this role get a tweet for each episode",
         admin_role="Optional: members with this role can manage the podcast (besides Manage Server)",
         timezone="The podcast's timezone for episode dates, like Europe/Paris (default UTC)",
+        require_approval="Only tweets their host approved are posted (default: yes)",
     )
     @app_commands.autocomplete(timezone=timezone_autocomplete)
     @admin_only()
@@ -46,6 +47,7 @@ class PodcastCog(
         host_role: discord.Role,
         admin_role: discord.Role | None = None,
         timezone: app_commands.Range[str, 1, 64] | None = None,
+        require_approval: bool | None = None,
     ) -> None:
         guild = interaction.guild
         if guild is None:  # guild_only() already refuses DMs
@@ -69,6 +71,7 @@ class PodcastCog(
             host_role_id=host_role.id,
             admin_role_id=admin_role.id if admin_role else None,
             timezone=timezone,
+            require_approval=require_approval,
         )
         await interaction.followup.send(
             "Saved. OnAir now watches this channel and will tweet for the hosts when it goes live.",

@@ -25,6 +25,8 @@ STATE_LABELS = {
     "posting": "📤 posting now",
     "unknown": "⚠️ check X",
     "dry_run": "🧪 dry run",
+    "held": "⛔ held, not posted",
+    "unapproved": "✋ not approved, not posted",
 }
 
 TWEET_STATUS_LABELS = {
@@ -88,6 +90,10 @@ def preview_embed(preview: TweetPreview, note: str | None = None) -> discord.Emb
     status = TWEET_STATUS_LABELS.get(preview.status, preview.status)
     if preview.status == PostStatus.PENDING and not preview.enabled:
         status = "disabled: it won't be posted"
+    elif preview.status == PostStatus.PENDING and preview.hold is not None:
+        status = f"not posted. {explain(preview.hold, closed=False)}"
+    elif preview.status == PostStatus.PENDING and preview.needs_approval:
+        status = "waiting for your approval: it won't be posted until you approve it"
     if preview.status in (PostStatus.FAILED, PostStatus.UNKNOWN):
         status += f". {explain(preview.failure)}"
     embed.add_field(name="Status", value=status)
@@ -127,6 +133,12 @@ def podcast_embed(podcast: Podcast) -> discord.Embed:
         value=f"<@&{podcast.admin_role_id}>" if podcast.admin_role_id else "Manage Server only",
     )
     embed.add_field(name="Timezone", value=podcast.timezone)
+    embed.add_field(
+        name="Approval",
+        value="required: only tweets their host approved are posted"
+        if podcast.require_approval
+        else "not required: drafts post unless their host disables them",
+    )
     embed.add_field(
         name="Title filter", value=f"“{podcast.title_filter}”" if podcast.title_filter else "none"
     )

@@ -44,8 +44,8 @@ class EditTweetModal(OnAirModal, title="Edit your tweet"):
 
 
 class TweetControls(OwnedView):
-    """Enable/Disable, Edit, Regenerate and the stream link under a preview; only its host can
-    press them."""
+    """Approve, Enable/Disable, Edit, Regenerate and the stream link under a preview; only its
+    host can press them."""
 
     def __init__(self, origin: discord.Interaction, preview: TweetPreview) -> None:
         super().__init__(origin.user, origin)
@@ -58,9 +58,23 @@ class TweetControls(OwnedView):
         self.link.label = "Remove link" if preview.include_url else "Add link"
         for item in (self.toggle, self.edit, self.regenerate, self.link):
             item.disabled = not changeable
+        if preview.approved or not changeable:
+            self.remove_item(self.approve)
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         return await super().interaction_check(interaction) and await is_host(interaction)
+
+    @discord.ui.button(label="Approve", style=discord.ButtonStyle.success)
+    async def approve(
+        self, interaction: discord.Interaction, button: discord.ui.Button[TweetControls]
+    ) -> None:
+        preview = await services_of(interaction).tweets.approve(
+            interaction.guild_id or 0, interaction.user.id, self.episode
+        )
+        await interaction.response.edit_message(
+            embed=preview_embed(preview, "Approved."), view=TweetControls(interaction, preview)
+        )
+        self.stop()
 
     @discord.ui.button(label="Disable", style=discord.ButtonStyle.secondary)
     async def toggle(
@@ -190,6 +204,41 @@ class TweetCog(
             f"Enabled: your tweet for “{preview.episode_title}” will be posted when the stream starts."
             if enabled
             else f"Disabled: your tweet for “{preview.episode_title}” won't be posted."
+        )
+        await interaction.response.send_message(message, ephemeral=True)
+
+    @app_commands.command(name="approve", description="Approve your tweet's text for posting")
+    @app_commands.describe(episode="The episode")
+    @app_commands.autocomplete(episode=episode_autocomplete)
+    @host_only()
+    async def approve(self, interaction: discord.Interaction, episode: str) -> None:
+        preview = await services_of(interaction).tweets.approve(
+            interaction.guild_id or 0, interaction.user.id, episode
+        )
+        note = (
+            "It will be posted when the stream starts."
+            if preview.enabled
+            else "It is disabled: /tweet enable it to have it posted."
+        )
+        await interaction.response.send_message(
+            f"Approved your tweet for “{preview.episode_title}”. {note}",
+            embed=preview_embed(preview),
+            ephemeral=True,
+        )
+
+    @app_commands.command(
+        name="autopost", description="Let your drafts post without your approval (off by default)"
+    )
+    @app_commands.describe(enabled="True: drafts post unseen; False: only what you approved")
+    @host_only()
+    async def autopost(self, interaction: discord.Interaction, enabled: bool) -> None:
+        await services_of(interaction).tweets.set_autopost(
+            interaction.guild_id or 0, interaction.user.id, _display_name(interaction), enabled
+        )
+        message = (
+            "Autopost on: your drafts will be posted even if you never approved them."
+            if enabled
+            else "Autopost off: only tweets you approved (or wrote) will be posted."
         )
         await interaction.response.send_message(message, ephemeral=True)
 

@@ -113,6 +113,10 @@ class Podcast(Base):
     ai_drafts_used: Mapped[int] = mapped_column(sa.Integer, server_default="0")
     created_at: Mapped[dt.datetime] = _created()
     updated_at: Mapped[dt.datetime] = _updated()
+    # Only tweets their host approved are posted (unless the host opted into autopost).
+    require_approval: Mapped[bool] = mapped_column(sa.Boolean, server_default=sa.true())
+    # When the bot was removed from the server: its data is cleaned up after a grace period.
+    removed_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
 
     episodes: Mapped[list[Episode]] = relationship(back_populates="podcast", passive_deletes=True)
 
@@ -137,6 +141,12 @@ class Episode(Base):
     report_message_id: Mapped[int | None] = mapped_column(sa.BigInteger)
     created_at: Mapped[dt.datetime] = _created()
     updated_at: Mapped[dt.datetime] = _updated()
+    # The readiness board: 0 none yet, 1 the day-before board, 2 the hour-before board.
+    board_stage: Mapped[int] = mapped_column(sa.SmallInteger, server_default="0")
+    board_channel_id: Mapped[int | None] = mapped_column(sa.BigInteger)
+    board_message_id: Mapped[int | None] = mapped_column(sa.BigInteger)
+    # A digest of what the board shows, so it is edited only when something changed.
+    board_digest: Mapped[str | None] = mapped_column(sa.String(64))
 
     podcast: Mapped[Podcast] = relationship(back_populates="episodes")
 
@@ -161,6 +171,10 @@ class Host(Base):
     display_name: Mapped[str] = mapped_column(sa.String(100))
     created_at: Mapped[dt.datetime] = _created()
     updated_at: Mapped[dt.datetime] = _updated()
+    # The host's drafts post without their approval (/tweet autopost).
+    autopost: Mapped[bool] = mapped_column(sa.Boolean, server_default=sa.false())
+    # Set while the member lacks the host role or left the server: their tweets are held.
+    away_since: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
 
     x_account: Mapped[XAccount | None] = relationship(back_populates="host", passive_deletes=True)
 
@@ -226,6 +240,10 @@ class EpisodeTweet(Base):
     posted_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
     created_at: Mapped[dt.datetime] = _created()
     updated_at: Mapped[dt.datetime] = _updated()
+    # The host approved the current text (writing it counts); a new draft clears it.
+    approved: Mapped[bool] = mapped_column(sa.Boolean, server_default=sa.false())
+    # An admin held this tweet (/tweets hold): it is not posted until released.
+    held: Mapped[bool] = mapped_column(sa.Boolean, server_default=sa.false())
 
     host: Mapped[Host] = relationship()
     episode: Mapped[Episode] = relationship()

@@ -483,6 +483,7 @@ async def save_drafts(session: AsyncSession, rows: list[dict[str, object]]) -> N
             .values(
                 generated_text=sa.bindparam("generated_text"),
                 draft_is_fallback=sa.bindparam("draft_is_fallback"),
+                approved=False,  # a new draft waits for its host's approval
             ),
             [
                 {
@@ -523,16 +524,28 @@ def _due(now: dt.datetime) -> sa.ColumnElement[bool]:
     )
 
 
+def _may_post() -> sa.ColumnElement[bool]:
+    """Its host approved it (or opted into autopost, or the podcast doesn't require approval),
+    no admin holds it, and its host still has the host role. The Python twin is bot.approval."""
+    return sa.and_(
+        sa.or_(EpisodeTweet.approved, Host.autopost, ~Podcast.require_approval),
+        ~EpisodeTweet.held,
+        Host.away_since.is_(None),
+    )
+
+
 async def claim_pending_tweets(
     session: AsyncSession, live_since: dt.datetime, now: dt.datetime
 ) -> list[int]:
     """Lock the pending, enabled, due tweets of episodes that went live since `live_since`
-    (skipping rows another transaction holds) and mark them `posting`; returns their ids.
-    Commit right after: posting happens outside the transaction."""
+    that may post (`_may_post`), skipping rows another transaction holds, and mark them
+    `posting`; returns their ids. Commit right after: posting happens outside the transaction."""
     claimable = (
         sa.select(EpisodeTweet.id)
         .join(Episode, Episode.id == EpisodeTweet.episode_id)
-        .where(Episode.went_live_at >= live_since, _due(now))
+        .join(Podcast, Podcast.id == Episode.podcast_id)
+        .join(Host, Host.id == EpisodeTweet.host_id)
+        .where(Episode.went_live_at >= live_since, _due(now), _may_post())
         .with_for_update(of=EpisodeTweet, skip_locked=True)
     )
     result = await session.scalars(
@@ -642,3 +655,10 @@ async def mark_stale_posting_unknown(
     if not ids:
         return []
     return await load_claimed(session, list(ids))
+
+
+# -- approval and holds --------------------------------------------------------------------------
+
+
+async def set_autopost(session: AsyncSession, host_id: int, enabled: bool) -> None:
+    await session.execute(sa.update(Host).where(Host.id == host_id).values(autopost=enabled))

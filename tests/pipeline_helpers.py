@@ -178,9 +178,11 @@ async def setup_podcast(
     linked: dict[int, str],
     episode_title: str = "Episode 12: The Pipeline",
     with_episode: bool = True,
+    approved: bool = True,
 ) -> PodcastSetup:
-    """A podcast on `channel`, an episode scheduled today, a tweet per member (template text),
-    and X accounts (tokens issued by the X emulator, stored encrypted) for `linked` members."""
+    """A podcast on `channel`, an episode scheduled today, a tweet per member (template text,
+    approved by its host unless `approved` is False), and X accounts (tokens issued by the X
+    emulator, stored encrypted) for `linked` members."""
     pipe.youtube_emu.add_channel(channel, title=f"Show {guild_id}")
     podcast = await pipe.podcasts.setup(
         guild_id=guild_id,
@@ -202,6 +204,12 @@ async def setup_podcast(
             await pipe.tweets.create_all(guild_id, str(episode_id), members, generate=False)
     async with pipe.sessions() as session, session.begin():
         host_ids = await queries.upsert_hosts(session, podcast.id, members)
+        if with_episode and approved:
+            await session.execute(
+                sa.update(EpisodeTweet)
+                .where(EpisodeTweet.episode_id == episode_id)
+                .values(approved=True)
+            )
         for user_id, username in linked.items():
             token, secret = pipe.x_emu.issue_access_token(username)
             account = pipe.x_emu.account(username)

@@ -297,6 +297,7 @@ async def test_tweets_status_one_embed_with_a_line_per_host(
     """/tweets status: one embed titled with the episode, one line per host with its state."""
     async with running(tmp_path, database_url) as (w, _):
         await prepared(w)
+        await w.answer(w.alice, "tweet approve", episode=EPISODE)
         await w.answer(w.bob, "tweet disable", episode=EPISODE)
         run = await w.answer(w.ana, "tweets status", episode=EPISODE)
         assert run.ephemeral

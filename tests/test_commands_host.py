@@ -157,7 +157,13 @@ async def test_show_buttons_toggle_edit_and_regenerate(
         assert shown.ephemeral
         assert "Length" in shown.text() and "/280" in field(shown, "Length")
         assert shown.message is not None
-        assert shown.message.button_labels() == ["Disable", "Edit", "Regenerate", "Remove link"]
+        assert shown.message.button_labels() == [
+            "Approve",
+            "Disable",
+            "Edit",
+            "Regenerate",
+            "Remove link",
+        ]
 
         await (await w.discord.click_button(shown, "Remove link")).wait_done()
         assert (await tweet_row(engine, "Alice"))["include_url"] is False
@@ -186,6 +192,8 @@ async def test_show_buttons_toggle_edit_and_regenerate(
         assert "Fresh words from alice" in shown.message.text()  # the same preview, updated
         assert saved.response_type == 7
         assert (await tweet_row(engine, "Alice"))["custom_text"] == "Fresh words from alice"
+        assert (await tweet_row(engine, "Alice"))["approved"] is True  # writing it approves it
+        assert "Approve" not in shown.message.button_labels()
 
         prompts = len(w.openai.prompts)
         w.openai.replies.append("A brand new draft about tiny gardens")
@@ -200,6 +208,8 @@ async def test_show_buttons_toggle_edit_and_regenerate(
         assert (await tweet_row(engine, "Alice"))["generated_text"] == (
             "A brand new draft about tiny gardens"
         )
+        assert (await tweet_row(engine, "Alice"))["approved"] is False  # a new draft: not yet
+        assert "Approve" in shown.message.button_labels()
 
 
 async def test_link_button_refuses_when_own_text_would_no_longer_fit(

@@ -112,6 +112,7 @@ async def test_shutdown_lets_a_post_in_flight_finish(
             episode = await add_episode(w, days_ahead=0)
             await create_tweets(w, episode, generate=False)
             await link_x(w, w.alice, "alice")
+            await w.answer(w.alice, "tweet approve", episode=episode)
             w.x.slow(1.5)
             w.youtube.go_live(CHANNEL_ID, "shutdownVid", "Live now")
             await w.discord.wait_until(
