@@ -97,6 +97,7 @@ async def open_pipeline(
     retry_base: dt.timedelta = dt.timedelta(milliseconds=10),
     x_rate: float = 1000,
     flush_every: float = 0.5,
+    http_timeout: float = HTTP_TIMEOUT,
 ) -> AsyncIterator[Pipeline]:
     """Real clients against the emulators (started here unless given), real services on
     `sessions`. Pass the same emulators and cipher to a second call for a second 'process'."""
@@ -116,7 +117,7 @@ async def open_pipeline(
             x_emu.base_url,
             x_emu.consumer_key,
             x_emu.consumer_secret,
-            timeout=HTTP_TIMEOUT,
+            timeout=http_timeout,
             limiter=x_limiter,
         )
         stack.push_async_callback(x.aclose)
@@ -125,7 +126,7 @@ async def open_pipeline(
             x,
             cipher,
             dry_run=dry_run,
-            policy=RetryPolicy(base_delay=retry_base, min_delay=dt.timedelta(seconds=HTTP_TIMEOUT)),
+            policy=RetryPolicy(base_delay=retry_base, min_delay=dt.timedelta(seconds=http_timeout)),
             recorder=OutcomeRecorder(sessions, flush_every=flush_every),
             clock=clock,
         )
