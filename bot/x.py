@@ -443,20 +443,11 @@ def _elapsed_ms(started: float) -> int:
 
 
 def _classify(error: BaseException) -> tuple[Reason, int | None, datetime | None]:
-    """(reason_code, http_status, retry_at) for an error from a v2 call."""
+    """(reason, http_status, retry_at) for an error from a v2 call."""
     if isinstance(error, tweepy.HTTPException):
         status = error.response.status
-        if status == 429:
-            reason_code, retry_at = _rate_limit_reason(error.response.headers)
-            return reason_code, status, retry_at
-        if status >= 500:
-            return Reason.SERVER_ERROR, status, None
-        if status == 401:
-            return Reason.UNAUTHORIZED, status, None
-        if status == 403:
-            duplicate = any("duplicate" in str(m).lower() for m in error.api_messages)
-            return (Reason.DUPLICATE if duplicate else Reason.FORBIDDEN), status, None
-        return Reason.BAD_REQUEST, status, None
+        reason, retry_at = _refusal(status, error.api_messages, error.response.headers)
+        return reason, status, retry_at
     if isinstance(error, TimeoutError):  # also aiohttp's ServerTimeoutError
         return Reason.TIMEOUT, None, None
     if isinstance(error, aiohttp.ClientConnectionError):
@@ -467,12 +458,43 @@ def _classify(error: BaseException) -> tuple[Reason, int | None, datetime | None
     raise error
 
 
+def _refusal(
+    status: int, messages: list[str], headers: Mapping[str, str]
+) -> tuple[Reason, datetime | None]:
+    """Which reason an error status means, from X's message (tweepy keeps a v2 problem's
+    `detail`, or each `errors[].message`). The texts are those X sends (see the emulator's
+    bodies in tests/emulators/x_api.py for where each is recorded)."""
+    text = " ".join(str(m) for m in messages).lower()
+    if status == 402:  # pay-per-use: "Your enrolled account [...] does not have any credits"
+        return Reason.CREDITS_DEPLETED, None
+    if status == 429:
+        if "usage cap" in text:  # UsageCapped: "Usage cap exceeded: Monthly product cap"
+            return Reason.USAGE_CAPPED, None
+        return _rate_limit_reason(headers)
+    if status >= 500:
+        return Reason.SERVER_ERROR, None
+    if status == 401:
+        return Reason.UNAUTHORIZED, None
+    if status == 403:
+        if "spending limit" in text:
+            return Reason.SPENDING_LIMIT, None
+        if "attached to a project" in text:  # reason "client-not-enrolled"
+            return Reason.CLIENT_NOT_ENROLLED, None
+        if "reply to this conversation is not allowed" in text:
+            return Reason.REPLY_RESTRICTED, None
+        if "duplicate" in text:
+            return Reason.DUPLICATE, None
+        return Reason.FORBIDDEN, None
+    return Reason.BAD_REQUEST, None
+
+
 def _rate_limit_reason(headers: Mapping[str, str]) -> tuple[Reason, datetime]:
-    """daily_cap when a 24-hour limit is used up (user or app), else rate_limited."""
-    for scope in ("user", "app"):
+    """A used-up 24-hour cap of POST /2/tweets (x-user-limit-24hour-*: this host's account;
+    x-app-limit-24hour-*: the app, all hosts together), else the 15-minute window."""
+    for scope, reason in (("user", Reason.DAILY_CAP), ("app", Reason.APP_DAILY_CAP)):
         if headers.get(f"x-{scope}-limit-24hour-remaining") == "0":
             reset = _epoch(headers.get(f"x-{scope}-limit-24hour-reset"))
-            return Reason.DAILY_CAP, reset or datetime.now(UTC) + timedelta(hours=24)
+            return reason, reset or datetime.now(UTC) + timedelta(hours=24)
     reset = _epoch(headers.get("x-rate-limit-reset"))
     return Reason.RATE_LIMITED, reset or datetime.now(UTC) + DEFAULT_RATE_LIMIT_WAIT
 

@@ -59,6 +59,10 @@ def report_embed(report: StreamReport) -> discord.Embed:
         "\n".join(host_line_text(line) for line in report.lines)[:4000]
         or "No host tweets for this episode."
     )
+    if report.app_problem:
+        embed.add_field(
+            name="⚠️ The X app can't post", value=report.app_problem[:1024], inline=False
+        )
     embed.set_footer(text=f"Episode: {report.episode_title}"[:2048])
     if report.video_id:
         embed.set_thumbnail(url=f"https://i.ytimg.com/vi/{report.video_id}/hqdefault.jpg")

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import aiohttp
 import pytest
 
-from bot.errors import CATALOGUE, Reason, XNotConfigured, explain
+from bot.errors import CATALOGUE, Party, Reason, XNotConfigured, explain
 from bot.publisher import Credentials, PostResult
 from bot.x import (
     LinkedAccount,
@@ -219,14 +219,42 @@ async def test_rate_limited_retries_at_reset(x: XService, emu: XEmulator) -> Non
     assert result.retry_at == datetime.fromtimestamp(reset, UTC)
 
 
-@pytest.mark.parametrize("scope", ["user", "app"])
-async def test_daily_cap_retries_at_24_hour_reset(x: XService, emu: XEmulator, scope: str) -> None:
-    """429 from the 24-hour cap -> daily_cap, retry at the 24-hour reset (not the 15-min one)."""
+@pytest.mark.parametrize(("scope", "reason"), [("user", "daily_cap"), ("app", "app_daily_cap")])
+async def test_daily_cap_retries_at_24_hour_reset(
+    x: XService, emu: XEmulator, scope: str, reason: str
+) -> None:
+    """429 from POST /2/tweets' 24-hour cap: the host's (x-user-limit-24hour-*) or the app's
+    (x-app-limit-24hour-*), retried at that reset, not the 15-minute one."""
     fault = emu.daily_cap(reset_in=20 * 3600, scope=scope)
     result = await post(x, emu)
-    assert_not_done(result, "retry", "daily_cap", 429)
+    assert_not_done(result, "retry", reason, 429)
     reset = int(fault.headers[f"x-{scope}-limit-24hour-reset"])
     assert result.retry_at == datetime.fromtimestamp(reset, UTC)
+
+
+@pytest.mark.parametrize(
+    ("fault", "reason", "status", "party"),
+    [
+        ("credits_depleted", "credits_depleted", 402, Party.APP),
+        ("usage_capped", "usage_capped", 429, Party.APP),
+        ("spending_limit", "spending_limit", 403, Party.APP),
+        ("client_not_enrolled", "client_not_enrolled", 403, Party.APP),
+        ("reply_restricted", "reply_restricted", 403, Party.HOST),
+    ],
+)
+async def test_x_pay_per_use_answers_map_to_their_reasons(
+    x: XService, emu: XEmulator, fault: str, reason: str, status: int, party: Party
+) -> None:
+    """X's 2026 answers (402 CreditsDepleted, 429 UsageCapped, 403 spending limit /
+    client-not-enrolled / reply restriction) reach their own catalogue reasons through tweepy;
+    the app's own limits are the app's, not the host's, and never wait on the 15-minute reset."""
+    getattr(emu, fault)()
+    result = await post(x, emu)
+    assert (result.reason, result.http_status, result.tweet_id) == (reason, status, None)
+    assert CATALOGUE[Reason(reason)].party is party
+    if reason == "usage_capped":
+        assert result.retry_at is None  # the 15-minute window says nothing about the cap
+    assert emu.all_tweets == []
 
 
 async def test_html_503_is_retry_not_crash(x: XService, emu: XEmulator) -> None:
