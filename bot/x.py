@@ -1,15 +1,14 @@
 """Linking X accounts (OAuth 1.0a PIN flow) and posting tweets on their behalf.
 
-Knows nothing of Discord or the database: plain values in, dataclasses out. All traffic goes to
-``api_base_url`` (X_API_BASE_URL), which tweepy does not support on its own; the two small
-subclasses below each override the one tweepy method that hardcodes https://api.twitter.com.
+Knows nothing of Discord or the database: plain values in, dataclasses out. tweepy's AsyncClient
+(v2) and requests-oauthlib's OAuth1Session (the PIN flow, which tweepy itself wraps) are used as
+published; all traffic goes to ``api_base_url`` (X_API_BASE_URL) through one transport seam.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -20,7 +19,6 @@ import aiohttp
 import requests
 import tweepy
 from aiolimiter import AsyncLimiter
-from oauthlib.oauth1 import Client as OAuthClient
 from requests.adapters import HTTPAdapter
 from requests_oauthlib import OAuth1Session
 from requests_oauthlib.oauth1_session import TokenRequestDenied
@@ -33,7 +31,8 @@ from bot.tweet_text import weighted_length
 
 logger = logging.getLogger("onair.x")
 
-DEFAULT_API_BASE_URL = "https://api.twitter.com"
+X_ORIGIN = "https://api.twitter.com"
+DEFAULT_API_BASE_URL = X_ORIGIN
 # Without a username the x.com link still resolves to the tweet.
 TWEET_URL = "https://x.com/{username}/status/{tweet_id}"
 # X's 15-minute window: when a 429 carries no reset header, try again after it.
@@ -95,137 +94,49 @@ class XUnavailable(XError):
     reason_code = Reason.SERVER_ERROR
 
 
-# ---- tweepy pointed at api_base_url ----------------------------------------------------------
+# ---- the one seam: X's origin rerouted to X_API_BASE_URL --------------------------------------
+# tweepy (v2) and requests-oauthlib (the PIN flow) are used through their public APIs, so every
+# request is built and OAuth-signed for https://api.twitter.com, the URL X itself verifies the
+# signature against. Only at the transport is the request sent to X_API_BASE_URL instead (the
+# same in production by default; a proxy or the test emulator otherwise): an aiohttp client
+# middleware (aiohttp >= 3.12, "Client Middleware" in its docs) and a requests transport adapter
+# ("Transport Adapters" in the requests docs).
 
 
-class _TimeoutAdapter(HTTPAdapter):
-    """requests has no session-wide timeout; this adapter supplies one to every request."""
+def _rerouted(url: str, api_base_url: str) -> str:
+    return api_base_url + url[len(X_ORIGIN) :] if url.startswith(X_ORIGIN) else url
 
-    def __init__(self, timeout: float) -> None:
+
+def _reroute_middleware(api_base_url: str) -> aiohttp.ClientMiddlewareType:
+    target = URL(api_base_url)
+
+    async def reroute(
+        request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
+    ) -> aiohttp.ClientResponse:
+        if str(request.url).startswith(X_ORIGIN) and api_base_url != X_ORIGIN:
+            request.url = URL(_rerouted(str(request.url), api_base_url), encoded=True)
+            request.headers["Host"] = target.raw_authority
+        return await handler(request)
+
+    return reroute
+
+
+class _RerouteAdapter(HTTPAdapter):
+    """Sends the PIN flow's requests to X_API_BASE_URL, with a deadline on each (requests has no
+    session-wide timeout)."""
+
+    def __init__(self, api_base_url: str, timeout: float) -> None:
         super().__init__(max_retries=0)
+        self._api_base_url = api_base_url
         self._timeout = timeout
 
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+    def send(  # type: ignore[override]  # requests' stubs spell out the keywords send takes
+        self, request: requests.PreparedRequest, **kwargs: Any
+    ) -> requests.Response:
+        request.url = _rerouted(request.url or "", self._api_base_url)
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self._timeout
         return super().send(request, **kwargs)
-
-
-class _OAuth1UserHandler(tweepy.OAuth1UserHandler):
-    """tweepy's (synchronous) PIN-flow handler, aimed at ``api_base_url`` and with a timeout."""
-
-    def __init__(
-        self,
-        consumer_key: str,
-        consumer_secret: str,
-        *,
-        api_base_url: str,
-        timeout: float,
-    ) -> None:
-        self._api_base_url = api_base_url
-        self._timeout = timeout
-        super().__init__(consumer_key, consumer_secret, callback="oob")  # "oob": the PIN flow
-
-    def _get_oauth_url(self, endpoint: str) -> str:
-        # tweepy: 'https://api.twitter.com/oauth/' + endpoint. Used for request_token,
-        # authorize (the URL shown to users) and access_token.
-        return f"{self._api_base_url}/oauth/{endpoint}"
-
-    # tweepy assigns ``self.oauth`` a fresh requests session in __init__ and again in
-    # get_access_token, and never passes a timeout; equip each one as it is assigned.
-    @property
-    def oauth(self) -> OAuth1Session:
-        return self._oauth_session
-
-    @oauth.setter
-    def oauth(self, session: OAuth1Session) -> None:
-        adapter = _TimeoutAdapter(self._timeout)
-        session.mount("http://", adapter)
-        session.mount("https://", adapter)
-        self._oauth_session = session
-
-
-class _AsyncClient(AsyncClient):
-    """tweepy's v2 AsyncClient, aimed at ``api_base_url`` and sharing the service's session."""
-
-    def __init__(self, *, api_base_url: str, session: aiohttp.ClientSession, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._api_base_url = api_base_url
-        self.session = session  # tweepy uses (and does not close) a session set here
-
-    async def request(
-        self,
-        method: str,
-        route: str,
-        params: dict[str, Any] | None = None,
-        json: dict[str, Any] | None = None,
-        user_auth: bool = False,
-    ) -> aiohttp.ClientResponse:
-        """tweepy 4.17's AsyncBaseClient.request, with three deliberate differences:
-
-        1. the URL is ``api_base_url + route`` (tweepy: "https://api.twitter.com" + route), so
-           the OAuth signature covers the URL actually requested;
-        2. an error body that is not JSON (an HTML 503 page) no longer escapes as
-           aiohttp.ContentTypeError: the status decides which tweepy error is raised;
-        3. no ``wait_on_rate_limit`` sleeping: OnAir schedules its own retries.
-        """
-        url = self._api_base_url + route
-        headers = {"User-Agent": self.user_agent}
-        if json is not None:
-            headers["Content-Type"] = "application/json"
-        if user_auth:
-            oauth_client = OAuthClient(
-                self.consumer_key,
-                self.consumer_secret,
-                self.access_token,
-                self.access_token_secret,
-            )
-            url = str(URL(url).with_query(sorted((params or {}).items())))
-            url, headers, _ = oauth_client.sign(url, method, headers=headers)
-            # As in tweepy: oauthlib signed colons percent-encoded; aiohttp would not encode them.
-            before_query, _, query = url.partition("?")
-            request_url: str | URL = URL(
-                f"{before_query}?{query.replace(':', '%3A')}", encoded=True
-            )
-            params = None
-        else:
-            headers["Authorization"] = f"Bearer {self.bearer_token}"
-            request_url = url
-
-        async with self.session.request(
-            method, request_url, params=params, json=json, headers=headers
-        ) as response:
-            body = await response.read()
-        if 200 <= response.status < 300:
-            return response
-        raise _tweepy_error(response, _json_object(body))
-
-
-def _json_object(body: bytes) -> dict[str, Any]:
-    """The JSON object in ``body``, or {} when it is not one (tweepy's errors accept {})."""
-    try:
-        parsed = json.loads(body)
-    except ValueError:
-        return {}
-    return parsed if isinstance(parsed, dict) else {}
-
-
-def _tweepy_error(response: aiohttp.ClientResponse, body: dict[str, Any]) -> tweepy.HTTPException:
-    """The exception tweepy raises for this status (same classes as tweepy's own request)."""
-    status = response.status
-    if status == 429:
-        reset = response.headers.get("x-rate-limit-reset")
-        reset_time = int(reset) if reset is not None and reset.isdigit() else None
-        return tweepy.TooManyRequests(response, response_json=body, reset_time=reset_time)
-    error_classes: dict[int, type[tweepy.HTTPException]] = {
-        400: tweepy.BadRequest,
-        401: tweepy.Unauthorized,
-        403: tweepy.Forbidden,
-        404: tweepy.NotFound,
-    }
-    if status >= 500:
-        return tweepy.TwitterServerError(response, response_json=body)
-    return error_classes.get(status, tweepy.HTTPException)(response, response_json=body)
 
 
 # ---- the service -----------------------------------------------------------------------------
@@ -273,15 +184,16 @@ class XService:
 
         Raises XNotConfigured, XLinkFailed (X refused the app credentials), XUnavailable.
         """
-        handler = self._oauth_handler()
-        authorization_url = await self._run_oauth_step(
-            "request_token", handler.get_authorization_url
+        oauth = self._oauth_session()  # callback "oob": the PIN flow
+        token = await self._run_oauth_step(
+            "request_token", lambda: oauth.fetch_request_token(f"{X_ORIGIN}/oauth/request_token")
         )
-        token = handler.request_token
+        request_token = str(token["oauth_token"])
         return PendingLink(
-            request_token=token["oauth_token"],
-            request_token_secret=token["oauth_token_secret"],
-            authorization_url=authorization_url,
+            request_token=request_token,
+            request_token_secret=str(token["oauth_token_secret"]),
+            # Where the member's browser goes: X's authorize page (behind X_API_BASE_URL).
+            authorization_url=f"{self._api_base_url}/oauth/authorize?oauth_token={request_token}",
         )
 
     async def finish_link(
@@ -291,19 +203,16 @@ class XService:
 
         Raises XNotConfigured, XLinkFailed (wrong or expired PIN), XUnavailable.
         """
-        handler = self._oauth_handler()
         pin = pin.strip()
+        oauth = self._oauth_session(request_token, request_token_secret, pin)
         if not pin:
             raise XLinkFailed("The PIN is empty.", Reason.BAD_PIN)
-        handler.request_token = {
-            "oauth_token": request_token,
-            "oauth_token_secret": request_token_secret,
-        }
-        access_token, access_token_secret = await self._run_oauth_step(
-            "access_token", lambda: handler.get_access_token(pin)
+        token = await self._run_oauth_step(
+            "access_token", lambda: oauth.fetch_access_token(f"{X_ORIGIN}/oauth/access_token")
         )
-        # tweepy keeps only the token pair from X's answer; /2/users/me says whose it is and
-        # proves the pair works for posting (v2).
+        access_token = str(token["oauth_token"])
+        access_token_secret = str(token["oauth_token_secret"])
+        # /2/users/me says whose the pair is and proves it works for posting (v2).
         identity = await self.verify(access_token, access_token_secret)
         if identity is None:
             raise XLinkFailed(explain(Reason.UNAUTHORIZED, closed=False), Reason.UNAUTHORIZED)
@@ -390,32 +299,44 @@ class XService:
             raise XNotConfigured()
         return key, secret
 
-    def _oauth_handler(self) -> _OAuth1UserHandler:
+    def _oauth_session(
+        self, token: str | None = None, token_secret: str | None = None, pin: str | None = None
+    ) -> OAuth1Session:
+        """A requests-oauthlib session for one PIN-flow step (the library tweepy's own
+        OAuth1UserHandler uses), sent through the reroute adapter."""
         consumer_key, consumer_secret = self._require_configured()
-        return _OAuth1UserHandler(
-            consumer_key, consumer_secret, api_base_url=self._api_base_url, timeout=self._timeout
+        oauth = OAuth1Session(
+            consumer_key,
+            client_secret=consumer_secret,
+            resource_owner_key=token,
+            resource_owner_secret=token_secret,
+            callback_uri="oob" if token is None else None,
+            verifier=pin or None,
         )
+        oauth.mount(X_ORIGIN, _RerouteAdapter(self._api_base_url, self._timeout))
+        return oauth
 
-    def _client(self, access_token: str, access_token_secret: str) -> _AsyncClient:
+    def _client(self, access_token: str, access_token_secret: str) -> AsyncClient:
         consumer_key, consumer_secret = self._require_configured()
         if self._session is None:
             self._session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=self._timeout)
+                timeout=aiohttp.ClientTimeout(total=self._timeout),
+                middlewares=(_reroute_middleware(self._api_base_url),),
             )
-        return _AsyncClient(
-            api_base_url=self._api_base_url,
-            session=self._session,
+        client = AsyncClient(
             consumer_key=consumer_key,
             consumer_secret=consumer_secret,
             access_token=access_token,
             access_token_secret=access_token_secret,
             return_type=dict,
         )
+        client.session = self._session  # tweepy uses (and leaves open) a session set here
+        return client
 
     async def _run_oauth_step(self, step: str, call: Callable[[], _T]) -> _T:
-        """Run a blocking tweepy OAuth call in a thread, bounded by the timeout.
+        """Run a blocking PIN-flow call in a thread, bounded by the timeout.
 
-        requests' own timeout (see _TimeoutAdapter) ends the thread soon after, too.
+        requests' own timeout (see _RerouteAdapter) ends the thread soon after, too.
         """
         started = time.monotonic()
         try:
@@ -448,6 +369,10 @@ def _classify(error: BaseException) -> tuple[Reason, int | None, datetime | None
         status = error.response.status
         reason, retry_at = _refusal(status, error.api_messages, error.response.headers)
         return reason, status, retry_at
+    if isinstance(error, aiohttp.ContentTypeError) and error.status >= 400:
+        # tweepy reads every error body as JSON; X's edge answers an HTML page when overloaded.
+        reason, retry_at = _refusal(error.status, [], error.headers or {})
+        return reason, error.status, retry_at
     if isinstance(error, TimeoutError):  # also aiohttp's ServerTimeoutError
         return Reason.TIMEOUT, None, None
     if isinstance(error, aiohttp.ClientConnectionError):

@@ -100,6 +100,7 @@ OVERLOADED_HTML = (
 )
 
 REQUEST_TOKEN_TTL_SECONDS = 15 * 60
+X_ORIGIN = "https://api.twitter.com"
 TWEET_PATH = "/2/tweets"
 
 
@@ -373,8 +374,10 @@ class XEmulator(LoopbackEmulator):
     async def _signed(self, request: web.Request) -> OAuthRequest | None:
         """oauthlib's view of the request if its signature is valid, else None."""
         body = (await request.read()).decode("utf-8", errors="replace")
-        # The base string uses the URL the client signed and connected to.
-        uri = f"{request.scheme}://{request.host}{request.raw_path}"
+        # As X does, the signature is checked against X's own URL, whatever address the
+        # request reached it through (OnAir signs for https://api.twitter.com and sends the
+        # request to X_API_BASE_URL).
+        uri = f"{X_ORIGIN}{request.raw_path}"
         valid, oauth_request = self._signature_endpoint.validate_request(
             uri, request.method, body, dict(request.headers)
         )
