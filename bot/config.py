@@ -192,7 +192,7 @@ def _is_fernet_key(key: str) -> bool:
 def load_settings(*, require_token: bool = False, env_file: str | None = ".env") -> Settings:
     """Read the settings or raise `SettingsError` with one line naming the setting and the fix."""
     try:
-        settings = Settings(_env_file=env_file)  # type: ignore[call-arg]
+        settings = Settings(_env_file=env_file)
     except ValidationError as exc:
         error = exc.errors()[0]
         name = str(error["loc"][0]) if error["loc"] else "settings"

@@ -30,7 +30,16 @@ class Refused(app_commands.CheckFailure):
 
 
 def services_of(interaction: discord.Interaction) -> Services:
-    return interaction.client.services  # type: ignore[attr-defined]
+    return services_of_bot(interaction.client)
+
+
+def services_of_bot(client: discord.Client) -> Services:
+    """The services of the OnAir bot that runs this cog or interaction."""
+    from bot.app import OnAirBot  # bot.app wires the cogs: imported when first needed
+
+    if not isinstance(client, OnAirBot):
+        raise TypeError("OnAir cogs run only in OnAirBot")
+    return client.services
 
 
 def _member(interaction: discord.Interaction) -> discord.Member:

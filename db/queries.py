@@ -18,6 +18,7 @@ from sqlalchemy.orm import joinedload
 
 from db.models import (
     AttemptOutcome,
+    Base,
     Episode,
     EpisodeTweet,
     Host,
@@ -28,6 +29,9 @@ from db.models import (
     XLinkRequest,
 )
 
+# The episode_tweets Table itself, for Core executemany statements (typed as a Table).
+_TWEETS = Base.metadata.tables[EpisodeTweet.__tablename__]
+
 # -- podcasts ---------------------------------------------------------------------------------
 
 
@@ -37,15 +41,16 @@ async def get_podcast_by_guild(session: AsyncSession, guild_id: int) -> Podcast 
 
 async def upsert_podcast(session: AsyncSession, guild_id: int, **fields: object) -> Podcast:
     """Create the server's podcast or update it in place (one statement, race-free)."""
-    stmt = pg_insert(Podcast).values(guild_id=guild_id, **fields)
-    stmt = stmt.on_conflict_do_update(
+    insert = pg_insert(Podcast).values(guild_id=guild_id, **fields)
+    upsert = insert.on_conflict_do_update(
         index_elements=[Podcast.guild_id],
-        set_={**{k: stmt.excluded[k] for k in fields}, "updated_at": sa.func.now()},
+        set_={**{k: insert.excluded[k] for k in fields}, "updated_at": sa.func.now()},
     ).returning(Podcast)
-    result = await session.execute(
-        sa.select(Podcast).from_statement(stmt).execution_options(populate_existing=True)
+    result = await session.scalars(
+        sa.select(Podcast).from_statement(upsert).execution_options(populate_existing=True)
     )
-    return result.scalar_one()
+    podcast: Podcast = result.one()
+    return podcast
 
 
 async def set_title_filter(session: AsyncSession, podcast_id: int, text: str | None) -> None:
@@ -476,7 +481,7 @@ async def save_drafts(session: AsyncSession, rows: list[dict[str, object]]) -> N
     """Store drafts (id, generated_text, draft_is_fallback) for tweets not yet claimed."""
     if rows:
         await session.execute(
-            sa.update(EpisodeTweet.__table__)  # Core executemany: not ORM bulk-by-PK
+            sa.update(_TWEETS)  # Core executemany: not ORM bulk-by-PK
             .where(
                 EpisodeTweet.id == sa.bindparam("tid"), EpisodeTweet.status == PostStatus.PENDING
             )
@@ -620,7 +625,7 @@ async def record_outcomes(
     """Write outcomes (one executemany) and their post_attempts rows (one more)."""
     if rows:
         await session.execute(
-            sa.update(EpisodeTweet.__table__)  # Core executemany: not ORM bulk-by-PK
+            sa.update(_TWEETS)  # Core executemany: not ORM bulk-by-PK
             .where(EpisodeTweet.id == sa.bindparam("tid"))
             .values(
                 status=sa.bindparam("status"),

@@ -267,7 +267,7 @@ class Transport:
 
     def _same_site_target(self, response: httpx.Response) -> str | None:
         """Where a redirect points, mapped onto ``base_url`` when it stays on YouTube."""
-        location = response.headers.get("location")
+        location: str | None = response.headers.get("location")
         if not location:
             return None
         absolute = urljoin(str(response.request.url), location)
