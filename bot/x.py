@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import aiohttp
 import requests
@@ -130,13 +130,24 @@ class _RerouteAdapter(HTTPAdapter):
         self._api_base_url = api_base_url
         self._timeout = timeout
 
-    def send(  # type: ignore[override]  # requests' stubs spell out the keywords send takes
-        self, request: requests.PreparedRequest, **kwargs: Any
+    def send(
+        self,
+        request: requests.PreparedRequest,
+        stream: bool = False,
+        timeout: float | tuple[float, float] | tuple[float, None] | None = None,
+        verify: bool | str = True,
+        cert: bytes | str | tuple[bytes | str, bytes | str] | None = None,
+        proxies: Mapping[str, str] | None = None,
     ) -> requests.Response:
         request.url = _rerouted(request.url or "", self._api_base_url)
-        if kwargs.get("timeout") is None:
-            kwargs["timeout"] = self._timeout
-        return super().send(request, **kwargs)
+        return super().send(
+            request,
+            stream=stream,
+            timeout=self._timeout if timeout is None else timeout,
+            verify=verify,
+            cert=cert,
+            proxies=proxies,
+        )
 
 
 # ---- the service -----------------------------------------------------------------------------
