@@ -135,9 +135,17 @@ def parse_live_page(page: str) -> LivePage:
     start_stamp = parse_timestamp(broadcast.get("startTimestamp"))
     is_premiere = details.get("isLiveContent") is False
     if broadcast.get("endTimestamp"):
-        return LivePage("offline", video_id, title, started_at=start_stamp, is_premiere=is_premiere)
+        return LivePage(
+            "offline",
+            video_id=video_id,
+            title=title,
+            started_at=start_stamp,
+            is_premiere=is_premiere,
+        )
     if broadcast.get("isLiveNow") is True or details.get("isLive") is True:
-        return LivePage("live", video_id, title, started_at=start_stamp, is_premiere=is_premiere)
+        return LivePage(
+            "live", video_id=video_id, title=title, started_at=start_stamp, is_premiere=is_premiere
+        )
     if details.get("isUpcoming") is True or playability.get("status") == "LIVE_STREAM_OFFLINE":
         slate_time = _dig(
             playability,
@@ -152,7 +160,7 @@ def parse_live_page(page: str) -> LivePage:
             "upcoming", video_id, title, scheduled_start=scheduled, is_premiere=is_premiere
         )
     # A watch page that is neither live nor waiting: an ordinary video, so nothing is on air.
-    return LivePage("offline", video_id, title, is_premiere=is_premiere)
+    return LivePage("offline", video_id=video_id, title=title, is_premiere=is_premiere)
 
 
 def parse_feed(xml_text: str) -> list[FeedEntry]:
