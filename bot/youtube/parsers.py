@@ -157,7 +157,11 @@ def parse_live_page(page: str) -> LivePage:
         )
         scheduled = parse_timestamp(slate_time) or start_stamp
         return LivePage(
-            "upcoming", video_id, title, scheduled_start=scheduled, is_premiere=is_premiere
+            "upcoming",
+            video_id=video_id,
+            title=title,
+            scheduled_start=scheduled,
+            is_premiere=is_premiere,
         )
     # A watch page that is neither live nor waiting: an ordinary video, so nothing is on air.
     return LivePage("offline", video_id=video_id, title=title, is_premiere=is_premiere)
