@@ -61,7 +61,7 @@ class Settings(BaseSettings):
     http_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
     post_retry_base_seconds: float = Field(default=30.0, gt=0, le=3_600)
     # A tweet still `posting` this long after its claim is taken for a crash: it turns `unknown`.
-    posting_stuck_after_seconds: int = Field(default=600, ge=60, le=86_400)
+    posting_stuck_after_seconds: int = Field(default=600, ge=5, le=86_400)
 
     @field_validator("log_level", mode="before")
     @classmethod

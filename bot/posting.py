@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -225,10 +226,16 @@ class PostedLine:
 
 
 class _Batch:
-    """One call's tweets; notes the first app-level problem so the rest wait instead of each
-    hitting it (and burning its host's attempts) one by one."""
+    """One call's claimed tweets on their way out. A tweet is marked sent (in the database)
+    just before its request goes to X, a few at a time as workers free up, so a process that
+    dies leaves as `posting`-and-sent only what X may really have. Notes the first app-level
+    problem, so the rest wait instead of each hitting it (and burning its host's attempts)."""
 
-    def __init__(self) -> None:
+    def __init__(self, tweets: Sequence[EpisodeTweet]) -> None:
+        self.queued: deque[EpisodeTweet] = deque(tweets)  # claimed, not marked sent
+        self.ready: deque[EpisodeTweet] = deque()  # marked sent, not yet taken by a worker
+        self.idle = 0  # workers waiting for their next tweet
+        self.lock = asyncio.Lock()
         self.app_problem: Transition | None = None
 
 
@@ -243,6 +250,7 @@ class TweetPoster:
         policy: RetryPolicy | None = None,
         recorder: OutcomeRecorder | None = None,
         concurrency: int = 8,
+        send_ahead: int = 0,
         clock: Callable[[], dt.datetime] = utcnow,
     ) -> None:
         self._sessions = sessions
@@ -251,7 +259,10 @@ class TweetPoster:
         self._dry_run = dry_run
         self._policy = policy or RetryPolicy()
         self.recorder = recorder or OutcomeRecorder(sessions)
-        self._semaphore = asyncio.Semaphore(concurrency)
+        self._concurrency = concurrency
+        # Tweets marked sent at once beyond the workers that are free: 0 marks exactly what is
+        # about to go out; more means fewer statements, and more `unknown` after a crash.
+        self._send_ahead = send_ahead
         self._clock = clock
 
     def require_ready(self, tweet: EpisodeTweet) -> None:
@@ -270,14 +281,52 @@ class TweetPoster:
             return []
         async with self._sessions() as session:
             tweets = await queries.load_claimed(session, tweet_ids)
-        batch = _Batch()
-        lines = await asyncio.gather(*(self._post_bounded(t, batch) for t in tweets))
-        await self.recorder.flush()  # if the database is down, the recorder keeps retrying
-        return list(lines)
+        batch = _Batch(tweets)
+        lines: dict[int, PostedLine] = {}
 
-    async def _post_bounded(self, tweet: EpisodeTweet, batch: _Batch) -> PostedLine:
-        async with self._semaphore:
-            return await self._post_one(tweet, batch)
+        async def worker() -> None:
+            while (tweet := await self._next(batch)) is not None:
+                lines[tweet.id] = await self._post_one(tweet, batch)
+
+        await asyncio.gather(*(worker() for _ in range(self._concurrency)))
+        await self.recorder.flush()  # if the database is down, the recorder keeps retrying
+        return [lines[t.id] for t in tweets if t.id in lines]
+
+    async def _next(self, batch: _Batch) -> EpisodeTweet | None:
+        """The next tweet to post, marked sent; None when the batch is done."""
+        batch.idle += 1
+        await asyncio.sleep(0)  # let every free worker queue up: one mark for all of them
+        try:
+            async with batch.lock:
+                if not batch.ready and batch.queued:
+                    await self._mark_sending(batch)
+                return batch.ready.popleft() if batch.ready else None
+        finally:
+            batch.idle -= 1
+
+    async def _mark_sending(self, batch: _Batch) -> None:
+        size = min(max(batch.idle, self._send_ahead, 1), len(batch.queued))
+        lease = [batch.queued.popleft() for _ in range(size)]
+        if self._dry_run or batch.app_problem is not None:
+            batch.ready.extend(lease)  # nothing of these goes to X
+            return
+        try:
+            async with self._sessions() as session, session.begin():
+                ours = await queries.mark_sending(
+                    session, [t.id for t in lease], [t.id for t in batch.queued]
+                )
+        except Exception:
+            # Nothing unmarked may go to X. These stay claimed; once their claim is stale they
+            # go back to pending (never sent) and a later check posts them.
+            log.warning(
+                "could not mark %d posts as sent (ref %s); they wait for a later check",
+                len(lease) + len(batch.queued),
+                new_reference(),
+                exc_info=True,
+            )
+            batch.queued.clear()
+            return
+        batch.ready.extend(t for t in lease if t.id in ours)
 
     async def _post_one(self, tweet: EpisodeTweet, batch: _Batch) -> PostedLine:
         text = final_text(tweet)

@@ -556,7 +556,7 @@ async def claim_pending_tweets(
     result = await session.scalars(
         sa.update(EpisodeTweet)
         .where(EpisodeTweet.id.in_(claimable.scalar_subquery()))
-        .values(status=PostStatus.POSTING, attempts=EpisodeTweet.attempts + 1)
+        .values(status=PostStatus.POSTING, attempts=EpisodeTweet.attempts + 1, sent_at=None)
         .returning(EpisodeTweet.id)
         .execution_options(synchronize_session=False)
     )
@@ -572,7 +572,12 @@ async def claim_host_tweet(session: AsyncSession, tweet_id: int, now: dt.datetim
             EpisodeTweet.status == PostStatus.PENDING,
             EpisodeTweet.enabled,
         )
-        .values(status=PostStatus.POSTING, attempts=EpisodeTweet.attempts + 1, next_attempt_at=None)
+        .values(
+            status=PostStatus.POSTING,
+            attempts=EpisodeTweet.attempts + 1,
+            next_attempt_at=None,
+            sent_at=None,
+        )
         .returning(EpisodeTweet.id)
         .execution_options(synchronize_session=False)
     )
@@ -643,15 +648,50 @@ async def record_outcomes(
         await session.execute(sa.insert(PostAttempt), [asdict(attempt) for attempt in attempts])
 
 
+async def mark_sending(
+    session: AsyncSession, sending: Sequence[int], still_queued: Sequence[int]
+) -> set[int]:
+    """Just before their requests go to X: mark `sending` as sent, and keep the claims of
+    `still_queued` fresh (so no other process takes this live process's queue for a crash).
+    Returns the ids of `sending` that are still this claim's to send."""
+    result = await session.scalars(
+        sa.update(EpisodeTweet)
+        .where(
+            EpisodeTweet.id.in_([*sending, *still_queued]),
+            EpisodeTweet.status == PostStatus.POSTING,
+        )
+        .values(
+            sent_at=sa.case(
+                (EpisodeTweet.id.in_(list(sending)), sa.func.now()), else_=EpisodeTweet.sent_at
+            ),
+            updated_at=sa.func.now(),
+        )
+        .returning(EpisodeTweet.id)
+        .execution_options(synchronize_session=False)
+    )
+    return set(result.all()) & set(sending)
+
+
 async def mark_stale_posting_unknown(
     session: AsyncSession, older_than: dt.datetime, reason: str
 ) -> Sequence[EpisodeTweet]:
-    """Tweets left in `posting` (the process died mid-post) become `unknown`: they may or may
-    not be on X, so a person checks; they are never re-posted automatically."""
+    """Tweets left in `posting` by a process that died: those whose request went to X may or
+    may not be on X, so they become `unknown` (a person checks; never re-posted by itself);
+    those never sent go back to `pending`, their attempt not counted."""
+    stale = sa.and_(EpisodeTweet.status == PostStatus.POSTING, EpisodeTweet.updated_at < older_than)
+    await session.execute(
+        sa.update(EpisodeTweet)
+        .where(stale, EpisodeTweet.sent_at.is_(None))
+        .values(
+            status=PostStatus.PENDING,
+            attempts=sa.func.greatest(EpisodeTweet.attempts - 1, 0),
+        )
+        .execution_options(synchronize_session=False)
+    )
     ids = (
         await session.scalars(
             sa.update(EpisodeTweet)
-            .where(EpisodeTweet.status == PostStatus.POSTING, EpisodeTweet.updated_at < older_than)
+            .where(stale)
             .values(status=PostStatus.UNKNOWN, failure_reason=reason)
             .returning(EpisodeTweet.id)
             .execution_options(synchronize_session=False)

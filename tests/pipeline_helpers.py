@@ -98,6 +98,7 @@ async def open_pipeline(
     x_rate: float = 1000,
     flush_every: float = 0.5,
     http_timeout: float = HTTP_TIMEOUT,
+    send_ahead: int = 0,
 ) -> AsyncIterator[Pipeline]:
     """Real clients against the emulators (started here unless given), real services on
     `sessions`. Pass the same emulators and cipher to a second call for a second 'process'."""
@@ -128,6 +129,7 @@ async def open_pipeline(
             dry_run=dry_run,
             policy=RetryPolicy(base_delay=retry_base, min_delay=dt.timedelta(seconds=http_timeout)),
             recorder=OutcomeRecorder(sessions, flush_every=flush_every),
+            send_ahead=send_ahead,
             clock=clock,
         )
         stack.push_async_callback(poster.recorder.aclose)
