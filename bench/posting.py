@@ -13,6 +13,7 @@ import asyncio
 from typing import Any
 
 import sqlalchemy as sa
+from aiolimiter import AsyncLimiter
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench._common import (
@@ -59,6 +60,7 @@ async def post_batch(
             pipe.x,
             pipe.cipher,
             dry_run=False,
+            x_limiter=AsyncLimiter(10_000, 1),
             concurrency=concurrency,
         )
         counter.reset()

@@ -57,7 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"OnAir: {exc}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_level, [*settings.secret_values(), *keys])
+    configure_logging(
+        settings.log_level, [*settings.secret_values(), *keys], log_format=settings.log_format
+    )
     runner = {"run": run_bot, "migrate": run_migrate, "check": run_check}[args.command]
     try:
         return asyncio.run(runner(settings, args))
@@ -66,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 async def run_bot(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.app import CommandSyncRefused, OnAirBot, build_services, point_discord_at
+    from bot.app import CommandSyncRefused, build_services, make_bot, point_discord_at
 
     point_discord_at(settings)
     async with AsyncExitStack() as stack:
@@ -76,7 +78,7 @@ async def run_bot(settings: Settings, args: argparse.Namespace) -> int:
             log.debug("database unreachable at start-up", exc_info=True)
             print(_UNREACHABLE.format(kind=type(exc).__name__), file=sys.stderr)
             return 1
-        bot = OnAirBot(services)
+        bot = make_bot(services)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

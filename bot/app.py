@@ -9,9 +9,12 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import time
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import discord
 import yarl
@@ -19,18 +22,28 @@ from aiolimiter import AsyncLimiter
 from discord.ext import commands
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot.api_access import ApiAccess
+from bot.clock import utcnow
 from bot.config import Settings
 from bot.crypto import TokenCipher
 from bot.drafts import Drafter
+from bot.hosts import HostRoster
 from bot.linking import XLinkService
 from bot.live_check import LiveChecker
+from bot.logs import log_context
+from bot.metrics import Metrics
 from bot.podcasts import PodcastService
 from bot.posting import RetryPolicy, TweetPoster
-from bot.ratelimit import KeyedRateLimiter
+from bot.ratelimit import KeyedRateLimiter, SharedBudget
+from bot.readiness import ReadinessService
+from bot.retention import RemovedServerCleanup
+from bot.show_events import ShowEvents
 from bot.tweets import TweetService
+from bot.web.server import HttpServer, WebDeps, build_app
 from bot.x import XService
 from bot.youtube import YouTubeClient
-from db import migrate
+from cogs.checks import InputCheckedTree
+from db import migrate, queries
 from db.embedded import start_embedded
 from db.engine import create_engine, create_sessionmaker
 
@@ -43,6 +56,9 @@ EXTENSIONS = (
     "cogs.tweets",
     "cogs.tweet",
     "cogs.x_account",
+    "cogs.membership",
+    "cogs.retention",
+    "cogs.readiness",
     "cogs.live",
 )
 
@@ -52,7 +68,21 @@ COMMAND_LIMITS = {
     "tweets create-all": 2,
     "podcast youtube-test": 10,
     "tweet post-now": 2,
+    # Beyond the contract: every other command that calls X or YouTube.
+    "x link": 3,
+    "x verify": 5,
+    "x status": 5,
+    "x unlink": 3,
+    "podcast setup": 10,
 }
+# Per minute, for commands (posting at go-live has its own X budget, POST_X_PER_MINUTE):
+# (all servers together, one server's share).
+X_COMMAND_BUDGET = (30, 10)
+AI_BUDGET = (60, 20)
+POST_X_PER_MINUTE = 60
+
+# Per JSON API token (README "JSON API").
+API_REQUESTS_PER_MINUTE = 60
 
 
 @dataclass
@@ -70,6 +100,14 @@ class Services:
     linking: XLinkService
     checker: LiveChecker
     limits: dict[str, KeyedRateLimiter]
+    poster: TweetPoster
+    roster: HostRoster
+    retention: RemovedServerCleanup
+    metrics: Metrics
+    api: ApiAccess
+    readiness: ReadinessService
+    budgets: dict[str, SharedBudget]
+    show: ShowEvents
 
 
 async def open_database(settings: Settings, stack: AsyncExitStack) -> AsyncEngine:
@@ -85,24 +123,31 @@ async def open_database(settings: Settings, stack: AsyncExitStack) -> AsyncEngin
     return engine
 
 
-async def build_services(settings: Settings, stack: AsyncExitStack) -> Services:
+async def build_services(
+    settings: Settings, stack: AsyncExitStack, *, clock: Callable[[], dt.datetime] = utcnow
+) -> Services:
+    """Every service, wired. `clock` drives the time-scheduled ones (holds, clean-up, the
+    readiness board), so tests can move time instead of waiting."""
     engine = await open_database(settings, stack)
     sessions = create_sessionmaker(engine)
     cipher = TokenCipher(settings.encryption_keys())
+    metrics = Metrics()
     youtube = YouTubeClient(
         settings.youtube_base_url,
         settings.youtube_api_base_url,
         settings.secret("youtube_api_key"),
         timeout=settings.http_timeout_seconds,
         max_concurrency=settings.live_check_concurrency,
+        on_response=metrics.youtube_response,
     )
     stack.push_async_callback(youtube.aclose)
+    metrics.count_units_of(youtube)
     x = XService(
         settings.x_api_base_url,
         settings.secret("x_consumer_key"),
         settings.secret("x_consumer_secret"),
         timeout=settings.http_timeout_seconds,
-        limiter=AsyncLimiter(60, 60),  # one budget for all X traffic, across all servers
+        trace_configs=[metrics.x_trace_config()],
     )
     stack.push_async_callback(x.aclose)
     drafter = Drafter(
@@ -112,17 +157,23 @@ async def build_services(settings: Settings, stack: AsyncExitStack) -> Services:
         timeout=settings.http_timeout_seconds * 2,
     )
     stack.push_async_callback(drafter.aclose)
-    # One shared budget for each paid or rate-limited API, across all servers.
-    ai_limiter = AsyncLimiter(60, 60)
+    # Posting at go-live has an X budget of its own that no command can use up; commands get
+    # another, shared fairly between servers (budgets below refuse instead of queueing).
+    x_limiter = AsyncLimiter(POST_X_PER_MINUTE, 60)
+    x_command_limiter = AsyncLimiter(X_COMMAND_BUDGET[0], 60)
+    ai_limiter = AsyncLimiter(AI_BUDGET[0], 60)
     poster = TweetPoster(
         sessions,
         x,
         cipher,
         dry_run=settings.dry_run,
+        x_limiter=x_limiter,
         policy=RetryPolicy(
             base_delay=dt.timedelta(seconds=settings.post_retry_base_seconds),
             min_delay=dt.timedelta(seconds=settings.http_timeout_seconds),
         ),
+        metrics=metrics,
+        stagger=dt.timedelta(seconds=settings.post_stagger_seconds),
     )
     stack.push_async_callback(poster.recorder.aclose)
     return Services(
@@ -133,8 +184,15 @@ async def build_services(settings: Settings, stack: AsyncExitStack) -> Services:
         x=x,
         drafter=drafter,
         podcasts=PodcastService(sessions, youtube),
-        tweets=TweetService(sessions, drafter, poster, ai_limiter=ai_limiter),
-        linking=XLinkService(sessions, x, cipher),
+        tweets=TweetService(
+            sessions,
+            drafter,
+            poster,
+            ai_limiter=ai_limiter,
+            ai_budget=SharedBudget(*AI_BUDGET),
+            ai_daily_drafts=settings.ai_daily_drafts_per_server,
+        ),
+        linking=XLinkService(sessions, x, cipher, x_limiter=x_command_limiter),
         checker=LiveChecker(
             sessions,
             youtube,
@@ -142,9 +200,36 @@ async def build_services(settings: Settings, stack: AsyncExitStack) -> Services:
             interval=dt.timedelta(seconds=settings.live_check_interval_seconds),
             fast_interval=dt.timedelta(seconds=settings.fast_check_interval_seconds),
             stale_posting_after=dt.timedelta(seconds=settings.posting_stuck_after_seconds),
+            shards=shards_of(settings),
         ),
         limits={name: KeyedRateLimiter(rate, 60) for name, rate in COMMAND_LIMITS.items()},
+        poster=poster,
+        roster=HostRoster(sessions, clock=clock),
+        retention=RemovedServerCleanup(
+            sessions,
+            x,
+            cipher,
+            x_limiter=x_command_limiter,
+            token_days=settings.removed_server_token_days,
+            data_days=settings.removed_server_data_days,
+            clock=clock,
+        ),
+        metrics=metrics,
+        api=ApiAccess(sessions),
+        readiness=ReadinessService(
+            sessions, x, cipher, x_limiter=x_limiter, clock=clock, shards=shards_of(settings)
+        ),
+        budgets={"x": SharedBudget(*X_COMMAND_BUDGET)},
+        show=ShowEvents(sessions, event_minutes=settings.event_default_minutes),
     )
+
+
+def shards_of(settings: Settings) -> queries.Shards | None:
+    """SHARD_IDS of SHARD_COUNT for the queries; None when this process runs every server."""
+    local = settings.local_shards
+    if settings.shard_count is None or local is None:
+        return None
+    return queries.Shards(settings.shard_count, tuple(local))
 
 
 def point_discord_at(settings: Settings) -> None:
@@ -162,6 +247,24 @@ class CommandSyncRefused(Exception):
         self.guild_id = guild_id
 
 
+class OnAirTree(InputCheckedTree):
+    """The command tree, timing every command for /metrics and tagging its log lines with the
+    server (README "Operations"). `_call` is discord.py's single entry for an interaction's
+    command (app_commands/tree.py); errors are handled inside it, so they are timed too."""
+
+    async def _call(self, interaction: discord.Interaction) -> None:
+        started = time.perf_counter()
+        with log_context(guild_id=interaction.guild_id):
+            try:
+                await super()._call(interaction)
+            finally:
+                if interaction.type is discord.InteractionType.application_command:
+                    command = interaction.command
+                    name = command.qualified_name if command is not None else "unknown"
+                    metrics: Metrics = self.client.services.metrics  # type: ignore[attr-defined]
+                    metrics.command_seconds.labels(name).observe(time.perf_counter() - started)
+
+
 class OnAirBot(commands.Bot):
     def __init__(self, services: Services) -> None:
         # OnAir never joins voice: don't warn at every start that voice libraries are missing.
@@ -169,18 +272,64 @@ class OnAirBot(commands.Bot):
         discord.VoiceClient.warn_dave = False
         intents = discord.Intents.default()
         intents.members = True  # /tweets create-all lists the members holding the host role
+        settings = services.settings
+        shard_options: dict[str, Any] = {}
+        if settings.shard_count is not None:
+            shard_options = {
+                "shard_count": settings.shard_count,
+                "shard_ids": settings.local_shards,
+            }
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents,
             help_command=None,
             allowed_mentions=discord.AllowedMentions.none(),
+            tree_cls=OnAirTree,
+            **shard_options,
         )
         self.services = services
+        services.poster.holds_host_role = self.holds_host_role
+        self.http_server: HttpServer | None = None
+
+    def holds_host_role(self, guild_id: int, user_id: int, role_id: int) -> bool | None:
+        """From the member cache: does the member still hold the role (None: can't tell)."""
+        guild = self.get_guild(guild_id)
+        if guild is None or not guild.chunked:
+            return None
+        member = guild.get_member(user_id)
+        return member is not None and member.get_role(role_id) is not None
 
     async def setup_hook(self) -> None:
         for extension in EXTENSIONS:
             await self.load_extension(extension)
-        await self.sync_commands_if_changed()
+        # Migrations already ran once: they take an advisory lock, then find nothing to do.
+        if self.services.settings.holds_shard_zero:
+            await self.sync_commands_if_changed()
+        else:
+            log.info("slash commands are synced by the process running shard 0")
+        await self.start_http_server()
+
+    async def start_http_server(self) -> None:
+        """GET /healthz, /metrics and /api/v1/ when HTTP_PORT is set (README "Operations")."""
+        settings = self.services.settings
+        if settings.http_port is None:
+            return
+        deps = WebDeps(
+            engine=self.services.engine,
+            metrics=self.services.metrics,
+            check_interval_seconds=settings.live_check_interval_seconds,
+            gateway_connected=self.gateway_connected,
+            api=self.services.api,
+            api_limiter=KeyedRateLimiter(API_REQUESTS_PER_MINUTE, 60),
+        )
+        self.http_server = HttpServer(build_app(deps))
+        await self.http_server.start(settings.http_host, settings.http_port)
+
+    def gateway_connected(self) -> bool:
+        """Ready, and this process's gateway websocket is open."""
+        if self.is_closed() or not self.is_ready():
+            return False
+        return self.ws is not None and self.ws.open
 
     async def sync_commands_if_changed(self) -> None:
         """Sync to DISCORD_GUILD_ID (instant) or globally, only when the commands changed."""
@@ -202,3 +351,29 @@ class OnAirBot(commands.Bot):
         marker.parent.mkdir(parents=True, exist_ok=True)
         marker.write_text(digest)
         log.info("synced %d slash commands (%s)", len(synced), target)
+
+    async def close(self) -> None:
+        if self.http_server is not None:
+            await self.http_server.stop()
+            self.http_server = None
+        await super().close()
+
+
+class ShardedOnAirBot(OnAirBot, commands.AutoShardedBot):
+    """OnAir on SHARD_IDS of SHARD_COUNT: one gateway connection per shard in this process;
+    Discord sends each only its servers' events (discord.py's shard.py, AutoShardedClient)."""
+
+    def gateway_connected(self) -> bool:
+        if self.is_closed() or not self.is_ready():
+            return False
+        shards = self.shards
+        return len(shards) == len(self.shard_ids or ()) and not any(
+            shard.is_closed() for shard in shards.values()
+        )
+
+
+def make_bot(services: Services) -> OnAirBot:
+    """AutoShardedBot on SHARD_IDS when SHARD_COUNT is set, else a plain one-connection bot."""
+    if services.settings.shard_count is not None:
+        return ShardedOnAirBot(services)
+    return OnAirBot(services)

@@ -13,7 +13,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENCRYPTION_KEY_FILE = "encryption.key"
@@ -55,6 +55,7 @@ class Settings(BaseSettings):
     x_api_base_url: str = "https://api.twitter.com"
     youtube_base_url: str = "https://www.youtube.com"
     youtube_api_base_url: str = "https://www.googleapis.com/youtube/v3"
+    post_stagger_seconds: float = Field(default=0, ge=0, le=30)
     # Extensions beyond CONTRACT.md (tuning knobs with safe defaults).
     fast_check_interval_seconds: int = Field(default=30, ge=1, le=3_600)
     live_check_concurrency: int = Field(default=20, ge=1, le=200)
@@ -62,6 +63,58 @@ class Settings(BaseSettings):
     post_retry_base_seconds: float = Field(default=30.0, gt=0, le=3_600)
     # A tweet still `posting` this long after its claim is taken for a crash: it turns `unknown`.
     posting_stuck_after_seconds: int = Field(default=600, ge=5, le=86_400)
+    ai_daily_drafts_per_server: int = Field(default=300, ge=0, le=100_000)
+    # Hosts in control (README "Hosts stay in control").
+    removed_server_token_days: int = Field(default=7, ge=0, le=365)
+    removed_server_data_days: int = Field(default=30, ge=0, le=3_650)
+    # Operations (README "Operations"): the HTTP server, machine-readable logs, shards.
+    http_port: int | None = Field(default=None, ge=1, le=65_535)
+    http_host: str = "127.0.0.1"
+    log_format: Literal["text", "json"] = "text"
+    shard_count: int | None = Field(default=None, ge=1, le=10_000)
+    shard_ids: list[int] | None = None
+    # The show in Discord (README "The show in Discord").
+    event_default_minutes: int = Field(default=120, ge=1, le=10_080)
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower_log_format(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("http_port", "shard_count", mode="before")
+    @classmethod
+    def _blank_number_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    readiness_check_seconds: int = Field(default=60, ge=1, le=3_600)
+
+    @field_validator("shard_ids", mode="before")
+    @classmethod
+    def _parse_shard_ids(cls, value: object) -> object:
+        """`0,1` (as README writes it) rather than pydantic's JSON list."""
+        if isinstance(value, int):  # "1" reaches us JSON-decoded
+            return [value]
+        if isinstance(value, str):
+            text = value.strip().strip("[]")
+            if not text:
+                return None
+            try:
+                return [int(part) for part in text.split(",")]
+            except ValueError:
+                raise ValueError("must be shard numbers separated by commas, like 0,1") from None
+        return value
+
+    @model_validator(mode="after")
+    def _check_shards(self) -> Settings:
+        """Messages start with the setting's name: load_settings reports them under it."""
+        if self.shard_ids is not None and self.shard_count is None:
+            raise ValueError("SHARD_IDS: needs SHARD_COUNT (the total number of shards) too")
+        if self.shard_ids is not None and self.shard_count is not None:
+            if len(set(self.shard_ids)) != len(self.shard_ids):
+                raise ValueError("SHARD_IDS: must list each shard once")
+            if any(not 0 <= i < self.shard_count for i in self.shard_ids):
+                raise ValueError("SHARD_IDS: every shard must be between 0 and SHARD_COUNT - 1")
+        return self
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -139,6 +192,21 @@ class Settings(BaseSettings):
     # -- derived values -------------------------------------------------------------------------
 
     @property
+    def local_shards(self) -> list[int] | None:
+        """The shards this process runs (all of SHARD_COUNT when SHARD_IDS is unset); None:
+        not sharded."""
+        if self.shard_count is None:
+            return None
+        return self.shard_ids if self.shard_ids is not None else list(range(self.shard_count))
+
+    @property
+    def holds_shard_zero(self) -> bool:
+        """The process running shard 0 (or the only process) does the once-only work: command
+        sync and the clean-up of removed servers (README "Sharding")."""
+        local = self.local_shards
+        return local is None or 0 in local
+
+    @property
     def x_configured(self) -> bool:
         return self.x_consumer_key is not None and self.x_consumer_secret is not None
 
@@ -197,6 +265,8 @@ def load_settings(*, require_token: bool = False, env_file: str | None = ".env")
         error = exc.errors()[0]
         name = str(error["loc"][0]) if error["loc"] else "settings"
         reason = error["msg"].removeprefix("Value error, ")
+        if not error["loc"] and ": " in reason:  # a rule across settings names its setting
+            name, reason = reason.split(": ", 1)
         hint = _HINTS.get(name, "fix its value in .env or the environment")
         reason = reason[:1].lower() + reason[1:]
         raise SettingsError(f"setting {name.upper()} is invalid ({reason}): {hint}") from None

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import zlib
 from dataclasses import dataclass
 from typing import Literal
 
@@ -23,6 +24,7 @@ import openai
 from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
 
 from bot import tweet_text
+from bot.user_text import sanitize
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +32,17 @@ DEFAULT_MODEL = "gpt-4o-mini"
 DEFAULT_TIMEOUT_SECONDS = 20.0
 
 FallbackReason = Literal[
-    "no_api_key", "auth_error", "timeout", "rate_limited", "api_error", "bad_response", "empty"
+    "no_api_key",
+    "auth_error",
+    "timeout",
+    "rate_limited",
+    "api_error",
+    "bad_response",
+    "empty",
+    "over_budget",
 ]
+# A tweet is at most 280 characters: about 100 tokens; the margin covers non-Latin scripts.
+DRAFT_MAX_TOKENS = 300
 
 # Prompt inputs are capped so one long episode note cannot make every draft slow and costly.
 _MAX_TITLE_CHARS = 300
@@ -48,7 +59,6 @@ _EMPTY_BRACKETS = re.compile(r"\(\s*\)|\[\s*\]")
 _SPACE_RUNS = re.compile(r"[ \t]{2,}")
 _SPACES_AROUND_NEWLINE = re.compile(r"[ \t]*\n[ \t]*")
 _BLANK_LINE_RUNS = re.compile(r"\n{3,}")
-_INVALID_CHARACTERS = re.compile("[\ufffe\ufeff\uffff\u202a-\u202e]")
 _QUOTE_PAIRS = {'"': '"', "'": "'", "“": "”", "‘": "’", "«": "»", "「": "」", "`": "`"}
 
 _SYSTEM_PROMPT = (
@@ -86,21 +96,41 @@ class _Failure(Exception):
         self.retryable = retryable
 
 
+# Template drafts differ per host (X forbids identical posts across accounts): each host gets
+# an opener and a closer picked by a stable hash of their name.
+_TEMPLATE_OPENERS = (
+    ("🔴 We're live now on {show}!", "🔴 We're live now!"),
+    ("🎙️ Live right now on {show}:", "🎙️ Live right now:"),
+    ("Going live on {show} this minute!", "Going live this minute!"),
+    ("📺 {show} is live!", "📺 We're on air!"),
+    ("It's showtime on {show}!", "It's showtime!"),
+    ("Tune in: {show} is streaming now.", "Tune in: we're streaming now."),
+)
+_TEMPLATE_CLOSERS = (
+    "Come hang out with us in the chat 🎙️",
+    "Join us and say hi in the chat 👋",
+    "Pull up a chair and watch with us 🍿",
+    "See you in the live chat 💬",
+)
+
+
 def template_draft(episode_title: str, host_name: str, podcast_name: str | None = None) -> str:
     """The tweet used when the AI gives none, in the first person.
 
-    ``host_name`` is accepted for parity with ``Drafter.draft`` but not written: the tweet goes
-    out from the host's own account, where their name would read as third person.
+    ``host_name`` picks the wording (so two hosts' templates differ) but is not written: the
+    tweet goes out from the host's own account, where their name would read as third person.
     """
-    del host_name
-    title = " ".join(episode_title.split())
+    pick = zlib.crc32(" ".join(host_name.split()).lower().encode())
+    with_show, without_show = _TEMPLATE_OPENERS[pick % len(_TEMPLATE_OPENERS)]
+    closer = _TEMPLATE_CLOSERS[(pick // len(_TEMPLATE_OPENERS)) % len(_TEMPLATE_CLOSERS)]
+    title = " ".join(sanitize(episode_title).split())
     if title and title[-1] not in ".!?…":
         title += "."
-    show = " ".join((podcast_name or "").split())
-    parts = [f"🔴 We're live now on {show}!" if show else "🔴 We're live now!"]
+    show = " ".join(sanitize(podcast_name or "").split())
+    parts = [with_show.format(show=show) if show else without_show]
     if title:
         parts.append(title)
-    parts.append("Come hang out with us in the chat 🎙️")
+    parts.append(closer)
     return " ".join(parts)
 
 
@@ -125,7 +155,7 @@ def clean_reply(reply: str) -> str:
     text = tweet_text.remove_links(text)
     text = _LINK_PLACEHOLDER.sub("", text)
     text = _EMPTY_BRACKETS.sub("", text)
-    text = _INVALID_CHARACTERS.sub("", text)
+    text = sanitize(text)
     text = _SPACE_RUNS.sub(" ", text.replace("\r\n", "\n").replace("\r", "\n"))
     text = _SPACES_AROUND_NEWLINE.sub("\n", text)
     text = _BLANK_LINE_RUNS.sub("\n\n", text)
@@ -224,7 +254,7 @@ class Drafter:
         try:
             async with asyncio.timeout(self._timeout):
                 completion = await self._client.chat.completions.create(
-                    model=self.model, messages=messages
+                    model=self.model, messages=messages, max_tokens=DRAFT_MAX_TOKENS
                 )
         except (TimeoutError, openai.APITimeoutError) as error:
             raise self._failure("timeout", error) from None
@@ -267,6 +297,16 @@ class Drafter:
             f", HTTP {status}" if status is not None else "",
         )
         return _Failure(reason, retryable=retryable)
+
+    def over_budget(
+        self,
+        episode_title: str,
+        host_name: str,
+        stream_url: str | None,
+        podcast_name: str | None = None,
+    ) -> Draft:
+        """The template, for a server that has used its share of the AI budget."""
+        return self._fallback("over_budget", episode_title, host_name, stream_url, podcast_name)
 
     @staticmethod
     def _fallback(

@@ -356,6 +356,13 @@ class ServiceUnavailable(OnAirError):
     template = "{service} isn't answering right now. Please try again in a few minutes."
 
 
+class AIBudgetUsed(OnAirError):
+    template = (
+        "This server has used today's {limit} AI drafts. Write your tweet with /tweet edit, "
+        "or ask for a draft again tomorrow (UTC)."
+    )
+
+
 class RateLimited(OnAirError):
     template = "Slow down a little: try again in {seconds} s."
 

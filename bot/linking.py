@@ -10,6 +10,7 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from aiolimiter import AsyncLimiter
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import utcnow
@@ -27,6 +28,7 @@ from bot.errors import (
 from bot.publisher import credentials_of
 from bot.x import XLinkFailed, XService, XUnavailable
 from db import queries
+from db.models import XAccount
 
 LINK_TTL = dt.timedelta(minutes=10)
 
@@ -44,11 +46,13 @@ class XLinkService:
         x: XService,
         cipher: TokenCipher,
         *,
+        x_limiter: AsyncLimiter,
         clock: Callable[[], dt.datetime] = utcnow,
     ) -> None:
         self._sessions = sessions
         self._x = x
         self._cipher = cipher
+        self._x_limiter = x_limiter
         self._clock = clock
 
     def _require_configured(self) -> None:
@@ -60,7 +64,8 @@ class XLinkService:
         self._require_configured()
         podcast_id = await self._podcast_id(guild_id)
         try:
-            pending = await self._x.start_link()
+            async with self._x_limiter:
+                pending = await self._x.start_link()
         except XLinkFailed:
             raise XAppRejected() from None
         except XUnavailable:
@@ -80,7 +85,7 @@ class XLinkService:
         """Exchange the PIN for tokens and store them encrypted; returns the @handle."""
         self._require_configured()
         cleaned = pin.strip()
-        if not cleaned.isdigit() or not 4 <= len(cleaned) <= 12:
+        if not (cleaned.isascii() and cleaned.isdigit()) or not 4 <= len(cleaned) <= 12:
             raise InvalidInput(problem="The PIN is the number X showed you, like 1234567.")
         podcast_id = await self._podcast_id(guild_id)
         async with self._sessions() as session, session.begin():
@@ -92,7 +97,8 @@ class XLinkService:
         except TokenUnreadable:
             raise XLinkExpired() from None
         try:
-            account = await self._x.finish_link(request.request_token, secret, cleaned)
+            async with self._x_limiter:
+                account = await self._x.finish_link(request.request_token, secret, cleaned)
         except XLinkFailed:
             raise XLinkRejected() from None
         except XUnavailable:
@@ -123,17 +129,26 @@ class XLinkService:
         except TokenUnreadable:
             return LinkStatus(account.username, False)
         try:
-            identity = await self._x.verify(credentials.token, credentials.secret)
+            async with self._x_limiter:
+                identity = await self._x.verify(credentials.token, credentials.secret)
         except XUnavailable:
             return LinkStatus(account.username, None)
         return LinkStatus(identity.username if identity else account.username, identity is not None)
 
-    async def unlink(self, guild_id: int, user_id: int) -> None:
+    async def unlink(self, guild_id: int, user_id: int) -> bool:
+        """Revoke the tokens at X, then delete them (deleted even when X can't be asked).
+        Returns whether X revoked them."""
         podcast_id = await self._podcast_id(guild_id)
-        async with self._sessions() as session, session.begin():
+        async with self._sessions() as session:
             host = await queries.get_host(session, podcast_id, user_id)
-            if host is None or not await queries.delete_x_account(session, host.id):
+        account = host.x_account if host is not None else None
+        if host is None or account is None:
+            raise XNotLinked()
+        revoked = await revoke_at_x(self._x, self._cipher, self._x_limiter, account)
+        async with self._sessions() as session, session.begin():
+            if not await queries.delete_x_account(session, host.id):
                 raise XNotLinked()
+        return revoked
 
     async def _podcast_id(self, guild_id: int) -> int:
         async with self._sessions() as session:
@@ -141,3 +156,22 @@ class XLinkService:
         if podcast is None:
             raise PodcastNotSetUp()
         return podcast.id
+
+
+async def revoke_at_x(
+    x: XService, cipher: TokenCipher, limiter: AsyncLimiter, account: XAccount
+) -> bool:
+    """Invalidate a stored account's tokens at X; False when that could not be done (X not
+    configured or unreachable, tokens unreadable). Never raises: deleting them goes on."""
+    if not x.configured:
+        return False
+    try:
+        credentials = credentials_of(account, cipher)
+    except TokenUnreadable:
+        return False
+    try:
+        async with limiter:
+            await x.revoke(credentials.token, credentials.secret)
+    except XUnavailable:
+        return False
+    return True

@@ -13,22 +13,34 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.approval import UNAPPROVED, hold_reason, needs_approval
 from bot.clock import utcnow
-from bot.errors import DRY_RUN_NOTE, Reason, explain, is_app_problem
+from bot.errors import DRY_RUN_NOTE, Reason, explain, is_app_problem, new_reference
+from bot.metrics import channel_state
 from bot.posting import RETRY_WINDOW, PostedLine, TweetPoster
 from bot.timezones import local_today
-from bot.youtube import ChannelBatch, LiveCheck, YouTubeClient
+from bot.user_text import escape_markdown
+from bot.youtube import ChannelBatch, LiveCheck, ScheduledStream, VideoState, YouTubeClient
 from db import queries
 from db.models import Episode, EpisodeTweet, Podcast, PostStatus
 
 log = logging.getLogger("onair.live")
 
 LATE_AFTER = dt.timedelta(hours=2)
+# A new live video this soon after the last one was seen live is that stream restarted: the
+# same episode (README, "How the live check works").
+RESTART_WINDOW = dt.timedelta(minutes=30)
+# ...unless another of today's episodes is timed to start by then (this far ahead, or later).
+NEXT_EPISODE_LEAD = dt.timedelta(minutes=15)
 # How long one checker may take to send a stream's first report before another takes over.
 REPORT_RESERVATION_TTL = dt.timedelta(minutes=2)
+# The end of a stream: this many checks in a row without it live; streams tied longer ago than
+# ON_AIR_FOR are no longer watched for their end.
+OFFLINE_CHECKS_TO_END = 2
+ON_AIR_FOR = dt.timedelta(hours=24)
 
 
 @dataclass(frozen=True)
@@ -59,6 +71,20 @@ class StreamReport:
     # A problem of the X app itself (credits, caps, enrolment), said once for the whole stream
     # with the operator's fix instead of on every host's line.
     app_problem: str | None = None
+    went_live_at: dt.datetime | None = None
+    ended_at: dt.datetime | None = None  # set once: the stream ended, this is the last edit
+
+
+@dataclass(frozen=True)
+class Announcement:
+    """The go-live message: "<show> is live: <title> <link>", mentioning ping_role_id only."""
+
+    guild_id: int
+    announce_channel_id: int
+    show_name: str
+    stream_title: str
+    stream_url: str
+    ping_role_id: int | None
 
 
 @dataclass(frozen=True)
@@ -74,8 +100,11 @@ class Notice:
 @dataclass
 class CheckResult:
     checked: int = 0
+    # channel id -> its state for /metrics (bot/metrics.py channel_state)
+    states: dict[str, str] = field(default_factory=dict)
     reports: list[StreamReport] = field(default_factory=list)
     notices: list[Notice] = field(default_factory=list)
+    announcements: list[Announcement] = field(default_factory=list)
 
 
 def describe_check(check: LiveCheck) -> str:
@@ -102,6 +131,7 @@ class LiveChecker:
         # second live process never mistakes another's in-flight posts for a crash.
         stale_posting_after: dt.timedelta = dt.timedelta(minutes=10),
         clock: Callable[[], dt.datetime] = utcnow,
+        shards: queries.Shards | None = None,
     ) -> None:
         self._sessions = sessions
         self._youtube = youtube
@@ -110,17 +140,23 @@ class LiveChecker:
         self._fast_interval = fast_interval
         self._stale_after = stale_posting_after
         self._clock = clock
+        self._shards = shards  # only servers on this process's shards (README "Sharding")
+        self._failing: set[int] = set()  # podcasts already told their check fails
 
     async def recover_interrupted(self) -> list[Notice]:
         """Tweets stuck in `posting` (a crash mid-post) become `unknown` and are announced."""
         async with self._sessions() as session, session.begin():
             stuck = await queries.mark_stale_posting_unknown(
-                session, self._clock() - self._stale_after, Reason.INTERRUPTED
+                session, self._clock() - self._stale_after, Reason.INTERRUPTED, self._shards
             )
         notices = []
         for tweet in stuck:
             podcast = tweet.episode.podcast
-            log.warning("tweet %s was interrupted while posting; marked unknown", tweet.id)
+            log.warning(
+                "tweet %s was interrupted while posting; marked unknown",
+                tweet.id,
+                extra={"tweet_id": tweet.id, "episode_id": tweet.episode_id},
+            )
             notices.append(
                 Notice(
                     guild_id=podcast.guild_id,
@@ -161,40 +197,173 @@ class LiveChecker:
         result.notices.extend(await self.announce_repaired_timezones())
         async with self._sessions() as session:
             podcasts = list(
-                await queries.due_podcasts(session, now, self._interval, self._fast_interval)
+                await queries.due_podcasts(
+                    session, now, self._interval, self._fast_interval, self._shards
+                )
             )
         result.checked = len(podcasts)
         batch = ChannelBatch({})
         if podcasts:
             batch = await self._youtube.check_channels(
-                sorted({p.youtube_channel_id for p in podcasts})
+                sorted({p.youtube_channel_id for p in podcasts}),
+                scheduled=known_scheduled(podcasts),
             )
         checks = batch.checks
+        result.states = {cid: channel_state(c.state, c.reason) for cid, c in checks.items()}
         live = [
             (p, checks[p.youtube_channel_id])
             for p in podcasts
             if p.youtube_channel_id in checks and checks[p.youtube_channel_id].state == "live"
         ]
-        async with self._sessions() as session, session.begin():
-            attach_rows, reported = await self._match_streams(session, live, now, result)
-            check_rows = [
-                self._check_row(p, checks.get(p.youtube_channel_id), now, reported)
-                for p in podcasts
-            ]
-            await queries.record_checks(session, check_rows)
-            new_streams = await queries.attach_streams(session, attach_rows)
-            claimed = await queries.claim_pending_tweets(session, now - RETRY_WINDOW, now)
+        ended = await self._stream_ends(podcasts, checks, now)
+        failures: dict[int, tuple[Podcast, BaseException]] = {}
+        try:
+            async with self._sessions() as session, session.begin():
+                new_streams, notices = await self._record(
+                    session, podcasts, live, checks, now, failures
+                )
+                claimed = await queries.claim_pending_tweets(
+                    session, now - RETRY_WINDOW, now, self._shards
+                )
+        except SQLAlchemyError:
+            log.warning("the check's shared transaction failed; recording podcast by podcast")
+            failures.clear()
+            new_streams, notices = await self._record_one_by_one(
+                podcasts, live, checks, now, failures
+            )
+            async with self._sessions() as session, session.begin():
+                claimed = await queries.claim_pending_tweets(
+                    session, now - RETRY_WINDOW, now, self._shards
+                )
+        result.notices.extend(notices)
+        result.notices.extend(self._failure_notices(podcasts, failures))
         if new_streams:
             log.info("new live streams tied to episodes %s", sorted(new_streams))
+            result.announcements.extend(await self._announcements(new_streams))
         posted = await self._poster.post_claimed(claimed)
-        episode_ids = new_streams | {line.episode_id for line in posted}
+        episode_ids = new_streams | ended | {line.episode_id for line in posted}
         if episode_ids:
             result.reports.extend(await self._reports(sorted(episode_ids), posted))
         result.notices.extend(self._batch_notices(batch, podcasts))
         return result
 
+    async def _record(
+        self,
+        session: AsyncSession,
+        podcasts: list[Podcast],
+        live: list[tuple[Podcast, LiveCheck]],
+        checks: dict[str, LiveCheck],
+        now: dt.datetime,
+        failures: dict[int, tuple[Podcast, BaseException]],
+    ) -> tuple[set[int], list[Notice]]:
+        """Record every podcast's check and tie new streams to episodes. A podcast whose own
+        data fails in Python (a poisoned timezone, say) is left out and put in `failures`."""
+        notices: list[Notice] = []
+        attach_rows, restart_rows, reported = await self._match_streams(
+            session, live, now, notices, failures
+        )
+        check_rows = []
+        for podcast in podcasts:
+            if podcast.id in failures:
+                check_rows.append(self._failed_check_row(podcast, now))
+                continue
+            try:
+                check_rows.append(
+                    self._check_row(podcast, checks.get(podcast.youtube_channel_id), now, reported)
+                )
+            except Exception as exc:
+                failures[podcast.id] = (podcast, exc)
+                check_rows.append(self._failed_check_row(podcast, now))
+        await queries.record_checks(session, check_rows)
+        restarted = await queries.restart_streams(session, restart_rows)
+        if restarted:
+            log.info("streams restarted under a new video for episodes %s", sorted(restarted))
+        # A restarted episode's report is edited (new link), like a new stream's is sent.
+        return await queries.attach_streams(session, attach_rows) | restarted, notices
+
+    async def _record_one_by_one(
+        self,
+        podcasts: list[Podcast],
+        live: list[tuple[Podcast, LiveCheck]],
+        checks: dict[str, LiveCheck],
+        now: dt.datetime,
+        failures: dict[int, tuple[Podcast, BaseException]],
+    ) -> tuple[set[int], list[Notice]]:
+        """The bulkhead behind the shared transaction: each podcast in its own, so a row that
+        fails in the database fails only its own podcast. All failing is no podcast's fault."""
+        new_streams: set[int] = set()
+        notices: list[Notice] = []
+        for podcast in podcasts:
+            mine = [(p, c) for p, c in live if p.id == podcast.id]
+            try:
+                async with self._sessions() as session, session.begin():
+                    streams, told = await self._record(
+                        session, [podcast], mine, checks, now, failures
+                    )
+                new_streams |= streams
+                notices.extend(told)
+            except SQLAlchemyError as exc:
+                failures[podcast.id] = (podcast, exc)
+        if podcasts and len(failures) == len(podcasts):
+            raise next(iter(failures.values()))[1]
+        return new_streams, notices
+
+    def _failed_check_row(self, podcast: Podcast, now: dt.datetime) -> dict[str, object]:
+        return {
+            "id": podcast.id,
+            "last_checked_at": now,
+            "last_check_result": "failed for this podcast (see the announce channel)",
+            "upcoming_start_at": None,
+            "last_reported_video_id": podcast.last_reported_video_id,
+            "scheduled_streams": podcast.scheduled_streams,
+            "last_live_video_id": podcast.last_live_video_id,
+            "last_live_at": podcast.last_live_at,
+        }
+
+    def _failure_notices(
+        self, podcasts: list[Podcast], failures: dict[int, tuple[Podcast, BaseException]]
+    ) -> list[Notice]:
+        """One notice per podcast whose part of the check failed, the first time it fails;
+        the log has the traceback under the same reference code."""
+        notices = []
+        for podcast, error in failures.values():
+            ref = new_reference()
+            log.error(
+                "live check failed for podcast %s (guild %s), ref %s; the others went on",
+                podcast.id,
+                podcast.guild_id,
+                ref,
+                exc_info=error,
+            )
+            if podcast.id in self._failing:
+                continue
+            self._failing.add(podcast.id)
+            notices.append(
+                Notice(
+                    podcast.guild_id,
+                    podcast.announce_channel_id,
+                    "check_failed",
+                    f"OnAir couldn't check this podcast's channel (ref {ref}). It keeps trying "
+                    "every few minutes; running /podcast setup again usually fixes its "
+                    "settings. The operator can look the reference up in the log.",
+                )
+            )
+        self._failing -= {p.id for p in podcasts if p.id not in failures}
+        return notices
+
     def _batch_notices(self, batch: ChannelBatch, podcasts: list[Podcast]) -> list[Notice]:
-        """What happened to the whole batch (quota, key) is told to every server in it."""
+        """What happened to the whole batch (quota, key, blocked) is told to every server in it."""
+        if batch.page_checks_blocked_now:
+            log.warning("YouTube blocks page checks (bot wall or consent page)")
+            blocked = [
+                p
+                for p in podcasts
+                if (check := batch.checks.get(p.youtube_channel_id)) is not None
+                and check.reason in ("blocked", "captcha")
+            ]
+            return [
+                Notice(p.guild_id, p.announce_channel_id, "blocked", BLOCKED_TEXT) for p in blocked
+            ]
         if not (batch.quota_exhausted_now or batch.api_key_rejected_now):
             return []
         problem = (
@@ -214,32 +383,56 @@ class LiveChecker:
         session: AsyncSession,
         live: list[tuple[Podcast, LiveCheck]],
         now: dt.datetime,
-        result: CheckResult,
-    ) -> tuple[list[dict[str, object]], dict[int, str]]:
-        """Decide, for every live channel, which episode the stream is (one query for all)."""
+        notices: list[Notice],
+        failures: dict[int, tuple[Podcast, BaseException]],
+    ) -> tuple[list[dict[str, object]], list[dict[str, object]], dict[int, str]]:
+        """Decide, for every live channel, which episode the stream is (one query for all):
+        one already tied to it, the episode whose stream just restarted, or a new one."""
+        local_dates: dict[int, dt.date] = {}
+        for podcast, _ in live:
+            try:
+                local_dates[podcast.id] = local_today(podcast.timezone, now)
+            except Exception as exc:
+                failures[podcast.id] = (podcast, exc)
+        live = [(p, c) for p, c in live if p.id not in failures]
         if not live:
-            return [], {}
-        episodes = await queries.candidate_episodes(
-            session,
-            {p.id: local_today(p.timezone, now) for p, _ in live},
-            [c.video_id for _, c in live if c.video_id],
-        )
+            return [], [], {}
+        video_ids = [c.video_id for _, c in live if c.video_id]
+        video_ids += [p.last_live_video_id for p, _ in live if p.last_live_video_id]
+        episodes = await queries.candidate_episodes(session, local_dates, video_ids)
         by_podcast: dict[int, list[Episode]] = {}
         for episode in episodes:
             by_podcast.setdefault(episode.podcast_id, []).append(episode)
         attach_rows: list[dict[str, object]] = []
+        restart_rows: list[dict[str, object]] = []
         reported: dict[int, str] = {}
         for podcast, check in live:
             candidates = by_podcast.get(podcast.id, [])
             if any(e.live_video_id == check.video_id for e in candidates):
                 continue  # already ours: retries are claimed below
-            notice = self._skip_reason(podcast, check, now, candidates)
+            restarted = restarted_episode(podcast, check, candidates, now)
+            if restarted is not None:
+                restart_rows.append(
+                    {
+                        "id": restarted.id,
+                        "old_video_id": restarted.live_video_id,
+                        "live_video_id": check.video_id,
+                        "live_url": check.url,
+                        "live_title": (check.title or "")[:300] or None,
+                    }
+                )
+                continue
+            try:
+                notice = self._skip_reason(podcast, check, now, candidates)
+            except Exception as exc:
+                failures[podcast.id] = (podcast, exc)
+                continue
             if notice is not None:
                 if podcast.last_reported_video_id != check.video_id:
-                    result.notices.append(notice)
+                    notices.append(notice)
                 reported[podcast.id] = check.video_id or ""
                 continue
-            episode = next(e for e in candidates if e.live_video_id is None)
+            episode = episode_for_stream(candidates, min(check.started_at or now, now))
             attach_rows.append(
                 {
                     "id": episode.id,
@@ -249,12 +442,74 @@ class LiveChecker:
                     "went_live_at": min(check.started_at or now, now),
                 }
             )
-        return attach_rows, reported
+        return attach_rows, restart_rows, reported
+
+    async def _stream_ends(
+        self, podcasts: list[Podcast], checks: dict[str, LiveCheck], now: dt.datetime
+    ) -> set[int]:
+        """The end-of-stream bookkeeping in its own transaction, so it can't hold up the check."""
+        try:
+            async with self._sessions() as session, session.begin():
+                return await self._track_stream_ends(session, podcasts, checks, now)
+        except SQLAlchemyError:
+            log.exception("recording stream ends failed (ref %s)", new_reference())
+            return set()
+
+    async def _announcements(self, episode_ids: set[int]) -> list[Announcement]:
+        """One go-live announcement per episode, the first time a stream is tied to it."""
+        async with self._sessions() as session, session.begin():
+            episodes = await queries.claim_announcements(session, sorted(episode_ids))
+        return [
+            Announcement(
+                guild_id=e.podcast.guild_id,
+                announce_channel_id=e.podcast.announce_channel_id,
+                show_name=e.podcast.name,
+                stream_title=e.live_title or "(untitled)",
+                stream_url=e.live_url or "",
+                ping_role_id=e.podcast.ping_role_id,
+            )
+            for e in episodes
+        ]
+
+    async def _track_stream_ends(
+        self,
+        session: AsyncSession,
+        podcasts: list[Podcast],
+        checks: dict[str, LiveCheck],
+        now: dt.datetime,
+    ) -> set[int]:
+        """Episodes whose stream ended with this check: YouTube says it ended, or the channel
+        was not live with it for two checks in a row (an "unknown" answer counts for nothing)."""
+        on_air = await queries.on_air_episodes(session, [p.id for p in podcasts], now - ON_AIR_FOR)
+        if not on_air:
+            return set()
+        channel_of = {p.id: p.youtube_channel_id for p in podcasts}
+        rows: list[dict[str, object]] = []
+        for episode in on_air:
+            check = checks.get(channel_of[episode.podcast_id])
+            if check is None or check.state == "unknown":
+                continue
+            video = episode.live_video_id or ""
+            if check.state == "live" and check.video_id == video:
+                if episode.offline_checks:
+                    rows.append({"id": episode.id, "offline_checks": 0, "ended_at": None})
+                continue
+            # Live with another video is a restart or the next stream (the matching decides):
+            # only a miss, even if YouTube already calls the old video ended.
+            seen_ended = check.state != "live" and (
+                check.video_states.get(video) == VideoState.ENDED
+                or (check.state == "offline" and check.video_id == video)
+            )
+            misses = episode.offline_checks + 1
+            ended_at = now if seen_ended or misses >= OFFLINE_CHECKS_TO_END else None
+            rows.append({"id": episode.id, "offline_checks": misses, "ended_at": ended_at})
+        await queries.record_stream_ends(session, rows)
+        return {int(r["id"]) for r in rows if r["ended_at"] is not None}  # type: ignore[call-overload]
 
     def _skip_reason(
         self, podcast: Podcast, check: LiveCheck, now: dt.datetime, candidates: list[Episode]
     ) -> Notice | None:
-        title = check.title or "(untitled)"
+        title = escape_markdown(check.title or "(untitled)")
 
         def notice(kind: str, text: str) -> Notice:
             return Notice(podcast.guild_id, podcast.announce_channel_id, kind, text)
@@ -263,7 +518,8 @@ class LiveChecker:
             return notice(
                 "filtered",
                 f"The channel is live with “{title}” ({check.url}), but the title doesn't "
-                f"contain “{podcast.title_filter}”, so it isn't treated as an episode.",
+                f"contain “{escape_markdown(podcast.title_filter)}”, so it isn't treated as an "
+                "episode.",
             )
         if check.started_at is not None and now - check.started_at > LATE_AFTER:
             return notice(
@@ -284,19 +540,33 @@ class LiveChecker:
         self, podcast: Podcast, check: LiveCheck | None, now: dt.datetime, reported: dict[int, str]
     ) -> dict[str, object]:
         upcoming = podcast.upcoming_start_at
+        scheduled = podcast.scheduled_streams
+        last_live = (podcast.last_live_video_id, podcast.last_live_at)
         text = "unknown this time (no answer)"
         if check is not None:
             text = describe_check(check)
+            scheduled = [
+                {"video_id": s.video_id, "scheduled_start": s.scheduled_start.isoformat()}
+                for s in check.scheduled
+                if s.scheduled_start is not None
+            ]
             if check.state == "upcoming":
                 upcoming = check.scheduled_start
             elif check.state in ("live", "offline"):
-                upcoming = None
+                # The next known waiting room (say, next week's episode) keeps fast checks due.
+                starts = [s.scheduled_start for s in check.scheduled if s.scheduled_start]
+                upcoming = min(starts, default=None)
+            if check.state == "live" and check.video_id:
+                last_live = (check.video_id, now)
         return {
             "id": podcast.id,
             "last_checked_at": now,
             "last_check_result": text,
             "upcoming_start_at": upcoming,
             "last_reported_video_id": reported.get(podcast.id, podcast.last_reported_video_id),
+            "scheduled_streams": scheduled,
+            "last_live_video_id": last_live[0],
+            "last_live_at": last_live[1],
         }
 
     async def _reports(
@@ -325,6 +595,8 @@ class LiveChecker:
                     stream_url=episode.live_url,
                     report_message_id=None if episode.id in fresh else episode.report_message_id,
                     video_id=episode.live_video_id,
+                    went_live_at=episode.went_live_at,
+                    ended_at=episode.ended_at,
                 )
             report.lines.append(
                 host_line(
@@ -341,6 +613,69 @@ class LiveChecker:
     async def save_report_message(self, episode_id: int, channel_id: int, message_id: int) -> None:
         async with self._sessions() as session, session.begin():
             await queries.save_report_message(session, episode_id, channel_id, message_id)
+
+
+BLOCKED_TEXT = (
+    "YouTube is answering OnAir's checks of the channel page with its “confirm you're not a "
+    "bot” or consent page, so OnAir can't see right now whether the channel is live. It keeps "
+    "trying, more slowly. To stop depending on the page, the bot's operator can set "
+    "YOUTUBE_API_KEY (a free YouTube Data API key) and restart OnAir."
+)
+
+
+def known_scheduled(podcasts: list[Podcast]) -> dict[str, list[ScheduledStream]]:
+    """The waiting rooms earlier checks saw, per channel (podcasts may share one)."""
+    known: dict[str, list[ScheduledStream]] = {}
+    for podcast in podcasts:
+        for item in podcast.scheduled_streams or []:
+            try:
+                start = dt.datetime.fromisoformat(str(item["scheduled_start"]))
+                stream = ScheduledStream(str(item["video_id"]), start)
+            except (KeyError, TypeError, ValueError):
+                continue
+            known.setdefault(podcast.youtube_channel_id, []).append(stream)
+    return known
+
+
+def restarted_episode(
+    podcast: Podcast, check: LiveCheck, candidates: list[Episode], now: dt.datetime
+) -> Episode | None:
+    """The episode whose stream this new video restarts, if it is one.
+
+    A stream that drops and starts again gets a new video id. Seen live within RESTART_WINDOW
+    of the previous stream (while it is still live, or just after), it is the same episode,
+    unless another episode of the day is timed to begin by now: then it is that one's stream.
+    """
+    previous, seen_at = podcast.last_live_video_id, podcast.last_live_at
+    if not previous or previous == check.video_id or seen_at is None:
+        return None
+    if now - seen_at > RESTART_WINDOW:
+        return None
+    first = next((e for e in candidates if e.live_video_id == previous), None)
+    if first is None:
+        return None
+    began = first.went_live_at or now
+    next_due = any(
+        e.live_video_id is None
+        and e.scheduled_at is not None
+        and e.scheduled_at > began
+        and e.scheduled_at - NEXT_EPISODE_LEAD <= now
+        for e in candidates
+    )
+    return None if next_due else first
+
+
+def episode_for_stream(candidates: list[Episode], started: dt.datetime) -> Episode:
+    """Of the episodes still waiting for a stream, the one this stream is: the timed episode
+    nearest its start (two episodes on one day each get their own), else the latest day's."""
+    waiting = [e for e in candidates if e.live_video_id is None]
+
+    def distance(episode: Episode) -> dt.timedelta:
+        if episode.scheduled_at is None:
+            return LATE_AFTER  # an untimed episode fits any stream of its day, loosely
+        return abs(episode.scheduled_at - started)
+
+    return min(waiting, key=distance)  # ties keep the latest day first
 
 
 def host_line(

@@ -1,9 +1,14 @@
-"""Logging set-up: one format, and a filter that blanks out any secret that slips into a record."""
+"""Logging set-up: text or JSON lines, and a filter that blanks out any secret in a record."""
 
 from __future__ import annotations
 
+import contextvars
+import datetime as dt
+import json
 import logging
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 REDACTED = "[redacted]"
 
@@ -34,11 +39,66 @@ class SecretRedactor(logging.Filter):
         return text
 
 
-def configure_logging(level: str, secrets: Iterable[str] = ()) -> None:
+# What a JSON line carries besides the message, when it applies: `log.info(..., extra={"tweet_id":
+# 5})`, or `log_context(guild_id=...)` around a unit of work (a command, a post).
+CONTEXT_FIELDS = ("ref", "guild_id", "episode_id", "tweet_id")
+_context: contextvars.ContextVar[dict[str, object]] = contextvars.ContextVar("onair_log_context")
+# Every reference code is logged as "ref ABC123" (bot/errors.py new_reference).
+_REF_IN_MESSAGE = re.compile(r"\bref ([A-Z0-9]{6})\b")
+
+
+@contextmanager
+def log_context(**fields: object) -> Iterator[None]:
+    """Attach these CONTEXT_FIELDS to every record logged inside the block (this task only)."""
+    token = _context.set({**_context.get({}), **fields})
+    try:
+        yield
+    finally:
+        _context.reset(token)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, the context fields, traceback.
+
+    It formats what the SecretRedactor already cleaned (message and exc_text), so secrets stay
+    redacted in JSON exactly as in text."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        entry: dict[str, object] = {
+            "time": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(
+                timespec="milliseconds"
+            ),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": message,
+        }
+        context = _context.get({})
+        for name in CONTEXT_FIELDS:
+            value = getattr(record, name, None)
+            if value is None:
+                value = context.get(name)
+            if value is not None:
+                entry[name] = value
+        if "ref" not in entry and (found := _REF_IN_MESSAGE.search(message)):
+            entry["ref"] = found.group(1)
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            entry["traceback"] = record.exc_text
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+def configure_logging(level: str, secrets: Iterable[str] = (), log_format: str = "text") -> None:
     handler = logging.StreamHandler()
-    handler.setFormatter(
-        logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S")
-    )
+    if log_format == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(
+            logging.Formatter(
+                "%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S"
+            )
+        )
     handler.addFilter(SecretRedactor(secrets))
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -21,7 +21,7 @@ from bot.errors import (
     ServiceUnavailable,
 )
 from bot.timezones import canonical_name, local_today
-from bot.user_text import escape_markdown
+from bot.user_text import clean_input, escape_markdown
 from bot.youtube import (
     ChannelNotFound,
     InvalidChannel,
@@ -35,6 +35,8 @@ from db.models import Episode, Podcast
 MAX_TITLE = 200
 MAX_NOTES = 2000
 MAX_FILTER = 100
+# Episodes further ahead are typos (and year 9999 overflows once converted to UTC).
+MAX_YEARS_AHEAD = 100
 
 
 def _unknown_timezone(name: str) -> InvalidInput:
@@ -72,6 +74,12 @@ def parse_time(text: str) -> dt.time:
         raise InvalidInput(
             problem=f"“{cleaned[:20]}” isn't a time. Use 24-hour HH:MM, like 19:30."
         ) from None
+
+
+@dataclass(frozen=True)
+class RemovedEpisode:
+    title: str
+    discord_event_id: int | None
 
 
 @dataclass(frozen=True)
@@ -117,10 +125,12 @@ class PodcastService:
         admin_role_id: int | None,
         timezone: str | None,
         require_approval: bool | None = None,
+        ping_role_id: int | None = None,
+        events_enabled: bool | None = None,
     ) -> Podcast:
         """Create or update the server's podcast; a handle or URL is resolved to the UC… id once.
         Options left out (None) keep their current value, or the default for a new podcast."""
-        cleaned = name.strip()
+        cleaned = clean_input(name, "The podcast name")
         if not cleaned or len(cleaned) > 100:
             raise InvalidInput(problem="The podcast name must be 1 to 100 characters.")
         if timezone is not None:
@@ -133,7 +143,11 @@ class PodcastService:
             "host_role_id": host_role_id,
             "admin_role_id": admin_role_id,
             "active": True,
+            "removed_at": None,  # set up again: nothing of it is cleaned up
+            "ping_role_id": ping_role_id,
         }
+        if events_enabled is not None:
+            fields["events_enabled"] = events_enabled
         if timezone is not None:
             fields["timezone"] = timezone
         if require_approval is not None:
@@ -179,10 +193,10 @@ class PodcastService:
 
     async def deactivate(self, guild_id: int) -> bool:
         async with self._sessions() as session, session.begin():
-            return await queries.deactivate_podcast(session, guild_id)
+            return await queries.deactivate_podcast(session, guild_id, self._clock())
 
     async def set_filter(self, guild_id: int, text: str | None) -> str | None:
-        cleaned = (text or "").strip() or None
+        cleaned = clean_input(text or "", "The filter") or None
         if cleaned is not None and len(cleaned) > MAX_FILTER:
             raise InvalidInput(problem=f"The filter can be at most {MAX_FILTER} characters.")
         async with self._sessions() as session, session.begin():
@@ -195,9 +209,11 @@ class PodcastService:
     async def add_episode(
         self, guild_id: int, *, title: str, date: str, time: str | None, notes: str | None
     ) -> Episode:
-        cleaned = title.strip()
+        cleaned = clean_input(title, "The title")
         if not cleaned or len(cleaned) > MAX_TITLE:
             raise InvalidInput(problem=f"The title must be 1 to {MAX_TITLE} characters.")
+        if notes is not None:
+            notes = clean_input(notes, "The notes", multiline=True)
         if notes is not None and len(notes) > MAX_NOTES:
             raise InvalidInput(problem=f"Notes can be at most {MAX_NOTES} characters.")
         day = parse_date(date)
@@ -208,6 +224,11 @@ class PodcastService:
             if day < today - dt.timedelta(days=1):
                 raise InvalidInput(
                     problem=f"{day.isoformat()} is in the past. Episodes are for today or later."
+                )
+            if day > today + dt.timedelta(days=MAX_YEARS_AHEAD * 366):
+                raise InvalidInput(
+                    problem=f"{day.isoformat()} is too far ahead: episodes can be at most "
+                    f"{MAX_YEARS_AHEAD} years away."
                 )
             scheduled_at = (
                 dt.datetime.combine(day, at, tzinfo=ZoneInfo(podcast.timezone))
@@ -220,7 +241,7 @@ class PodcastService:
                 title=cleaned,
                 scheduled_date=day,
                 scheduled_at=scheduled_at,
-                notes=(notes or "").strip() or None,
+                notes=notes or None,
             )
 
     async def list_episodes(
@@ -248,13 +269,16 @@ class PodcastService:
 
         return podcast, [line(s) for s in up], [line(s) for s in past]
 
-    async def remove_episode(self, guild_id: int, episode: str) -> str:
+    async def remove_episode(self, guild_id: int, episode: str) -> RemovedEpisode:
+        """Delete the episode; its Discord event's id comes back so the caller cancels it."""
         async with self._sessions() as session, session.begin():
             podcast = await self._require(session, guild_id)
             found = await resolve_episode(session, podcast.id, episode)
+            event = await queries.event_of_episode(session, found.id)
+            event_id = event.discord_event_id if event is not None else None
             if not await queries.delete_episode_without_posts(session, found.id):
                 raise EpisodeHasPostedTweets(title=found.title)
-            return found.title
+            return RemovedEpisode(found.title, event_id)
 
     async def episode_choices(self, guild_id: int, text: str) -> list[EpisodeChoice]:
         """Autocomplete for every `episode` option: upcoming soonest first, then recent."""
@@ -284,7 +308,7 @@ async def resolve_episode(session: AsyncSession, podcast_id: int, value: str) ->
     """An `episode` option's value: the id autocomplete put there, or a typed exact title."""
     cleaned = value.strip()
     episode = None
-    if cleaned.isdigit() and len(cleaned) < 19:
+    if cleaned.isascii() and cleaned.isdigit() and len(cleaned) < 19:  # not "²" or "١"
         episode = await queries.get_episode(session, podcast_id, int(cleaned))
     if episode is None and cleaned:
         episode = await queries.find_episode_by_title(session, podcast_id, cleaned)

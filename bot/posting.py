@@ -16,12 +16,15 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from aiolimiter import AsyncLimiter
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.approval import AWAY
 from bot.clock import utcnow
 from bot.crypto import TokenCipher, TokenUnreadable
 from bot.drafts import template_draft
 from bot.errors import CATALOGUE, Party, Reason, XNotConfigured, XNotLinked, new_reference
+from bot.metrics import Metrics
 from bot.publisher import PostResult, Publisher, credentials_of
 from bot.tweet_text import compose_tweet, fits, trim_to_fit
 from db import queries
@@ -235,6 +238,7 @@ class _Batch:
         self.queued: deque[EpisodeTweet] = deque(tweets)  # claimed, not marked sent
         self.ready: deque[EpisodeTweet] = deque()  # marked sent, not yet taken by a worker
         self.idle = 0  # workers waiting for their next tweet
+        self.delay: dict[int, float] = {}  # seconds after the start each may go (stagger)
         self.lock = asyncio.Lock()
         self.app_problem: Transition | None = None
 
@@ -247,14 +251,20 @@ class TweetPoster:
         cipher: TokenCipher,
         *,
         dry_run: bool,
+        x_limiter: AsyncLimiter,
         policy: RetryPolicy | None = None,
         recorder: OutcomeRecorder | None = None,
         concurrency: int = 8,
         send_ahead: int = 0,
         clock: Callable[[], dt.datetime] = utcnow,
+        metrics: Metrics | None = None,
+        stagger: dt.timedelta = dt.timedelta(0),
     ) -> None:
         self._sessions = sessions
         self._publisher = publisher
+        self._x_limiter = x_limiter
+        self._metrics = metrics
+        self._stagger = stagger.total_seconds()
         self._cipher = cipher
         self._dry_run = dry_run
         self._policy = policy or RetryPolicy()
@@ -264,6 +274,9 @@ class TweetPoster:
         # about to go out; more means fewer statements, and more `unknown` after a crash.
         self._send_ahead = send_ahead
         self._clock = clock
+        # Set by the Discord layer: (guild id, user id, host role id) -> does the member still
+        # hold the host role (None: can't tell). Checked at claim time, before each post.
+        self.holds_host_role: Callable[[int, int, int], bool | None] | None = None
 
     def require_ready(self, tweet: EpisodeTweet) -> None:
         """Refuse before claiming a tweet that could only fail (a host posting by hand should
@@ -281,16 +294,64 @@ class TweetPoster:
             return []
         async with self._sessions() as session:
             tweets = await queries.load_claimed(session, tweet_ids)
-        batch = _Batch(tweets)
-        lines: dict[int, PostedLine] = {}
+        away = [t for t in tweets if self._lost_host_role(t)]
+        lines: dict[int, PostedLine] = {t.id: self._hold_away(t) for t in away}
+        if away:
+            async with self._sessions() as session, session.begin():
+                await queries.mark_hosts_away(session, [t.host_id for t in away], self._clock())
+        batch = _Batch([t for t in tweets if t.id not in lines])
+        # POST_STAGGER_SECONDS: one episode's hosts post that far apart, not all at once.
+        place: dict[int, int] = {}
+        for tweet in batch.queued:
+            batch.delay[tweet.id] = place.get(tweet.episode_id, 0) * self._stagger
+            place[tweet.episode_id] = place.get(tweet.episode_id, 0) + 1
+        started = asyncio.get_running_loop().time()
 
         async def worker() -> None:
             while (tweet := await self._next(batch)) is not None:
+                wait = started + batch.delay.get(tweet.id, 0) - asyncio.get_running_loop().time()
+                if wait > 0:
+                    await asyncio.sleep(wait)
                 lines[tweet.id] = await self._post_one(tweet, batch)
 
         await asyncio.gather(*(worker() for _ in range(self._concurrency)))
         await self.recorder.flush()  # if the database is down, the recorder keeps retrying
         return [lines[t.id] for t in tweets if t.id in lines]
+
+    def _lost_host_role(self, tweet: EpisodeTweet) -> bool:
+        """The member left or lost the host role and we missed the event: hold, don't post."""
+        if self.holds_host_role is None:
+            return False
+        podcast = tweet.episode.podcast
+        return (
+            self.holds_host_role(podcast.guild_id, tweet.host.discord_user_id, podcast.host_role_id)
+            is False
+        )
+
+    def _hold_away(self, tweet: EpisodeTweet) -> PostedLine:
+        """Back to pending, unposted: it posts again only if its host gets the role back."""
+        self.recorder.add(
+            OutcomeRow(
+                tid=tweet.id,
+                status=PostStatus.PENDING,
+                tweet_id=None,
+                tweet_url=None,
+                failure_reason=AWAY,
+                next_attempt_at=None,
+                posted_at=None,
+                refund=0,
+            ),
+            None,
+        )
+        return PostedLine(
+            episode_id=tweet.episode_id,
+            host_name=tweet.host.display_name,
+            host_user_id=tweet.host.discord_user_id,
+            status=PostStatus.PENDING,
+            tweet_url=None,
+            reason=AWAY,
+            text=final_text(tweet),
+        )
 
     async def _next(self, batch: _Batch) -> EpisodeTweet | None:
         """The next tweet to post, marked sent; None when the batch is done."""
@@ -370,11 +431,16 @@ class TweetPoster:
         except TokenUnreadable:
             return PostResult(reason=Reason.TOKEN_UNREADABLE)
         try:
-            return await self._publisher.post(credentials, text)
+            async with self._x_limiter:
+                return await self._publisher.post(credentials, text)
         except Exception:
             # We can't tell whether X got it: a person must check, never a blind retry.
+            ref = new_reference()
             log.exception(
-                "posting tweet %s failed unexpectedly (ref %s)", tweet.id, new_reference()
+                "posting tweet %s failed unexpectedly (ref %s)",
+                tweet.id,
+                ref,
+                extra={"ref": ref, "tweet_id": tweet.id, "episode_id": tweet.episode_id},
             )
             return PostResult(reason=Reason.UNEXPECTED)
 
@@ -382,6 +448,18 @@ class TweetPoster:
         self, tweet: EpisodeTweet, transition: Transition, result: PostResult | None
     ) -> None:
         posted = transition.status is PostStatus.POSTED and result is not None
+        attempt = (
+            None
+            if result is None and transition.status is not PostStatus.DRY_RUN
+            else AttemptRow(
+                episode_tweet_id=tweet.id,
+                attempt_no=tweet.attempts,
+                outcome=transition.outcome,
+                reason=transition.reason,
+                http_status=result.http_status if result else None,
+                duration_ms=result.duration_ms if result else 0,
+            )
+        )
         self.recorder.add(
             OutcomeRow(
                 tid=tweet.id,
@@ -393,14 +471,7 @@ class TweetPoster:
                 posted_at=self._clock() if posted else None,
                 refund=int(transition.refund_attempt),
             ),
-            None
-            if result is None and transition.status is not PostStatus.DRY_RUN
-            else AttemptRow(
-                episode_tweet_id=tweet.id,
-                attempt_no=tweet.attempts,
-                outcome=transition.outcome,
-                reason=transition.reason,
-                http_status=result.http_status if result else None,
-                duration_ms=result.duration_ms if result else 0,
-            ),
+            attempt,
         )
+        if self._metrics is not None and attempt is not None:
+            self._metrics.post_attempts([{"outcome": attempt.outcome, "reason": attempt.reason}])

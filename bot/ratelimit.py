@@ -31,6 +31,12 @@ class KeyedRateLimiter:
             raise RateLimited(seconds=self._seconds_until_free(limiter))
         await limiter.acquire()  # has capacity: returns at once
 
+    def check(self, key: Hashable) -> None:
+        """Raise `RateLimited` if a call for `key` would be refused now (counts nothing)."""
+        limiter = self._limiters.get(key)
+        if limiter is not None and not limiter.has_capacity():
+            raise RateLimited(seconds=self._seconds_until_free(limiter))
+
     def _seconds_until_free(self, limiter: AsyncLimiter) -> int:
         per_second = self.max_rate / self.period
         level = getattr(limiter, "_level", float(self.max_rate))
@@ -41,3 +47,21 @@ class KeyedRateLimiter:
         for key, limiter in list(self._limiters.items()):
             if limiter.has_capacity(self.max_rate):
                 del self._limiters[key]
+
+
+class SharedBudget:
+    """An API budget all servers share, of which each server may use only its share per period.
+
+    Refuses at once (`RateLimited` with the seconds to wait) instead of queueing: a server that
+    spends its share waits for it, never for another server's calls."""
+
+    def __init__(self, total: int, per_server: int, period: float = 60.0) -> None:
+        self._total = KeyedRateLimiter(total, period)
+        self._per_server = KeyedRateLimiter(per_server, period)
+
+    async def take(self, guild_id: int) -> None:
+        """Count one call for the server, or raise `RateLimited` (nothing counted then)."""
+        self._per_server.check(guild_id)
+        self._total.check("all")
+        await self._per_server.hit(guild_id)
+        await self._total.hit("all")

@@ -20,8 +20,10 @@ from bot.clock import utcnow
 from bot.drafts import Draft, Drafter
 from bot.errors import (
     LOCKED_STATE_WORDS,
+    AIBudgetUsed,
     InvalidInput,
     PodcastNotSetUp,
+    RateLimited,
     TweetEmpty,
     TweetHeld,
     TweetLocked,
@@ -31,7 +33,9 @@ from bot.errors import (
 from bot.live_check import HostLine, host_line
 from bot.podcasts import resolve_episode
 from bot.posting import PostedLine, TweetPoster, final_text, stream_url, tweet_link
+from bot.ratelimit import SharedBudget
 from bot.tweet_text import validate_custom_text, weighted_length
+from bot.user_text import clean_input
 from db import queries
 from db.models import Episode, EpisodeTweet, Podcast, PostStatus
 
@@ -90,6 +94,8 @@ class TweetService:
         poster: TweetPoster,
         *,
         ai_limiter: AsyncLimiter,
+        ai_budget: SharedBudget | None = None,
+        ai_daily_drafts: int | None = None,
         draft_concurrency: int = 4,
         clock: Callable[[], dt.datetime] = utcnow,
     ) -> None:
@@ -97,6 +103,8 @@ class TweetService:
         self._drafter = drafter
         self._poster = poster
         self._ai_limiter = ai_limiter
+        self._ai_budget = ai_budget  # each server's share per minute; None: no shares
+        self._ai_daily_drafts = ai_daily_drafts  # per server and UTC day; None: unlimited
         self._draft_concurrency = draft_concurrency
         self._clock = clock
 
@@ -128,7 +136,8 @@ class TweetService:
                     for t in await queries.tweets_of_episode(session, found.id)
                     if t.host_id in created_hosts
                 ]
-            drafts = await self._draft_many(podcast, found, tweets, progress)
+            granted = await self._reserve_ai(podcast, len(tweets))
+            drafts = await self._draft_many(podcast, found, tweets, progress, granted)
             async with self._sessions() as session, session.begin():
                 await queries.save_drafts(session, drafts)
             drafted = len(drafts)
@@ -149,14 +158,19 @@ class TweetService:
         episode: Episode,
         tweets: list[EpisodeTweet],
         progress: Progress | None,
+        granted: int,
     ) -> list[dict[str, object]]:
+        """Drafts for `tweets`: the first `granted` (today's AI budget) with AI while the
+        server's share per minute lasts, the rest from the template. Nothing queues."""
         semaphore = asyncio.Semaphore(self._draft_concurrency)
         done = 0
 
-        async def one(tweet: EpisodeTweet) -> dict[str, object]:
+        async def one(index: int, tweet: EpisodeTweet) -> dict[str, object]:
             nonlocal done
             async with semaphore:
-                draft = await self._draft(podcast, episode, tweet.host.display_name)
+                draft = await self._draft(
+                    podcast, episode, tweet.host.display_name, ai=index < granted
+                )
             done += 1
             if progress is not None:
                 await progress(done, len(tweets))
@@ -166,10 +180,36 @@ class TweetService:
                 "draft_is_fallback": draft.fallback,
             }
 
-        return list(await asyncio.gather(*(one(t) for t in tweets)))
+        return list(await asyncio.gather(*(one(i, t) for i, t in enumerate(tweets))))
 
-    async def _draft(self, podcast: Podcast, episode: Episode, host_name: str) -> Draft:
+    async def _reserve_ai(self, podcast: Podcast, wanted: int) -> int:
+        """How many of `wanted` drafts today's AI budget (AI_DAILY_DRAFTS_PER_SERVER) allows."""
+        if self._ai_daily_drafts is None or not self._drafter.ai_enabled:
+            return wanted
+        async with self._sessions() as session, session.begin():
+            return await queries.reserve_ai_drafts(
+                session, podcast.id, self._clock().date(), wanted, self._ai_daily_drafts
+            )
+
+    async def _draft(
+        self,
+        podcast: Podcast,
+        episode: Episode,
+        host_name: str,
+        *,
+        ai: bool = True,
+        counted: bool = False,
+    ) -> Draft:
+        """One draft; `ai` False or no share left: the template. `counted`: the caller took
+        this draft's share already."""
         url = stream_url(episode, podcast.youtube_channel_id)
+        if ai and not counted and self._ai_budget is not None and self._drafter.ai_enabled:
+            try:
+                await self._ai_budget.take(podcast.guild_id)
+            except RateLimited:
+                ai = False
+        if not ai:
+            return self._drafter.over_budget(episode.title, host_name, url, podcast.name)
         async with self._ai_limiter:
             return await self._drafter.draft(
                 episode_title=episode.title,
@@ -201,7 +241,15 @@ class TweetService:
         self, guild_id: int, user_id: int, display_name: str, episode: str
     ) -> tuple[TweetPreview, bool]:
         """A fresh AI draft (creating the caller's tweet if needed); returns (preview, fallback).
-        A custom text the host wrote is dropped: asking for a draft means wanting the draft."""
+        A custom text the host wrote is dropped: asking for a draft means wanting the draft.
+        Over the server's AI share: refused ("try again in N s"), nothing changed."""
+        async with self._sessions() as session:
+            podcast = await _require_podcast(session, guild_id)
+            await resolve_episode(session, podcast.id, episode)
+        if self._drafter.ai_enabled and self._ai_budget is not None:
+            await self._ai_budget.take(guild_id)
+        if not await self._reserve_ai(podcast, 1):
+            raise AIBudgetUsed(limit=self._ai_daily_drafts)
         async with self._sessions() as session, session.begin():
             podcast = await _require_podcast(session, guild_id)
             found = await resolve_episode(session, podcast.id, episode)
@@ -210,7 +258,7 @@ class TweetService:
             tweet = await queries.get_host_tweet(session, found.id, host_ids[user_id], lock=True)
             if tweet is not None:
                 _require_changeable(tweet, found)
-        draft = await self._draft(podcast, found, display_name)
+        draft = await self._draft(podcast, found, display_name, counted=True)
         async with self._sessions() as session, session.begin():
             tweet = await self._own_tweet(session, guild_id, user_id, str(found.id), lock=True)
             _require_changeable(tweet, tweet.episode)
@@ -227,6 +275,7 @@ class TweetService:
             tweet = await self._own_tweet(session, guild_id, user_id, episode, lock=True)
             _require_changeable(tweet, tweet.episode)
             url = tweet_link(tweet)
+            text = clean_input(text, "Your tweet", multiline=True)
             ok, count, problem = validate_custom_text(text, url)
             if problem == "empty":
                 raise TweetEmpty()

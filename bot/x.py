@@ -18,7 +18,6 @@ from typing import TypeVar
 import aiohttp
 import requests
 import tweepy
-from aiolimiter import AsyncLimiter
 from requests.adapters import HTTPAdapter
 from requests_oauthlib import OAuth1Session
 from requests_oauthlib.oauth1_session import TokenRequestDenied
@@ -167,11 +166,10 @@ class XService:
         consumer_key: str | None = None,
         consumer_secret: str | None = None,
         timeout: float = 15.0,
-        limiter: AsyncLimiter | None = None,
+        trace_configs: list[aiohttp.TraceConfig] | None = None,
     ) -> None:
         self._api_base_url = api_base_url.rstrip("/")
-        # One budget for every request to X, across all servers (linking, checks and posts).
-        self._limiter = limiter or AsyncLimiter(60, 60)
+        self._trace_configs = trace_configs
         self._consumer_key = consumer_key or None
         self._consumer_secret = consumer_secret or None
         self._timeout = timeout
@@ -244,8 +242,7 @@ class XService:
         client = self._client(access_token, access_token_secret)
         started = time.monotonic()
         try:
-            async with self._limiter:
-                answer = await client.get_me(user_auth=True)
+            answer = await client.get_me(user_auth=True)
             data = answer["data"]
             return XIdentity(
                 user_id=str(data["id"]), username=str(data["username"]), name=str(data["name"])
@@ -266,6 +263,33 @@ class XService:
                 "X could not be asked right now; try again in a few minutes.", reason_code
             ) from None
 
+    async def revoke(self, access_token: str, access_token_secret: str) -> None:
+        """Invalidate the token pair at X, so it can never be used again.
+
+        ``POST /1.1/oauth/invalidate_token`` signed (OAuth 1.0a user context) with the pair
+        itself (https://developer.x.com/en/docs/authentication/api-reference/invalidate_access_token);
+        tweepy has no call for it. A 401 means X already no longer accepts the pair: revoked
+        too. Raises XNotConfigured, XUnavailable (X couldn't be asked: not revoked).
+        """
+        client = self._client(access_token, access_token_secret)
+        started = time.monotonic()
+        try:
+            await client.request("POST", "/1.1/oauth/invalidate_token", params={}, user_auth=True)
+        except tweepy.Unauthorized:
+            logger.info("X revoke: tokens were already no longer accepted (401)")
+        except Exception as error:
+            reason_code, status, _ = _classify(error)
+            logger.warning(
+                "X revoke failed: reason=%s status=%s error=%s duration_ms=%d",
+                reason_code,
+                status,
+                type(error).__name__,
+                _elapsed_ms(started),
+            )
+            raise XUnavailable(
+                "X could not be asked right now; try again in a few minutes.", reason_code
+            ) from None
+
     async def post(self, credentials: Credentials, text: str) -> PostResult:
         """Post ``text`` as the owner of ``credentials``; X's answers are results, not raised."""
         started = time.monotonic()
@@ -274,8 +298,7 @@ class XService:
             return PostResult(reason=Reason.NOT_CONFIGURED)
         client = self._client(credentials.token, credentials.secret)
         try:
-            async with self._limiter:
-                answer = await client.create_tweet(text=text, user_auth=True)
+            answer = await client.create_tweet(text=text, user_auth=True)
             tweet_id = str(answer["data"]["id"])
         except Exception as error:
             reason, status, retry_at = _classify(error)
@@ -333,6 +356,7 @@ class XService:
             self._session = aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=self._timeout),
                 middlewares=(_reroute_middleware(self._api_base_url),),
+                trace_configs=self._trace_configs,
             )
         client = AsyncClient(
             consumer_key=consumer_key,
@@ -351,7 +375,7 @@ class XService:
         """
         started = time.monotonic()
         try:
-            async with self._limiter, asyncio.timeout(self._timeout):
+            async with asyncio.timeout(self._timeout):
                 return await asyncio.to_thread(call)
         except Exception as error:
             status, reason_code = _oauth_failure(error)

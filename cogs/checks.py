@@ -7,13 +7,22 @@ would hide them from members who hold only the podcast's admin role.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeVar
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import discord
 from discord import app_commands
 
-from bot.errors import GuildOnly, NotAdmin, NotHost, OnAirError, PodcastNotSetUp
+from bot.errors import (
+    GuildOnly,
+    InvalidInput,
+    NotAdmin,
+    NotAllowed,
+    NotHost,
+    OnAirError,
+    PodcastNotSetUp,
+)
+from bot.user_text import has_control_characters
 
 if TYPE_CHECKING:
     from bot.app import Services
@@ -68,12 +77,43 @@ async def is_host(interaction: discord.Interaction) -> bool:
     return True
 
 
+async def is_host_or_former_host(interaction: discord.Interaction) -> bool:
+    """The host role, or a host record: a member who lost the role or left and came back can
+    still stop their own tweet and unlink X."""
+    try:
+        return await is_host(interaction)
+    except Refused:
+        services = services_of(interaction)
+        if await services.roster.has_host_record(interaction.guild_id or 0, interaction.user.id):
+            return True
+        raise
+
+
+async def is_admin_or_host(interaction: discord.Interaction) -> bool:
+    try:
+        return await is_admin(interaction)
+    except Refused:
+        pass
+    try:
+        return await is_host(interaction)
+    except Refused:
+        raise Refused(NotAllowed(reason="Only podcast admins and hosts can do that.")) from None
+
+
 def admin_only() -> Callable[[T], T]:
     return app_commands.check(is_admin)
 
 
 def host_only() -> Callable[[T], T]:
     return app_commands.check(is_host)
+
+
+def admin_or_host() -> Callable[[T], T]:
+    return app_commands.check(is_admin_or_host)
+
+
+def host_or_former_host() -> Callable[[T], T]:
+    return app_commands.check(is_host_or_former_host)
 
 
 def rate_limited(command: str) -> Callable[[T], T]:
@@ -88,3 +128,43 @@ def rate_limited(command: str) -> Callable[[T], T]:
         return True
 
     return app_commands.check(predicate)
+
+
+def shared_budget(name: str) -> Callable[[T], T]:
+    """The server's share of an API budget all servers use (bot.app's budgets)."""
+
+    async def predicate(interaction: discord.Interaction) -> bool:
+        try:
+            await services_of(interaction).budgets[name].take(interaction.guild_id or 0)
+        except OnAirError as exc:
+            raise Refused(exc) from None
+        return True
+
+    return app_commands.check(predicate)
+
+
+def _typed_strings(options: list[Any]) -> Iterator[str]:
+    """Every string value in a slash command's options, subcommands included."""
+    for option in options:
+        value = option.get("value")
+        if isinstance(value, str):
+            yield value
+        yield from _typed_strings(option.get("options") or [])
+
+
+class InputCheckedTree(app_commands.CommandTree):
+    """The command tree, with one input rule for every option of every command: a value with a
+    control character (NUL, which PostgreSQL refuses, and the like) is refused before any
+    command runs. Invisible characters are stripped later, by the services that store text."""
+
+    async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
+        data: Any = interaction.data or {}
+        if not any(has_control_characters(v) for v in _typed_strings(data.get("options") or [])):
+            return True
+        if interaction.type is discord.InteractionType.autocomplete:
+            await interaction.response.autocomplete([])
+            return False
+        raise Refused(InvalidInput(problem=CONTROL_CHARACTERS))
+
+
+CONTROL_CHARACTERS = "That has invisible control characters in it. Type it again without them."

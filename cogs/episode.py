@@ -6,8 +6,10 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from cogs.checks import admin_only, services_of
-from cogs.render import episodes_embed
+from cogs.checks import admin_only, admin_or_host, services_of
+from cogs.events_port import DiscordEventsPort
+from cogs.readiness import host_members
+from cogs.render import board_embed, episodes_embed
 from cogs.ui import episode_autocomplete
 
 
@@ -17,6 +19,7 @@ class EpisodeCog(
 ):
     def __init__(self, bot: commands.Bot) -> None:
         self.bot = bot
+        self.events = DiscordEventsPort(bot)
 
     @app_commands.command(name="add", description="Add an episode")
     @app_commands.describe(
@@ -46,6 +49,7 @@ class EpisodeCog(
             f"Added “{episode.title}” for {when}. Next: /tweets create-all to give every host a tweet.",
             ephemeral=True,
         )
+        await services_of(interaction).show.sync(self.events, interaction.guild_id)
 
     @app_commands.command(name="list", description="Upcoming and recent episodes with their tweets")
     @admin_only()
@@ -62,12 +66,27 @@ class EpisodeCog(
     @app_commands.autocomplete(episode=episode_autocomplete)
     @admin_only()
     async def remove(self, interaction: discord.Interaction, episode: str) -> None:
-        title = await services_of(interaction).podcasts.remove_episode(
-            interaction.guild_id or 0, episode
-        )
+        services = services_of(interaction)
+        removed = await services.podcasts.remove_episode(interaction.guild_id or 0, episode)
         await interaction.response.send_message(
-            f"Removed “{title}” and its tweets.", ephemeral=True
+            f"Removed “{removed.title}” and its tweets.", ephemeral=True
         )
+        await services.show.cancel(self.events, interaction.guild_id or 0, removed.discord_event_id)
+
+    @app_commands.command(
+        name="ready", description="Each host's X link and tweet for an episode, and what's missing"
+    )
+    @app_commands.describe(episode="The episode")
+    @app_commands.autocomplete(episode=episode_autocomplete)
+    @admin_or_host()
+    async def ready(self, interaction: discord.Interaction, episode: str) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        services = services_of(interaction)
+        podcast = await services.podcasts.get(interaction.guild_id or 0)
+        board = await services.readiness.board(
+            podcast.guild_id, episode, host_members(interaction.guild, podcast.host_role_id)
+        )
+        await interaction.followup.send(embed=board_embed(board), ephemeral=True)
 
 
 async def setup(bot: commands.Bot) -> None:

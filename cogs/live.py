@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 import discord
 from discord.ext import commands, tasks
 
 from bot.errors import new_reference
-from bot.live_check import Notice, StreamReport
+from bot.live_check import Announcement, Notice, StreamReport
 from cogs.checks import services_of_bot
-from cogs.render import CALM_BLUE, report_embed
+from cogs.events_port import DiscordEventsPort
+from cogs.render import CALM_BLUE, announcement_mentions, announcement_text, report_embed
 
 log = logging.getLogger("onair.live")
 
@@ -35,6 +37,7 @@ class LiveCog(commands.Cog):
         tick = min(settings.live_check_interval_seconds, settings.fast_check_interval_seconds)
         self.check_loop.change_interval(seconds=tick)
         self._current: asyncio.Task[None] | None = None
+        self.events = DiscordEventsPort(bot)
 
     async def cog_load(self) -> None:
         self.check_loop.start()
@@ -56,15 +59,69 @@ class LiveCog(commands.Cog):
         await asyncio.shield(self._current)
 
     async def _check_once(self) -> None:
+        metrics = self.services.metrics
+        started = time.perf_counter()
         try:
             result = await self.services.checker.run_check()
         except Exception:
+            metrics.check_finished(time.perf_counter() - started, ok=False)
             log.exception("live check failed (ref %s); trying again next tick", new_reference())
             return
+        metrics.check_finished(time.perf_counter() - started, ok=True)
+        metrics.channel_states(result.states)
+        # Bulkheads: one server's report that can't be built or sent doesn't stop the others.
+        for announcement in result.announcements:
+            try:
+                await self._deliver_announcement(announcement)
+            except Exception:
+                log.exception(
+                    "could not announce the stream in guild %s (ref %s)",
+                    announcement.guild_id,
+                    new_reference(),
+                )
         for report in result.reports:
-            await self._deliver_report(report)
+            try:
+                await self._deliver_report(report)
+            except Exception:
+                log.exception(
+                    "could not deliver the report for episode %s in guild %s (ref %s)",
+                    report.episode_id,
+                    report.guild_id,
+                    new_reference(),
+                )
         for notice in result.notices:
-            await self._deliver_notice(notice)
+            try:
+                await self._deliver_notice(notice)
+            except Exception:
+                log.exception(
+                    "could not deliver a %s notice in guild %s (ref %s)",
+                    notice.kind,
+                    notice.guild_id,
+                    new_reference(),
+                )
+        await self._sync_events()
+
+    async def _sync_events(self) -> None:
+        """Every episode's Discord Scheduled Event follows what this check learned."""
+        try:
+            await self.services.show.sync(self.events)
+        except Exception:
+            log.exception("syncing scheduled events failed (ref %s)", new_reference())
+
+    async def _deliver_announcement(self, announcement: Announcement) -> None:
+        """The go-live line; it pings the podcast's ping role and nobody else."""
+        channel = await self._channel(announcement.announce_channel_id)
+        if channel is None:
+            return
+        try:
+            await channel.send(
+                announcement_text(announcement),
+                allowed_mentions=announcement_mentions(announcement.ping_role_id),
+            )
+        except discord.HTTPException:
+            log.warning(
+                "could not post the go-live announcement in %s", announcement.announce_channel_id
+            )
 
     @commands.Cog.listener()
     async def on_guild_remove(self, guild: discord.Guild) -> None:

@@ -8,8 +8,11 @@ from discord.ext import commands
 
 from bot import timezones
 from bot.errors import InvalidInput
+from bot.live_check import Announcement
+from bot.show_events import channel_live_link
 from cogs.checks import admin_only, rate_limited, services_of
-from cogs.render import live_check_text, podcast_embed
+from cogs.events_port import can_manage_events
+from cogs.render import announcement_text, live_check_text, podcast_embed
 
 
 async def timezone_autocomplete(
@@ -35,8 +38,11 @@ class PodcastCog(
         admin_role="Optional: members with this role can manage the podcast (besides Manage Server)",
         timezone="The podcast's timezone for episode dates, like Europe/Paris (default UTC)",
         require_approval="Only tweets their host approved are posted (default: yes)",
+        ping_role="Optional: mentioned (and only it) when a stream goes live",
+        events="A Discord Scheduled Event for each episode (default True)",
     )
     @app_commands.autocomplete(timezone=timezone_autocomplete)
+    @rate_limited("podcast setup")
     @admin_only()
     async def setup(
         self,
@@ -48,6 +54,8 @@ class PodcastCog(
         admin_role: discord.Role | None = None,
         timezone: app_commands.Range[str, 1, 64] | None = None,
         require_approval: bool | None = None,
+        ping_role: discord.Role | None = None,
+        events: bool | None = None,
     ) -> None:
         guild = interaction.guild
         if guild is None:  # guild_only() already refuses DMs
@@ -62,6 +70,8 @@ class PodcastCog(
                 )
         if host_role.is_default():
             raise InvalidInput(problem="Pick a dedicated host role, not @everyone.")
+        if ping_role is not None:
+            check_ping_role(ping_role, announce_channel, me)
         await interaction.response.defer(ephemeral=True, thinking=True)
         podcast = await services_of(interaction).podcasts.setup(
             guild_id=guild.id,
@@ -72,6 +82,8 @@ class PodcastCog(
             admin_role_id=admin_role.id if admin_role else None,
             timezone=timezone,
             require_approval=require_approval,
+            ping_role_id=ping_role.id if ping_role else None,
+            events_enabled=events,
         )
         await interaction.followup.send(
             "Saved. OnAir now watches this channel and will tweet for the hosts when it goes live.",
@@ -83,7 +95,48 @@ class PodcastCog(
     @admin_only()
     async def show(self, interaction: discord.Interaction) -> None:
         podcast = await services_of(interaction).podcasts.get(interaction.guild_id or 0)
-        await interaction.response.send_message(embed=podcast_embed(podcast), ephemeral=True)
+        events_allowed = interaction.guild is not None and can_manage_events(interaction.guild)
+        await interaction.response.send_message(
+            embed=podcast_embed(podcast, events_allowed), ephemeral=True
+        )
+
+    @app_commands.command(
+        name="announce-test", description="Show the go-live announcement without pinging anyone"
+    )
+    @admin_only()
+    async def announce_test(self, interaction: discord.Interaction) -> None:
+        podcast = await services_of(interaction).podcasts.get(interaction.guild_id or 0)
+        channel = (
+            interaction.guild.get_channel(podcast.announce_channel_id)
+            if interaction.guild
+            else None
+        )
+        if not isinstance(channel, discord.TextChannel):
+            raise InvalidInput(
+                problem="I can't find the announce channel. Run /podcast setup with a channel I can see."
+            )
+        sample = Announcement(
+            guild_id=podcast.guild_id,
+            announce_channel_id=channel.id,
+            show_name=podcast.name,
+            stream_title="(the stream's title on YouTube)",
+            stream_url=channel_live_link(podcast.youtube_channel_id),
+            ping_role_id=podcast.ping_role_id,
+        )
+        try:
+            await channel.send(
+                announcement_text(sample, test=True),
+                allowed_mentions=discord.AllowedMentions.none(),
+            )
+        except discord.Forbidden:
+            raise InvalidInput(
+                problem=f"I can't post in {channel.mention}: give me View Channel and Send "
+                "Messages there."
+            ) from None
+        await interaction.response.send_message(
+            f"Posted the go-live announcement in {channel.mention} as a test; nobody was pinged.",
+            ephemeral=True,
+        )
 
     @app_commands.command(
         name="filter", description="Only streams whose title contains this text count"
@@ -114,6 +167,49 @@ class PodcastCog(
         await interaction.followup.send(
             f"**{podcast.name}** · channel `{podcast.youtube_channel_id}`\n{live_check_text(check)}",
             ephemeral=True,
+        )
+
+    @app_commands.command(
+        name="api-token", description="Create (shown once) or revoke this server's JSON API token"
+    )
+    @app_commands.describe(revoke="True: revoke the token instead of creating a new one")
+    @admin_only()
+    async def api_token(self, interaction: discord.Interaction, revoke: bool = False) -> None:
+        api = services_of(interaction).api
+        guild_id = interaction.guild_id or 0
+        if revoke:
+            revoked = await api.revoke_token(guild_id)
+            await interaction.response.send_message(
+                "The API token is revoked: requests with it now get 401."
+                if revoked
+                else "This server has no API token to revoke.",
+                ephemeral=True,
+            )
+            return
+        token = await api.create_token(guild_id, interaction.user.id)
+        await interaction.response.send_message(
+            f"This server's API token (shown only now, copy it somewhere safe):\n`{token}`\n"
+            "Send it as `Authorization: Bearer <token>` to `/api/v1/` on the bot's HTTP "
+            "server. It reads this server only; any earlier token stopped working. "
+            "Revoke it with `/podcast api-token revoke:true`.",
+            ephemeral=True,
+        )
+
+
+def check_ping_role(
+    role: discord.Role, channel: discord.TextChannel, me: discord.Member | None
+) -> None:
+    """Discord pings a role only if it is mentionable or the sender may mention all roles."""
+    if role.is_default():
+        raise InvalidInput(
+            problem="Pick a role for listeners to opt into, not @everyone: OnAir never pings everyone."
+        )
+    if not role.mentionable and not (
+        me is not None and channel.permissions_for(me).mention_everyone
+    ):
+        raise InvalidInput(
+            problem=f"Discord won't let me ping {role.mention}: turn on “Allow anyone to @mention "
+            "this role” in its settings, or give me Mention @everyone, @here and All Roles."
         )
 
 

@@ -8,7 +8,7 @@ from discord.ext import commands
 
 from bot.errors import post_now_text
 from bot.tweets import TweetPreview
-from cogs.checks import host_only, is_host, rate_limited, services_of
+from cogs.checks import host_only, host_or_former_host, is_host, rate_limited, services_of
 from cogs.render import preview_embed
 from cogs.ui import OnAirModal, OwnedView, episode_autocomplete
 
@@ -192,7 +192,7 @@ class TweetCog(
     @app_commands.command(name="disable", description="Don't post your tweet")
     @app_commands.describe(episode="The episode")
     @app_commands.autocomplete(episode=episode_autocomplete)
-    @host_only()
+    @host_or_former_host()
     async def disable(self, interaction: discord.Interaction, episode: str) -> None:
         await self._switch(interaction, episode, False)
 

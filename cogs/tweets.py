@@ -8,12 +8,30 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.errors import InvalidInput
+from bot.errors import InvalidInput, explain
 from cogs.checks import admin_only, rate_limited, services_of
 from cogs.render import status_embed
 from cogs.ui import episode_autocomplete
 
 PROGRESS_EVERY_SECONDS = 1.5
+MAX_REPLY = 2000  # Discord's limit for a message's content
+
+
+def _unlinked_line(names: list[str], *, room: int) -> str:
+    """ "Not linked to X yet: a, b and 57 more." within `room` characters (60 hosts fit)."""
+    shown: list[str] = []
+    for count, name in enumerate(names):
+        more = len(names) - count
+        candidate = ", ".join([*shown, discord.utils.escape_markdown(name)])
+        tail = f" and {more - 1} more" if more > 1 else ""
+        if len(f"Not linked to X yet: {candidate}{tail}. They can run /x link.") + 1 > room:
+            break
+        shown.append(discord.utils.escape_markdown(name))
+    hidden = len(names) - len(shown)
+    listed = ", ".join(shown) + (f" and {hidden} more" if hidden else "")
+    if not shown:
+        listed = f"{hidden} hosts"
+    return f"Not linked to X yet: {listed}. They can run /x link."
 
 
 @app_commands.guild_only()
@@ -75,10 +93,11 @@ class TweetsCog(commands.GroupCog, group_name="tweets", group_description="Every
                     else "."
                 )
             )
-        if result.unlinked:
-            names = ", ".join(discord.utils.escape_markdown(n) for n in result.unlinked)
-            lines.append(f"Not linked to X yet: {names}. They can run /x link.")
         lines.append("Hosts see and edit theirs with /tweet show.")
+        if result.unlinked:
+            lines.insert(
+                -1, _unlinked_line(result.unlinked, room=MAX_REPLY - len("\n".join(lines)))
+            )
         await interaction.edit_original_response(content="\n".join(lines))
 
     @app_commands.command(name="status", description="Every host's tweet for an episode")
@@ -88,6 +107,39 @@ class TweetsCog(commands.GroupCog, group_name="tweets", group_description="Every
     async def status(self, interaction: discord.Interaction, episode: str) -> None:
         status = await services_of(interaction).tweets.status(interaction.guild_id or 0, episode)
         await interaction.response.send_message(embed=status_embed(status), ephemeral=True)
+
+    @app_commands.command(name="hold", description="Hold a host's tweet: it won't be posted")
+    @app_commands.describe(episode="The episode", host="The host whose tweet to hold")
+    @app_commands.autocomplete(episode=episode_autocomplete)
+    @admin_only()
+    async def hold(
+        self, interaction: discord.Interaction, episode: str, host: discord.User
+    ) -> None:
+        await self._set_hold(interaction, episode, host, True)
+
+    @app_commands.command(name="release", description="Release a host's held tweet")
+    @app_commands.describe(episode="The episode", host="The host whose tweet to release")
+    @app_commands.autocomplete(episode=episode_autocomplete)
+    @admin_only()
+    async def release(
+        self, interaction: discord.Interaction, episode: str, host: discord.User
+    ) -> None:
+        await self._set_hold(interaction, episode, host, False)
+
+    async def _set_hold(
+        self, interaction: discord.Interaction, episode: str, host: discord.User, held: bool
+    ) -> None:
+        name = discord.utils.escape_markdown(host.display_name)
+        result = await services_of(interaction).roster.set_hold(
+            interaction.guild_id or 0, episode, host.id, name, held
+        )
+        if held:
+            message = f"Held: {name}'s tweet for “{result.episode_title}” won't be posted until it is released with /tweets release."
+        elif result.still_held_for is not None:
+            message = f"Released your hold on {name}'s tweet for “{result.episode_title}”, but it stays held: {explain(result.still_held_for, closed=False)}"
+        else:
+            message = f"Released: {name}'s tweet for “{result.episode_title}” can be posted again."
+        await interaction.response.send_message(message, ephemeral=True)
 
 
 async def setup(bot: commands.Bot) -> None:

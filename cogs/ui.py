@@ -59,6 +59,12 @@ class OwnedView(discord.ui.View):
 
 
 class OnAirModal(discord.ui.Modal):
+    """A form that reports errors like every command, and stops listening after 10 minutes
+    (discord.py's modals otherwise wait forever)."""
+
+    def __init__(self, *, timeout: float = 600) -> None:
+        super().__init__(timeout=timeout)
+
     # discord.py's Modal.on_error itself drops BaseView's `item` argument; mypy checks the
     # override against BaseView, so only this exact code is silenced.
     async def on_error(  # type: ignore[override]

@@ -7,7 +7,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.errors import link_status_text
-from cogs.checks import host_only, services_of
+from cogs.checks import host_only, host_or_former_host, rate_limited, services_of, shared_budget
 
 
 @app_commands.guild_only()
@@ -16,6 +16,8 @@ class XAccountCog(commands.GroupCog, group_name="x", group_description="Your X a
         self.bot = bot
 
     @app_commands.command(name="link", description="Connect your X account (you'll get a PIN)")
+    @shared_budget("x")
+    @rate_limited("x link")
     @host_only()
     async def link(self, interaction: discord.Interaction) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -34,6 +36,8 @@ class XAccountCog(commands.GroupCog, group_name="x", group_description="Your X a
 
     @app_commands.command(name="verify", description="Finish connecting with the PIN X showed you")
     @app_commands.describe(pin="The PIN from X")
+    @shared_budget("x")
+    @rate_limited("x verify")
     @host_only()
     async def verify(
         self, interaction: discord.Interaction, pin: app_commands.Range[str, 1, 20]
@@ -49,6 +53,8 @@ class XAccountCog(commands.GroupCog, group_name="x", group_description="Your X a
     @app_commands.command(
         name="status", description="Which X account is linked, and does it still work"
     )
+    @shared_budget("x")
+    @rate_limited("x status")
     @host_only()
     async def status(self, interaction: discord.Interaction) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -60,16 +66,22 @@ class XAccountCog(commands.GroupCog, group_name="x", group_description="Your X a
         )
 
     @app_commands.command(name="unlink", description="Remove your X account from OnAir")
-    @host_only()
+    @shared_budget("x")
+    @rate_limited("x unlink")
+    @host_or_former_host()
     async def unlink(self, interaction: discord.Interaction) -> None:
-        await services_of(interaction).linking.unlink(
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        revoked = await services_of(interaction).linking.unlink(
             interaction.guild_id or 0, interaction.user.id
         )
-        await interaction.response.send_message(
-            "Unlinked: OnAir deleted your X tokens. You can also revoke the app in X's settings "
-            "(Security and account access > Apps and sessions).",
-            ephemeral=True,
+        message = (
+            "Unlinked: X revoked OnAir's access to your account, and OnAir deleted your tokens."
+            if revoked
+            else "Unlinked: OnAir deleted your X tokens, but X couldn't be asked to revoke them. "
+            "Revoke the app yourself in X's settings (Security and account access > Apps and "
+            "sessions)."
         )
+        await interaction.followup.send(message, ephemeral=True)
 
 
 async def setup(bot: commands.Bot) -> None:

@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 NAMING_CONVENTION = {
@@ -111,12 +112,24 @@ class Podcast(Base):
     # The daily AI budget (AI_DAILY_DRAFTS_PER_SERVER): drafts used on ai_drafts_day (UTC).
     ai_drafts_day: Mapped[dt.date | None] = mapped_column(sa.Date)
     ai_drafts_used: Mapped[int] = mapped_column(sa.Integer, server_default="0")
+    # The go-live announcement mentions this role (and only it); events: a Discord Scheduled
+    # Event per episode (README "The show in Discord").
+    ping_role_id: Mapped[int | None] = mapped_column(sa.BigInteger)
+    events_enabled: Mapped[bool] = mapped_column(sa.Boolean, server_default=sa.true())
     created_at: Mapped[dt.datetime] = _created()
     updated_at: Mapped[dt.datetime] = _updated()
     # Only tweets their host approved are posted (unless the host opted into autopost).
     require_approval: Mapped[bool] = mapped_column(sa.Boolean, server_default=sa.true())
     # When the bot was removed from the server: its data is cleaned up after a grace period.
     removed_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    # Waiting rooms the live check has seen ([{"video_id", "scheduled_start"}]): each is
+    # looked at on its own watch page from shortly before its start (README, live check).
+    scheduled_streams: Mapped[list[dict[str, str]]] = mapped_column(
+        JSONB, server_default=sa.text("'[]'::jsonb")
+    )
+    # The stream last seen live and when: a new video soon after is a restart of that episode.
+    last_live_video_id: Mapped[str | None] = mapped_column(sa.String(32))
+    last_live_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
 
     episodes: Mapped[list[Episode]] = relationship(back_populates="podcast", passive_deletes=True)
 
@@ -139,6 +152,12 @@ class Episode(Base):
     went_live_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
     report_channel_id: Mapped[int | None] = mapped_column(sa.BigInteger)
     report_message_id: Mapped[int | None] = mapped_column(sa.BigInteger)
+    # The end of the stream: checks in a row that no longer saw it live, then when it ended.
+    offline_checks: Mapped[int] = mapped_column(sa.Integer, server_default="0")
+    ended_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    # The go-live announcement went out (set by the one process that sends it, once: a restart
+    # under a new video is not announced again).
+    announced_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
     created_at: Mapped[dt.datetime] = _created()
     updated_at: Mapped[dt.datetime] = _updated()
     # The readiness board: 0 none yet, 1 the day-before board, 2 the hour-before board.
@@ -282,3 +301,49 @@ class PostAttempt(Base):
     created_at: Mapped[dt.datetime] = _created()
 
     __table_args__ = (sa.CheckConstraint(one_of("outcome", AttemptOutcome), name="outcome"),)
+
+
+EVENT_STATES = ("creating", "scheduled", "active", "completed", "canceled", "gone")
+
+
+class EpisodeEvent(Base):
+    """The Discord Scheduled Event of one episode. The row is the claim: inserting it (unique
+    episode_id) is what entitles one process to create the event, so there is never a second;
+    `claimed_until` lets one process at a time change it, and a claim that lapsed (a crash) is
+    taken over. `start_at`/`location` are what Discord shows, to know when to move it."""
+
+    __tablename__ = "episode_events"
+
+    episode_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("episodes.id", ondelete="CASCADE"), primary_key=True
+    )
+    guild_id: Mapped[int] = mapped_column(sa.BigInteger)
+    discord_event_id: Mapped[int | None] = mapped_column(sa.BigInteger)
+    state: Mapped[str] = mapped_column(sa.String(16), server_default="creating")
+    start_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    location: Mapped[str | None] = mapped_column(sa.String(100))
+    claimed_until: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    created_at: Mapped[dt.datetime] = _created()
+    updated_at: Mapped[dt.datetime] = _updated()
+
+    __table_args__ = (
+        sa.CheckConstraint(
+            "state IN ('creating', 'scheduled', 'active', 'completed', 'canceled', 'gone')",
+            name="state",
+        ),
+    )
+
+
+class ApiToken(Base):
+    """A server's bearer token for the read-only JSON API (README "JSON API"): one per podcast,
+    stored as the SHA-256 of the token, never the token itself."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(sa.BigInteger, sa.Identity(), primary_key=True)
+    podcast_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("podcasts.id", ondelete="CASCADE"), unique=True
+    )
+    token_sha256: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_by_user_id: Mapped[int] = mapped_column(sa.BigInteger)
+    created_at: Mapped[dt.datetime] = _created()

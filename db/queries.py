@@ -14,12 +14,14 @@ from dataclasses import asdict, dataclass
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import contains_eager, joinedload
 
 from db.models import (
+    ApiToken,
     AttemptOutcome,
     Base,
     Episode,
+    EpisodeEvent,
     EpisodeTweet,
     Host,
     Podcast,
@@ -31,6 +33,29 @@ from db.models import (
 
 # The episode_tweets Table itself, for Core executemany statements (typed as a Table).
 _TWEETS = Base.metadata.tables[EpisodeTweet.__tablename__]
+
+# -- shards ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Shards:
+    """The Discord shards one process runs: `ids` of `count` (SHARD_IDS of SHARD_COUNT)."""
+
+    count: int
+    ids: tuple[int, ...]
+
+
+def on_shards(
+    guild_id: sa.SQLColumnExpression[int], shards: Shards | None
+) -> sa.ColumnElement[bool]:
+    """Whether a server is on these shards, by Discord's rule `(guild_id >> 22) % count`
+    (discord-api-docs, Gateway, "Sharding"), in SQL so it filters the same statement.
+    None: not sharded, every server."""
+    if shards is None:
+        return sa.true()
+    # PostgreSQL shifts a bigint by an integer only: the 22 is written as a plain constant.
+    return (guild_id.op(">>")(sa.literal_column("22")) % shards.count).in_(shards.ids)
+
 
 # -- podcasts ---------------------------------------------------------------------------------
 
@@ -82,20 +107,42 @@ async def take_repaired_timezones(session: AsyncSession) -> Sequence[Podcast]:
     return result.all()
 
 
-async def deactivate_podcast(session: AsyncSession, guild_id: int) -> bool:
+async def reserve_ai_drafts(
+    session: AsyncSession, podcast_id: int, today: dt.date, wanted: int, budget: int
+) -> int:
+    """Take up to `wanted` of the podcast's daily AI drafts (row-locked); returns how many."""
+    podcast = await session.scalar(
+        sa.select(Podcast).where(Podcast.id == podcast_id).with_for_update()
+    )
+    if podcast is None:
+        return 0
+    used = podcast.ai_drafts_used if podcast.ai_drafts_day == today else 0
+    granted = max(0, min(wanted, budget - used))
+    podcast.ai_drafts_day, podcast.ai_drafts_used = today, used + granted
+    await session.flush()
+    return granted
+
+
+async def deactivate_podcast(session: AsyncSession, guild_id: int, now: dt.datetime) -> bool:
+    """Stop checking the server's channel and note when the bot was removed (the clean-up
+    countdown of bot.retention)."""
     result = await session.execute(
         sa.update(Podcast)
         .where(Podcast.guild_id == guild_id, Podcast.active)
-        .values(active=False)
+        .values(active=False, removed_at=sa.func.coalesce(Podcast.removed_at, now))
         .returning(Podcast.id)
     )
     return result.first() is not None
 
 
 async def due_podcasts(
-    session: AsyncSession, now: dt.datetime, interval: dt.timedelta, fast_interval: dt.timedelta
+    session: AsyncSession,
+    now: dt.datetime,
+    interval: dt.timedelta,
+    fast_interval: dt.timedelta,
+    shards: Shards | None = None,
 ) -> Sequence[Podcast]:
-    """Active podcasts whose channel should be checked now, in one query.
+    """Active podcasts of servers on `shards` whose channel should be checked now, in one query.
 
     A channel is due every `interval`, or every `fast_interval` from 10 minutes before a known
     start (the stream's scheduled start or a timed episode) until 2 hours after it.
@@ -120,7 +167,9 @@ async def due_podcasts(
         sa.and_(in_fast_window, Podcast.last_checked_at <= now - fast_interval),
     )
     result = await session.scalars(
-        sa.select(Podcast).where(Podcast.active, due).order_by(Podcast.id)
+        sa.select(Podcast)
+        .where(Podcast.active, due, on_shards(Podcast.guild_id, shards))
+        .order_by(Podcast.id)
     )
     return result.all()
 
@@ -308,6 +357,40 @@ async def attach_streams(session: AsyncSession, rows: list[dict[str, object]]) -
             live_url=values.c.live_url,
             live_title=values.c.live_title,
             went_live_at=values.c.went_live_at,
+        )
+        .returning(Episode.id)
+        .execution_options(synchronize_session=False)
+    )
+    return set((await session.scalars(stmt)).all())
+
+
+async def restart_streams(session: AsyncSession, rows: list[dict[str, object]]) -> set[int]:
+    """Move episodes from a stream that dropped to its restart (a new video id): the same
+    episode, so nothing is posted again. Returns the ids moved.
+
+    Each row: id, old_video_id, live_video_id, live_url, live_title. The old id in the WHERE
+    makes a second checker's attempt a no-op.
+    """
+    if not rows:
+        return set()
+    keys = ("id", "old_video_id", "live_video_id", "live_url", "live_title")
+    values = sa.values(
+        sa.column("id", sa.BigInteger),
+        sa.column("old_video_id", sa.String),
+        sa.column("live_video_id", sa.String),
+        sa.column("live_url", sa.String),
+        sa.column("live_title", sa.String),
+        name="restart",
+    ).data([tuple(r[k] for k in keys) for r in rows])
+    stmt = (
+        sa.update(Episode)
+        .where(Episode.id == values.c.id, Episode.live_video_id == values.c.old_video_id)
+        .values(
+            live_video_id=values.c.live_video_id,
+            live_url=values.c.live_url,
+            live_title=values.c.live_title,
+            offline_checks=0,  # on air again under the new video
+            ended_at=None,
         )
         .returning(Episode.id)
         .execution_options(synchronize_session=False)
@@ -540,17 +623,24 @@ def _may_post() -> sa.ColumnElement[bool]:
 
 
 async def claim_pending_tweets(
-    session: AsyncSession, live_since: dt.datetime, now: dt.datetime
+    session: AsyncSession, live_since: dt.datetime, now: dt.datetime, shards: Shards | None = None
 ) -> list[int]:
     """Lock the pending, enabled, due tweets of episodes that went live since `live_since`
-    that may post (`_may_post`), skipping rows another transaction holds, and mark them
-    `posting`; returns their ids. Commit right after: posting happens outside the transaction."""
+    that may post (`_may_post`), of servers on `shards`, skipping rows another transaction
+    holds, and mark them `posting`; returns their ids. Commit right after: posting happens
+    outside the transaction."""
     claimable = (
         sa.select(EpisodeTweet.id)
         .join(Episode, Episode.id == EpisodeTweet.episode_id)
         .join(Podcast, Podcast.id == Episode.podcast_id)
         .join(Host, Host.id == EpisodeTweet.host_id)
-        .where(Episode.went_live_at >= live_since, _due(now), _may_post())
+        .where(
+            Episode.went_live_at >= live_since,
+            Episode.ended_at.is_(None),
+            _due(now),
+            _may_post(),
+            on_shards(Podcast.guild_id, shards),
+        )
         .with_for_update(of=EpisodeTweet, skip_locked=True)
     )
     result = await session.scalars(
@@ -673,15 +763,23 @@ async def mark_sending(
 
 
 async def mark_stale_posting_unknown(
-    session: AsyncSession, older_than: dt.datetime, reason: str
+    session: AsyncSession, older_than: dt.datetime, reason: str, shards: Shards | None = None
 ) -> Sequence[EpisodeTweet]:
     """Tweets left in `posting` by a process that died: those whose request went to X may or
     may not be on X, so they become `unknown` (a person checks; never re-posted by itself);
-    those never sent go back to `pending`, their attempt not counted."""
-    stale = sa.and_(EpisodeTweet.status == PostStatus.POSTING, EpisodeTweet.updated_at < older_than)
+    those never sent go back to `pending`, their attempt not counted. Only servers on
+    `shards`, so each shard process recovers (and announces) its own."""
+    stuck = [EpisodeTweet.status == PostStatus.POSTING, EpisodeTweet.updated_at < older_than]
+    if shards is not None:
+        on_these_shards = (
+            sa.select(Episode.id)
+            .join(Podcast, Podcast.id == Episode.podcast_id)
+            .where(on_shards(Podcast.guild_id, shards))
+        )
+        stuck.append(EpisodeTweet.episode_id.in_(on_these_shards.scalar_subquery()))
     await session.execute(
         sa.update(EpisodeTweet)
-        .where(stale, EpisodeTweet.sent_at.is_(None))
+        .where(*stuck, EpisodeTweet.sent_at.is_(None))
         .values(
             status=PostStatus.PENDING,
             attempts=sa.func.greatest(EpisodeTweet.attempts - 1, 0),
@@ -691,7 +789,7 @@ async def mark_stale_posting_unknown(
     ids = (
         await session.scalars(
             sa.update(EpisodeTweet)
-            .where(stale)
+            .where(*stuck)
             .values(status=PostStatus.UNKNOWN, failure_reason=reason)
             .returning(EpisodeTweet.id)
             .execution_options(synchronize_session=False)
@@ -707,3 +805,374 @@ async def mark_stale_posting_unknown(
 
 async def set_autopost(session: AsyncSession, host_id: int, enabled: bool) -> None:
     await session.execute(sa.update(Host).where(Host.id == host_id).values(autopost=enabled))
+
+
+async def set_hosts_away(
+    session: AsyncSession, podcast_id: int, user_ids: list[int], *, away: bool, now: dt.datetime
+) -> bool:
+    """Hold (away) or release these members' tweets; True when a host record changed."""
+    state = Host.away_since.is_(None) if away else Host.away_since.is_not(None)
+    result = await session.execute(
+        sa.update(Host)
+        .where(Host.podcast_id == podcast_id, Host.discord_user_id.in_(user_ids), state)
+        .values(away_since=now if away else None)
+        .returning(Host.id)
+        .execution_options(synchronize_session=False)
+    )
+    return result.first() is not None
+
+
+async def reconcile_hosts_away(
+    session: AsyncSession, podcast_id: int, role_holders: set[int], now: dt.datetime
+) -> None:
+    """Hosts in `role_holders` are back, every other host of the podcast is away."""
+    holding = Host.discord_user_id.in_(role_holders) if role_holders else sa.false()
+    await session.execute(
+        sa.update(Host)
+        .where(Host.podcast_id == podcast_id)
+        .values(
+            away_since=sa.case((holding, sa.null()), else_=sa.func.coalesce(Host.away_since, now))
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def mark_hosts_away(session: AsyncSession, host_ids: list[int], now: dt.datetime) -> None:
+    """The live check found these hosts without the host role: hold their tweets."""
+    if host_ids:
+        await session.execute(
+            sa.update(Host)
+            .where(Host.id.in_(host_ids), Host.away_since.is_(None))
+            .values(away_since=now)
+            .execution_options(synchronize_session=False)
+        )
+
+
+# -- removed servers ---------------------------------------------------------------------------
+
+
+async def clear_removed(session: AsyncSession, guild_id: int) -> None:
+    await session.execute(
+        sa.update(Podcast).where(Podcast.guild_id == guild_id).values(removed_at=None)
+    )
+
+
+async def x_accounts_of_removed(
+    session: AsyncSession, removed_before: dt.datetime
+) -> Sequence[XAccount]:
+    """X accounts of hosts of podcasts whose server removed the bot before `removed_before`."""
+    result = await session.scalars(
+        sa.select(XAccount)
+        .join(Host, Host.id == XAccount.host_id)
+        .join(Podcast, Podcast.id == Host.podcast_id)
+        .where(Podcast.removed_at <= removed_before)
+    )
+    return result.all()
+
+
+async def delete_x_accounts(session: AsyncSession, account_ids: list[int]) -> int:
+    if not account_ids:
+        return 0
+    result = await session.execute(
+        sa.delete(XAccount).where(XAccount.id.in_(account_ids)).returning(XAccount.id)
+    )
+    return len(result.all())
+
+
+async def delete_removed_podcasts(session: AsyncSession, removed_before: dt.datetime) -> int:
+    """Delete podcasts (and, by cascade, all their data) removed before `removed_before`."""
+    result = await session.execute(
+        sa.delete(Podcast).where(Podcast.removed_at <= removed_before).returning(Podcast.id)
+    )
+    return len(result.all())
+
+
+# -- JSON API tokens (README "JSON API") --------------------------------------------------------
+
+
+async def replace_api_token(
+    session: AsyncSession, podcast_id: int, token_sha256: str, user_id: int
+) -> None:
+    """The podcast's one token becomes this one (any earlier token stops working)."""
+    stmt = pg_insert(ApiToken).values(
+        podcast_id=podcast_id, token_sha256=token_sha256, created_by_user_id=user_id
+    )
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[ApiToken.podcast_id],
+            set_={
+                "token_sha256": stmt.excluded.token_sha256,
+                "created_by_user_id": stmt.excluded.created_by_user_id,
+                "created_at": sa.func.now(),
+            },
+        )
+    )
+
+
+async def delete_api_token(session: AsyncSession, podcast_id: int) -> bool:
+    result = await session.execute(sa.delete(ApiToken).where(ApiToken.podcast_id == podcast_id))
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def podcast_of_api_token(session: AsyncSession, token_sha256: str) -> Podcast | None:
+    """The (active or not) podcast whose token hashes to `token_sha256`, in one query."""
+    return await session.scalar(
+        sa.select(Podcast)
+        .join(ApiToken, ApiToken.podcast_id == Podcast.id)
+        .where(ApiToken.token_sha256 == token_sha256)
+    )
+
+
+async def episodes_of_podcast(session: AsyncSession, podcast_id: int) -> Sequence[Episode]:
+    """Every episode of a podcast, latest date first."""
+    result = await session.scalars(
+        sa.select(Episode)
+        .where(Episode.podcast_id == podcast_id)
+        .order_by(Episode.scheduled_date.desc(), Episode.scheduled_at.desc(), Episode.id.desc())
+    )
+    return result.all()
+
+
+# -- the readiness board -----------------------------------------------------------------------
+
+
+async def board_candidates(
+    session: AsyncSession, today: dt.date, shards: Shards | None = None
+) -> Sequence[Episode]:
+    """Episodes of active podcasts of servers on `shards`, not live yet, from two days ago to
+    two days ahead (a wide net for every timezone; bot.readiness decides which are due)."""
+    result = await session.scalars(
+        sa.select(Episode)
+        .options(joinedload(Episode.podcast))
+        .join(Podcast, Podcast.id == Episode.podcast_id)
+        .where(
+            Podcast.active,
+            on_shards(Podcast.guild_id, shards),
+            Episode.live_video_id.is_(None),
+            Episode.scheduled_date.between(
+                today - dt.timedelta(days=2), today + dt.timedelta(days=2)
+            ),
+        )
+        .order_by(Episode.id)
+        .execution_options(populate_existing=True)
+    )
+    return result.all()
+
+
+async def take_board_stage(session: AsyncSession, episode_id: int, stage: int) -> bool:
+    """Claim posting board `stage` of the episode (one process wins); the earlier board's
+    message is no longer edited."""
+    result = await session.execute(
+        sa.update(Episode)
+        .where(Episode.id == episode_id, Episode.board_stage < stage)
+        .values(board_stage=stage, board_message_id=None, board_digest=None)
+        .returning(Episode.id)
+        .execution_options(synchronize_session=False)
+    )
+    return result.first() is not None
+
+
+async def tweets_for_board(session: AsyncSession, episode_ids: list[int]) -> Sequence[EpisodeTweet]:
+    """Tweets of these episodes with host, X account, episode and podcast, in one query."""
+    if not episode_ids:
+        return []
+    result = await session.scalars(
+        sa.select(EpisodeTweet)
+        .options(
+            joinedload(EpisodeTweet.host).joinedload(Host.x_account),
+            joinedload(EpisodeTweet.episode).joinedload(Episode.podcast),
+        )
+        .join(Host, Host.id == EpisodeTweet.host_id)
+        .where(EpisodeTweet.episode_id.in_(episode_ids))
+        .order_by(EpisodeTweet.episode_id, sa.func.lower(Host.display_name), Host.id)
+    )
+    return result.unique().all()
+
+
+async def save_board(
+    session: AsyncSession,
+    episode_id: int,
+    channel_id: int | None,
+    message_id: int | None,
+    digest: str,
+) -> None:
+    values: dict[str, object] = {"board_digest": digest}
+    if message_id is not None:
+        values.update(board_channel_id=channel_id, board_message_id=message_id)
+    await session.execute(sa.update(Episode).where(Episode.id == episode_id).values(**values))
+
+
+# -- Discord Scheduled Events of episodes -----------------------------------------------------
+
+
+async def event_candidates(
+    session: AsyncSession, guild_id: int | None = None
+) -> Sequence[tuple[Episode, EpisodeEvent | None]]:
+    """Episodes whose event may need work, with their event row (one query): upcoming ones of
+    podcasts with events on that have none yet, and every event not finished yet."""
+    local_today = sa.cast(sa.func.timezone(Podcast.timezone, sa.func.now()), sa.Date)
+    stmt = (
+        sa.select(Episode, EpisodeEvent)
+        .join(Podcast, Podcast.id == Episode.podcast_id)
+        .outerjoin(EpisodeEvent, EpisodeEvent.episode_id == Episode.id)
+        .options(contains_eager(Episode.podcast))
+        .where(
+            Podcast.active,
+            sa.or_(
+                sa.and_(
+                    EpisodeEvent.episode_id.is_(None),
+                    Podcast.events_enabled,
+                    Episode.live_video_id.is_(None),
+                    Episode.ended_at.is_(None),
+                    Episode.scheduled_date >= local_today - 1,
+                ),
+                EpisodeEvent.state.in_(("creating", "scheduled", "active")),
+            ),
+        )
+        .order_by(Episode.podcast_id, Episode.scheduled_date, Episode.id)
+    )
+    if guild_id is not None:
+        stmt = stmt.where(Podcast.guild_id == guild_id)
+    return [(episode, event) for episode, event in (await session.execute(stmt)).all()]
+
+
+async def claim_new_events(
+    session: AsyncSession, rows: list[tuple[int, int]], until: dt.datetime
+) -> set[int]:
+    """Insert the claim row of each (episode_id, guild_id) that has none: the episodes this
+    caller, and no other process, now creates an event for."""
+    if not rows:
+        return set()
+    stmt = (
+        pg_insert(EpisodeEvent)
+        .values([{"episode_id": e, "guild_id": g, "claimed_until": until} for e, g in rows])
+        .on_conflict_do_nothing(index_elements=[EpisodeEvent.episode_id])
+        .returning(EpisodeEvent.episode_id)
+    )
+    return set((await session.scalars(stmt)).all())
+
+
+async def claim_events(
+    session: AsyncSession, episode_ids: list[int], now: dt.datetime, until: dt.datetime
+) -> set[int]:
+    """Claim existing event rows nobody holds (or whose holder's claim lapsed)."""
+    if not episode_ids:
+        return set()
+    result = await session.scalars(
+        sa.update(EpisodeEvent)
+        .where(
+            EpisodeEvent.episode_id.in_(episode_ids),
+            sa.or_(EpisodeEvent.claimed_until.is_(None), EpisodeEvent.claimed_until < now),
+        )
+        .values(claimed_until=until)
+        .returning(EpisodeEvent.episode_id)
+        .execution_options(synchronize_session=False)
+    )
+    return set(result.all())
+
+
+async def release_events(
+    session: AsyncSession, updates: list[dict[str, object]], dropped: list[int]
+) -> None:
+    """Record what Discord now shows and release the claims (executemany); drop the claim rows
+    of creations that didn't happen, so a later sync tries again."""
+    if updates:
+        await session.execute(
+            sa.update(Base.metadata.tables[EpisodeEvent.__tablename__])
+            .where(EpisodeEvent.episode_id == sa.bindparam("eid"))
+            .values(
+                discord_event_id=sa.bindparam("discord_event_id"),
+                state=sa.bindparam("state"),
+                start_at=sa.bindparam("start_at"),
+                location=sa.bindparam("location"),
+                claimed_until=None,
+            ),
+            [{**u, "eid": u["episode_id"]} for u in updates],
+            execution_options={"synchronize_session": False},
+        )
+    if dropped:
+        await session.execute(
+            sa.delete(EpisodeEvent).where(
+                EpisodeEvent.episode_id.in_(dropped), EpisodeEvent.state == "creating"
+            )
+        )
+
+
+async def existing_events(session: AsyncSession, episode_ids: list[int]) -> set[int]:
+    """Which of these episodes still have their event row (an episode removed meanwhile
+    doesn't), locked until commit: a removal in progress is waited for, then seen."""
+    if not episode_ids:
+        return set()
+    found = await session.scalars(
+        sa.select(EpisodeEvent.episode_id)
+        .where(EpisodeEvent.episode_id.in_(episode_ids))
+        .with_for_update()
+    )
+    return set(found.all())
+
+
+async def event_of_episode(session: AsyncSession, episode_id: int) -> EpisodeEvent | None:
+    """The episode's event row, locked: a sync recording a new event id is waited for."""
+    return await session.get(EpisodeEvent, episode_id, with_for_update=True, populate_existing=True)
+
+
+# -- the end of a stream -----------------------------------------------------------------------
+
+
+async def on_air_episodes(
+    session: AsyncSession, podcast_ids: list[int], live_since: dt.datetime
+) -> Sequence[Episode]:
+    """Episodes of these podcasts tied to a stream that hasn't been seen to end (one query)."""
+    if not podcast_ids:
+        return []
+    return (
+        await session.scalars(
+            sa.select(Episode).where(
+                Episode.podcast_id.in_(podcast_ids),
+                Episode.live_video_id.is_not(None),
+                Episode.ended_at.is_(None),
+                Episode.went_live_at >= live_since,
+            )
+        )
+    ).all()
+
+
+async def claim_announcements(session: AsyncSession, episode_ids: list[int]) -> Sequence[Episode]:
+    """Mark these episodes' go-live announcement as sent, once ever (a second process, or a
+    restart of the stream, finds it taken); returns the episodes, with podcasts, to announce."""
+    if not episode_ids:
+        return []
+    taken = (
+        await session.scalars(
+            sa.update(Episode)
+            .where(Episode.id.in_(episode_ids), Episode.announced_at.is_(None))
+            .values(announced_at=sa.func.now())
+            .returning(Episode.id)
+            .execution_options(synchronize_session=False)
+        )
+    ).all()
+    if not taken:
+        return []
+    return (
+        await session.scalars(
+            sa.select(Episode)
+            .options(joinedload(Episode.podcast))
+            .where(Episode.id.in_(taken))
+            .order_by(Episode.id)
+        )
+    ).all()
+
+
+async def record_stream_ends(session: AsyncSession, rows: list[dict[str, object]]) -> None:
+    """Each row: id, offline_checks, ended_at (executemany)."""
+    if rows:
+        await session.execute(
+            sa.update(Base.metadata.tables[Episode.__tablename__])
+            .where(Episode.id == sa.bindparam("eid"))
+            .values(
+                offline_checks=sa.bindparam("offline_checks"), ended_at=sa.bindparam("ended_at")
+            )
+            .where(Episode.ended_at.is_(None)),
+            [{**r, "eid": r["id"]} for r in rows],
+            execution_options={"synchronize_session": False},
+        )

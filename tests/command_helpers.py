@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -20,19 +20,27 @@ from tests.emulators.discord_api import InteractionRun, Member
 from tests.rig import CHANNEL_ID, World, world
 
 # The background live check would otherwise poll YouTube and the database every second.
-QUIET = {"LIVE_CHECK_INTERVAL_SECONDS": "3600", "FAST_CHECK_INTERVAL_SECONDS": "3600"}
+QUIET = {
+    "LIVE_CHECK_INTERVAL_SECONDS": "3600",
+    "FAST_CHECK_INTERVAL_SECONDS": "3600",
+    "READINESS_CHECK_SECONDS": "3600",
+}
 EPISODE = "Episode One"
 NOTES = "We talk about tiny gardens on balconies."
 
 
 @contextlib.asynccontextmanager
 async def running(
-    tmp_path: Path, database_url: str, **overrides: str
+    tmp_path: Path,
+    database_url: str,
+    *,
+    clock: Callable[[], dt.datetime] | None = None,
+    **overrides: str,
 ) -> AsyncIterator[tuple[World, Any]]:
     """The emulated world with the in-process bot connected (background checks quiet)."""
     async with (
         world(tmp_path, database_url) as w,
-        w.bot_in_process(**{**QUIET, **overrides}) as bot,
+        w.bot_in_process(clock=clock, **{**QUIET, **overrides}) as bot,
     ):
         yield w, bot
 

@@ -119,7 +119,6 @@ async def open_pipeline(
             x_emu.consumer_key,
             x_emu.consumer_secret,
             timeout=http_timeout,
-            limiter=x_limiter,
         )
         stack.push_async_callback(x.aclose)
         poster = TweetPoster(
@@ -127,6 +126,7 @@ async def open_pipeline(
             x,
             cipher,
             dry_run=dry_run,
+            x_limiter=x_limiter,
             policy=RetryPolicy(base_delay=retry_base, min_delay=dt.timedelta(seconds=http_timeout)),
             recorder=OutcomeRecorder(sessions, flush_every=flush_every),
             send_ahead=send_ahead,

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -98,6 +99,10 @@ class World:
             *(t.secret for t in self.x._access_tokens.values()),  # ... and its secret
         ]
 
+    def commands_synced(self) -> bool:
+        """To the rig's server (DISCORD_GUILD_ID), or globally when a test unsets it."""
+        return bool(self.discord.synced_commands(self.guild) or self.discord.synced_commands())
+
     async def command(self, member: Member, name: str, /, **options: object) -> InteractionRun:
         return await self.discord.run_command(self.guild, member, name, **options)
 
@@ -107,8 +112,11 @@ class World:
         return await run.wait_done(timeout=15)
 
     @contextlib.asynccontextmanager
-    async def bot_in_process(self, **overrides: str) -> AsyncIterator[object]:
-        """The real bot wiring (bot.app) in this process, sharing the event loop."""
+    async def bot_in_process(
+        self, *, clock: Callable[[], dt.datetime] | None = None, **overrides: str
+    ) -> AsyncIterator[object]:
+        """The real bot wiring (bot.app) in this process, sharing the event loop; `clock`
+        (default: real time) drives the time-scheduled services (bot.app.build_services)."""
         from bot.app import OnAirBot, build_services, point_discord_at
         from bot.config import Settings
 
@@ -118,14 +126,16 @@ class World:
         with discord_py_pointed_at(self.discord):
             point_discord_at(settings)
             async with contextlib.AsyncExitStack() as stack:
-                services = await build_services(settings, stack)
+                services = await build_services(
+                    settings, stack, **({"clock": clock} if clock else {})
+                )
                 bot = OnAirBot(services)
                 await bot.login(settings.secret("discord_token") or "")
                 task = asyncio.create_task(bot.connect(reconnect=False))
                 try:
                     await self.discord.wait_for_ready(timeout=15)
                     await self.discord.wait_until(
-                        lambda: bool(self.discord.synced_commands(self.guild)),
+                        lambda: self.commands_synced(),
                         timeout=15,
                         what="the bot synced its commands",
                     )
@@ -163,7 +173,7 @@ class World:
                 await self.discord.wait_until(
                     lambda: (
                         (
-                            bool(self.discord.synced_commands(self.guild))
+                            self.commands_synced()
                             and self.discord.identify_count > identified_before
                             and self.discord.open_connections > 0
                         )

@@ -13,14 +13,20 @@ from tests.rig import REPO
 
 
 @pytest.mark.parametrize(
-    ("module", "args"),
+    ("module", "args", "figure"),
     [
-        ("bench.live_check", ["--channels", "6", "--latency-ms", "5", "--podcasts", "1", "3"]),
-        ("bench.posting", ["--tweets", "6", "--latency-ms", "5"]),
+        (
+            "bench.live_check",
+            ["--channels", "6", "--latency-ms", "5", "--podcasts", "1", "3"],
+            "speedup",
+        ),
+        ("bench.posting", ["--tweets", "6", "--latency-ms", "5"], "speedup"),
+        ("bench.shards", ["--podcasts", "12"], "speedup"),
+        ("bench.page_parse", ["--target-kb", "60", "--repeats", "2"], "ratio_to_json_loads"),
     ],
 )
-def test_benchmark_runs_and_prints_json(module: str, args: list[str]) -> None:
-    """Each benchmark exits 0 and ends with a BENCH_JSON line holding a speedup figure."""
+def test_benchmark_runs_and_prints_json(module: str, args: list[str], figure: str) -> None:
+    """Each benchmark exits 0 and ends with a BENCH_JSON line holding its comparison figure."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     done = subprocess.run(
         [sys.executable, "-m", module, *args],
@@ -34,4 +40,4 @@ def test_benchmark_runs_and_prints_json(module: str, args: list[str]) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     [line] = [ln for ln in done.stdout.splitlines() if ln.startswith("BENCH_JSON ")]
     figures = json.loads(line.removeprefix("BENCH_JSON "))
-    assert "speedup" in json.dumps(figures)
+    assert figure in json.dumps(figures)

@@ -15,7 +15,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -31,6 +31,9 @@ from tests.rig import CHANNEL_ID, World, world
 EPISODE_TITLE = "Episode 1"
 VIDEO_ID = "vid123Live0"  # YouTube video ids are 11 characters
 WATCH_URL = f"https://www.youtube.com/watch?v={VIDEO_ID}"
+NEXT_WEEK_VIDEO_ID = "vid123Next0"
+RESTART_VIDEO_ID = "vid123Again"  # the same show after the stream dropped
+RESTART_URL = f"https://www.youtube.com/watch?v={RESTART_VIDEO_ID}"
 CHANNEL_LIVE_URL = f"https://www.youtube.com/channel/{CHANNEL_ID}/live"
 ALICE_TEXT = "Alice here: Episode 1 is on air, come say hi in the chat!"
 URL_WEIGHT = 23  # X counts every link as 23 characters
@@ -279,8 +282,11 @@ async def test_podcast_goes_live_and_hosts_tweet(tmp_path: Path, home: Path) -> 
             assert run.ephemeral and not run.embeds
             assert "\n" not in run.text() and "Only podcast admins" in run.text(), run.text()
 
-            # 6. X is overloaded for the first post; then the stream goes live.
+            # 6. X is overloaded for the first post; then the stream goes live while next
+            # week's episode is already scheduled (so /live serves the channel's Live tab).
             outage = w.x.server_error_html(times=1)
+            next_week = datetime.now(UTC) + timedelta(days=7)
+            w.youtube.schedule_stream(CHANNEL_ID, NEXT_WEEK_VIDEO_ID, "Episode 2", next_week)
             w.youtube.go_live(CHANNEL_ID, VIDEO_ID, "The Pod live: Episode 1")
 
             def final_report(message: StoredMessage) -> bool:
@@ -308,7 +314,25 @@ async def test_podcast_goes_live_and_hosts_tweet(tmp_path: Path, home: Path) -> 
             assert len(w.youtube.requests) > checks_before  # the bot kept checking ...
             assert len(w.x.all_tweets) == 1  # ... and posted nothing more
             assert w.x.count("/2/tweets", "POST") == 2
-            assert w.discord.channel_messages(w.announce) == [report]
+            # The go-live announcement (no ping role set: it pings nobody), then the report.
+            announcement, *rest = w.discord.channel_messages(w.announce)
+            assert rest == [report]
+            assert announcement.content.startswith("**The Pod** is live: The Pod live: Episode 1")
+            assert (announcement.mention_role_ids, announcement.mention_everyone) == ([], False)
+
+            # 6b. The stream drops and restarts under a new video mid-show: the report is
+            # edited to the new link, and no second tweet is posted.
+            w.youtube.end_stream(VIDEO_ID)
+            w.youtube.go_live(CHANNEL_ID, RESTART_VIDEO_ID, "The Pod live: Episode 1")
+            try:
+                await w.discord.wait_until(
+                    lambda: report.embeds[0]["url"] == RESTART_URL, 30, "the restart's link"
+                )
+            except AssertionError as exc:
+                raise AssertionError(f"{exc}\n{diagnostics(w, log_path)}") from None
+            await asyncio.sleep(2 * CHECK_SECONDS)
+            assert len(w.x.all_tweets) == 1 and w.x.count("/2/tweets", "POST") == 2
+            assert w.discord.channel_messages(w.announce) == [announcement, report]
 
             run = await w.answer(w.ana, "tweets status", episode=episode)
             status = run.text()

@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import sqlalchemy as sa
+from aiolimiter import AsyncLimiter
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.errors import explain
@@ -16,6 +18,7 @@ from bot.live_check import CheckResult, HostLine
 from bot.tweet_text import URL_SEPARATOR
 from bot.youtube import watch_url
 from db import queries
+from db.models import EpisodeTweet
 from tests.emulators.x_api import TWEET_PATH
 from tests.pipeline_helpers import (
     Pipeline,
@@ -82,7 +85,7 @@ async def test_live_stream_posts_once_per_enabled_linked_host(pipe: Pipeline) ->
         linked={ALICE: "alice", CAROL: "carol"},
     )
     # Bob links through the real PIN flow.
-    linking = XLinkService(pipe.sessions, pipe.x, pipe.cipher)
+    linking = XLinkService(pipe.sessions, pipe.x, pipe.cipher, x_limiter=AsyncLimiter(100, 1))
     authorize_url = await linking.start(GUILD, BOB)
     request_token = parse_qs(urlsplit(authorize_url).query)["oauth_token"][0]
     pin = pipe.x_emu.authorize(request_token, username="bob")
@@ -480,3 +483,108 @@ async def test_tweet_claimed_but_never_sent_by_a_dead_process_is_posted_once_lat
     assert later.notices == []
     assert pipe.x_emu.tweets_of("alice") and len(pipe.x_emu.tweets_of("alice")) == 1
     assert (await tweet_rows(pipe.sessions))[ALICE].status == "posted"
+
+
+# ---- what YouTube really does mid-show -------------------------------------------------------
+
+
+async def two_timed_episodes(pipe: Pipeline, setup: PodcastSetup) -> tuple[int, int]:
+    """Today's episode at the time the test starts and a second one three hours later (the
+    setup's untimed episode is removed), each with Alice's tweet."""
+    now = pipe.clock()
+    async with pipe.sessions() as session, session.begin():
+        await queries.delete_episode_without_posts(session, setup.episode_id)
+    ids = []
+    for title, at in (("Morning show", now), ("Evening show", now + dt.timedelta(hours=3))):
+        episode = await pipe.podcasts.add_episode(
+            GUILD, title=title, date=at.date().isoformat(), time=at.strftime("%H:%M"), notes=None
+        )
+        await pipe.tweets.create_all(GUILD, str(episode.id), [(ALICE, "Alice")], generate=False)
+        ids.append(episode.id)
+    async with pipe.sessions() as session, session.begin():
+        await session.execute(sa.update(EpisodeTweet).values(approved=True))
+    return ids[0], ids[1]
+
+
+async def test_restart_mid_show_moves_the_link_and_posts_nothing_new(pipe: Pipeline) -> None:
+    """The stream drops and restarts under a new video: the same episode gets the new link and
+    its report is edited; no second tweet, and the day's next episode stays untouched."""
+    desk = ReportDesk(pipe)
+    setup = await alice_podcast(pipe)
+    morning, evening = await two_timed_episodes(pipe, setup)
+    go_live(pipe, setup.channel_id, VIDEO)
+    await desk.deliver(await pipe.checker.run_check())
+    assert pipe.tweets_posted() == 1
+
+    pipe.youtube_emu.end_stream(VIDEO)
+    pipe.clock.advance(dt.timedelta(minutes=4))
+    restart = video_id(2)
+    go_live(pipe, setup.channel_id, restart, started_at=pipe.clock())
+    result = await desk.deliver(await pipe.checker.run_check())
+
+    assert pipe.tweets_posted() == 1 and result.notices == []
+    moved = await load_episode(pipe.sessions, morning)
+    assert (moved.live_video_id, moved.live_url) == (restart, watch_url(restart))
+    assert (await load_episode(pipe.sessions, evening)).live_video_id is None
+    [report] = result.reports
+    assert (report.episode_id, report.stream_url) == (morning, watch_url(restart))
+    assert len(desk.sent) == 1 and len(desk.edited) == 1  # the same message, edited
+
+
+async def test_two_episodes_on_one_day_each_get_their_own_stream(pipe: Pipeline) -> None:
+    """A morning and an evening episode: each stream is tied to the episode nearest its start,
+    and the evening stream, hours after the morning one, is not taken for a restart."""
+    setup = await alice_podcast(pipe)
+    morning, evening = await two_timed_episodes(pipe, setup)
+    go_live(pipe, setup.channel_id, VIDEO)
+    await pipe.checker.run_check()
+    pipe.youtube_emu.end_stream(VIDEO)
+
+    pipe.clock.advance(dt.timedelta(hours=3))
+    second = video_id(2)
+    go_live(pipe, setup.channel_id, second, started_at=pipe.clock())
+    await pipe.checker.run_check()
+
+    assert (await load_episode(pipe.sessions, morning)).live_video_id == VIDEO
+    assert (await load_episode(pipe.sessions, evening)).live_video_id == second
+    assert pipe.tweets_posted() == 2
+
+
+async def test_next_episode_scheduled_while_this_one_goes_live(pipe: Pipeline) -> None:
+    """Next week's waiting room already exists when this episode goes live (/live serves the
+    Live tab): the tweet is posted once, and next week's stream is remembered in the database
+    so a restarted bot still tracks it."""
+    setup = await alice_podcast(pipe)
+    next_week = pipe.clock() + dt.timedelta(days=7)
+    pipe.youtube_emu.schedule_stream(setup.channel_id, video_id(9), "Episode 13", next_week)
+    go_live(pipe, setup.channel_id, VIDEO)
+
+    await pipe.checker.run_check()
+    await pipe.checker.run_check()
+
+    assert pipe.x_emu.tweets_of("alice") != [] and pipe.tweets_posted() == 1
+    podcast = await load_podcast(pipe.sessions, setup.podcast_id)
+    assert [s["video_id"] for s in podcast.scheduled_streams] == [video_id(9)]
+    assert podcast.upcoming_start_at == next_week.replace(microsecond=0)
+    assert (podcast.last_live_video_id, podcast.last_check_result) == (
+        VIDEO,
+        "live: Episode 12: The Pipeline (live)",
+    )
+
+
+async def test_bot_wall_is_reported_once_with_what_to_do(pipe: Pipeline) -> None:
+    """YouTube's "confirm you're not a bot" page: the channel is unknown (never offline), the
+    announcement channel is told once to set YOUTUBE_API_KEY, and nothing is posted."""
+    setup = await alice_live(pipe)
+    pipe.youtube_emu.bot_wall(True)
+
+    first = await pipe.checker.run_check()
+    pipe.clock.advance(dt.timedelta(minutes=5))
+    second = await pipe.checker.run_check()
+
+    assert [n.kind for n in first.notices] == ["blocked"]
+    assert "YOUTUBE_API_KEY" in first.notices[0].text
+    assert second.notices == []
+    assert pipe.tweets_posted() == 0
+    podcast = await load_podcast(pipe.sessions, setup.podcast_id)
+    assert podcast.last_check_result == "unknown this time (backoff)"  # waiting, not offline

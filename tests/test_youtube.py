@@ -6,12 +6,14 @@ import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 
 from bot.youtube import (
     ChannelBatch,
     ChannelNotFound,
     InvalidChannel,
+    ScheduledStream,
     VideoState,
     YouTubeClient,
     YouTubeUnavailable,
@@ -60,7 +62,7 @@ async def emu(clock: FakeClock) -> AsyncIterator[YouTubeEmulator]:
 def make_client(
     emu: YouTubeEmulator, clock: FakeClock, api_key: str | None = None, **options: float
 ) -> YouTubeClient:
-    settings: dict[str, float] = {"timeout": 0.5, "backoff_base": 30.0} | options
+    settings: dict[str, float] = {"timeout": 3.0, "backoff_base": 30.0} | options
     return YouTubeClient(
         base_url=emu.base_url,
         api_base_url=emu.base_url + "/youtube/v3",
@@ -156,17 +158,21 @@ async def test_started_premiere_is_live_and_marked_premiere(
     assert check.is_premiere is True
 
 
-async def test_ended_stream_on_live_page_is_offline(
+async def test_ended_stream_leaves_the_home_page_at_live_offline(
     emu: YouTubeEmulator, page_client: YouTubeClient
 ) -> None:
-    """When /live shows the last stream after it ended, the channel is offline."""
+    """With nothing live, /live serves the channel's home page (not the last stream): offline."""
     emu.go_live(CHANNEL, "endedVid001", "Episode 11", started_at=START - timedelta(hours=2))
     emu.end_stream("endedVid001", ended_at=START - timedelta(hours=1))
 
     check = await page_client.check_channel(CHANNEL)
+    watch_pages_first = emu.count("/watch")
+    again = await page_client.check_channel(CHANNEL)
 
-    assert check.state == "offline"
-    assert check.video_id == "endedVid001"
+    assert (check.state, check.reason) == ("offline", None)
+    assert (again.state, again.reason) == ("offline", None)
+    # The feed's new entry was looked at once; an ended stream is never looked at again.
+    assert watch_pages_first == 1 and emu.count("/watch") == 1
 
 
 async def test_unknown_channel_is_unknown_not_found(page_client: YouTubeClient) -> None:
@@ -177,20 +183,215 @@ async def test_unknown_channel_is_unknown_not_found(page_client: YouTubeClient) 
     assert check.reason == "not_found"
 
 
+# ----- page mode: what /live really serves ------------------------------------------------------
+
+
+@pytest.mark.parametrize("shape", ["videoRenderer", "lockupViewModel"])
+async def test_live_tab_with_next_episode_scheduled_is_live(
+    emu: YouTubeEmulator, page_client: YouTubeClient, shape: str
+) -> None:
+    """One stream live while next week's is scheduled: /live serves the Live tab (canonical
+    /channel/UC…), whose live entry is confirmed on its watch page; next week's is tracked."""
+    emu.tab_shape = shape
+    emu.schedule_stream(CHANNEL, "nextWeek001", "Episode 13", START + timedelta(days=7))
+    emu.go_live(CHANNEL, "liveVideo01", "Episode 12", started_at=START - timedelta(minutes=2))
+
+    check = await page_client.check_channel(CHANNEL)
+
+    assert (check.state, check.video_id, check.title) == ("live", "liveVideo01", "Episode 12")
+    assert check.started_at == START - timedelta(minutes=2)
+    assert emu.requests[0].path == f"/channel/{CHANNEL}/live"
+    assert next(r.query for r in emu.requests if r.path == "/watch") == {"v": "liveVideo01"}
+    if shape == "videoRenderer":  # its tab item carries the start time
+        assert check.scheduled == (ScheduledStream("nextWeek001", START + timedelta(days=7)),)
+
+
+@pytest.mark.parametrize("shape", ["videoRenderer", "lockupViewModel"])
+async def test_live_tab_with_two_waiting_rooms_is_upcoming_with_the_first(
+    emu: YouTubeEmulator, page_client: YouTubeClient, shape: str
+) -> None:
+    """Two scheduled, none live: the tab gives the earliest as upcoming, and both are tracked
+    (lockup items carry no start time, so their watch pages give it)."""
+    emu.tab_shape = shape
+    emu.schedule_stream(CHANNEL, "nextWeek001", "Episode 13", START + timedelta(days=7))
+    emu.schedule_stream(CHANNEL, "tomorrow001", "Episode 12", START + timedelta(days=1))
+
+    check = await page_client.check_channel(CHANNEL)
+
+    assert (check.state, check.video_id) == ("upcoming", "tomorrow001")
+    assert check.scheduled_start == START + timedelta(days=1)
+    assert [s.video_id for s in check.scheduled] == ["tomorrow001", "nextWeek001"]
+
+
+async def test_tab_entry_that_ended_meanwhile_is_not_live(
+    emu: YouTubeEmulator, page_client: YouTubeClient
+) -> None:
+    """A tab that still badges a stream LIVE is not trusted: its watch page has the last word."""
+    emu.schedule_stream(CHANNEL, "nextWeek001", "Episode 13", START + timedelta(days=7))
+    emu.go_live(CHANNEL, "liveVideo01", "Episode 12")
+    async with httpx.AsyncClient() as plain:
+        tab = (await plain.get(f"{emu.base_url}/channel/{CHANNEL}/live")).text
+    assert "richGridRenderer" in tab
+    emu.end_stream("liveVideo01")
+    emu.inject(Fault(kind="status", status=200, body=tab, path_prefix="/channel/"))
+
+    check = await page_client.check_channel(CHANNEL)
+
+    assert (check.state, check.video_id) == ("upcoming", "nextWeek001")
+
+
+async def test_tracked_waiting_room_is_seen_live_when_live_page_fails(
+    emu: YouTubeEmulator, page_client: YouTubeClient
+) -> None:
+    """A known waiting room is checked on its own watch page from shortly before its start,
+    whatever /live shows: here /live fails, and the stream is still seen live."""
+    emu.schedule_stream(CHANNEL, "waitRoom001", "Episode 14", START + timedelta(minutes=5))
+    emu.start_stream("waitRoom001")
+    emu.inject(Fault(kind="status", status=503, path_prefix="/channel/"))
+    known = {CHANNEL: [ScheduledStream("waitRoom001", START + timedelta(minutes=5))]}
+
+    batch = await page_client.check_channels([CHANNEL], scheduled=known)
+
+    check = batch.checks[CHANNEL]
+    assert (check.state, check.video_id) == ("live", "waitRoom001")
+    assert check.scheduled == ()  # live now: no longer a waiting room to track
+
+
+async def test_tracked_waiting_room_far_from_its_start_is_not_fetched(
+    emu: YouTubeEmulator, page_client: YouTubeClient
+) -> None:
+    """Tracking costs nothing until shortly before the start: no watch page a week ahead."""
+    emu.schedule_stream(CHANNEL, "nextWeek001", "Episode 13", START + timedelta(days=7))
+    emu.feed_limit = 0
+    emu.inject(Fault(kind="status", status=503, path_prefix="/channel/"))
+    known = {CHANNEL: [ScheduledStream("nextWeek001", START + timedelta(days=7))]}
+
+    batch = await page_client.check_channels([CHANNEL], scheduled=known)
+
+    assert (batch.checks[CHANNEL].state, batch.checks[CHANNEL].reason) == (
+        "unknown",
+        "server_error",
+    )
+    assert batch.checks[CHANNEL].scheduled == tuple(known[CHANNEL])
+    assert emu.count("/watch") == 0
+
+
+async def test_new_feed_entry_is_a_candidate_in_page_mode(
+    emu: YouTubeEmulator, page_client: YouTubeClient
+) -> None:
+    """An RSS entry we know nothing about is looked at on its watch page: live is live even
+    when /live can't be read."""
+    emu.go_live(CHANNEL, "liveVideo01", "Episode 12")
+    emu.inject(Fault(kind="status", status=503, path_prefix="/channel/"))
+
+    check = await page_client.check_channel(CHANNEL)
+
+    assert (check.state, check.video_id) == ("live", "liveVideo01")
+
+
+@pytest.mark.parametrize("gate", ["login", "age", "members", "error"])
+async def test_gated_stream_is_unknown_never_offline(
+    emu: YouTubeEmulator, page_client: YouTubeClient, gate: str
+) -> None:
+    """Sign-in, age, members-only and error pages hide whether the stream is live: unknown."""
+    emu.go_live(CHANNEL, "gatedVid001", "Episode 12")
+    emu.gate("gatedVid001", gate)
+    known = {CHANNEL: [ScheduledStream("gatedVid001", START)]}
+
+    check = (await page_client.check_channels([CHANNEL], scheduled=known)).checks[CHANNEL]
+
+    assert (check.state, check.reason) == ("unknown", "gated")
+
+
+async def test_age_gated_ended_stream_is_offline(
+    emu: YouTubeEmulator, page_client: YouTubeClient
+) -> None:
+    """A gated page that still shows the stream's end time is positive proof: offline."""
+    emu.go_live(CHANNEL, "gatedVid001", "Episode 12", started_at=START - timedelta(hours=2))
+    emu.end_stream("gatedVid001", ended_at=START - timedelta(hours=1))
+    emu.gate("gatedVid001", "age")
+    known = {CHANNEL: [ScheduledStream("gatedVid001", START - timedelta(hours=2))]}
+
+    check = (await page_client.check_channels([CHANNEL], scheduled=known)).checks[CHANNEL]
+
+    assert check.state == "offline"
+
+
+async def test_members_only_stream_never_shows_at_live(
+    emu: YouTubeEmulator, page_client: YouTubeClient
+) -> None:
+    """/live doesn't show members-only streams (the README says so): the home page answers."""
+    emu.go_live(CHANNEL, "membersV001", "Members stream")
+    emu.gate("membersV001", "members")
+    emu.feed_limit = 0
+
+    check = await page_client.check_channel(CHANNEL)
+
+    assert check.state == "offline"
+
+
+async def test_abandoned_waiting_room_neither_upcoming_nor_hiding_a_live_stream(
+    emu: YouTubeEmulator, page_client: YouTubeClient
+) -> None:
+    """A waiting room scheduled two years ago is offline, not upcoming, and isn't tracked; when
+    a real stream starts, the Live tab shows both and the live one wins."""
+    emu.schedule_stream(CHANNEL, "oldWaiting1", "Someday", START - timedelta(days=730))
+
+    stale = await page_client.check_channel(CHANNEL)
+    emu.go_live(CHANNEL, "liveVideo01", "Episode 12")
+    live = await page_client.check_channel(CHANNEL)
+
+    assert (stale.state, stale.scheduled_start, stale.scheduled) == ("offline", None, ())
+    assert (live.state, live.video_id, live.scheduled) == ("live", "liveVideo01", ())
+
+
+@pytest.mark.parametrize("wall", ["bot", "consent_page"])
+async def test_bot_wall_and_consent_page_are_blocked_backed_off_and_reported_once(
+    emu: YouTubeEmulator, page_client: YouTubeClient, clock: FakeClock, wall: str
+) -> None:
+    """ "Sign in to confirm you're not a bot" and the inline consent page are "blocked": the
+    channel backs off like after a 429, and the batch says so once until pages work again."""
+    emu.add_channel(OTHER)
+    emu.go_live(CHANNEL, "liveVideo01", "Episode 12")
+    if wall == "bot":
+        emu.bot_wall(True)
+    else:
+        emu.consent_page(True)
+
+    first = await page_client.check_channels([CHANNEL, OTHER])
+    requests_after_first = len(emu.requests)
+    clock.advance(10)
+    second = await page_client.check_channels([CHANNEL, OTHER])
+    requests_after_second = len(emu.requests)
+    clock.advance(60)
+    emu.bot_wall(False)
+    emu.consent_page(False)
+    recovered = await page_client.check_channels([CHANNEL, OTHER])
+
+    assert [(c.state, c.reason) for c in first.checks.values()] == [("unknown", "blocked")] * 2
+    assert first.checks[CHANNEL].retry_after == 30.0
+    assert first.page_checks_blocked_now is True
+    assert [c.reason for c in second.checks.values()] == ["backoff"] * 2
+    assert second.page_checks_blocked_now is False
+    assert requests_after_second == requests_after_first  # nothing asked while backing off
+    assert recovered.checks[CHANNEL].state == "live"
+    assert recovered.page_checks_blocked_now is False
+
+
 # ----- page mode: faults ------------------------------------------------------------------------
 
 
 async def test_consent_redirect_is_unknown_and_not_followed(
     emu: YouTubeEmulator, page_client: YouTubeClient
 ) -> None:
-    """A 302 to consent.youtube.com is reported as consent, never followed or taken as offline."""
+    """A 302 to consent.youtube.com is "blocked", never followed or taken as offline."""
     emu.go_live(CHANNEL, "liveVideo01", "Episode 12")
     emu.consent_wall(True)
 
     check = await page_client.check_channel(CHANNEL)
 
     assert check.state == "unknown"
-    assert check.reason == "consent"
+    assert check.reason == "blocked"
     assert emu.count("/channel/") == 1
 
 
@@ -375,6 +576,29 @@ async def test_api_waiting_room_is_upcoming(
 
     assert (check.state, check.source) == ("upcoming", "api")
     assert check.scheduled_start == START + timedelta(hours=2)
+
+
+async def test_api_asks_about_known_waiting_room_before_the_feed_lists_it(
+    emu: YouTubeEmulator, api_client: YouTubeClient, clock: FakeClock
+) -> None:
+    """A waiting room known ahead is in the batched videos.list from shortly before its
+    start, so go-live is seen while the feed (which lags) doesn't list it yet."""
+    emu.feed_delay = timedelta(minutes=30)
+    emu.schedule_stream(CHANNEL, "waitRoom001", "Episode 14", START + timedelta(minutes=20))
+    known = {CHANNEL: [ScheduledStream("waitRoom001", START + timedelta(minutes=20))]}
+
+    early = await api_client.check_channels([CHANNEL], scheduled=known)
+    asked_early = len(emu.api_calls("videos"))
+    clock.advance(6 * 60)
+    waiting = await api_client.check_channels([CHANNEL], scheduled=known)
+    emu.start_stream("waitRoom001")
+    live = await api_client.check_channels([CHANNEL], scheduled=known)
+
+    assert (early.checks[CHANNEL].state, asked_early) == ("upcoming", 0)  # 20 min ahead
+    assert (waiting.checks[CHANNEL].state, waiting.checks[CHANNEL].source) == ("upcoming", "api")
+    assert (live.checks[CHANNEL].state, live.checks[CHANNEL].video_id) == ("live", "waitRoom001")
+    assert [call["id"] for call in emu.api_calls("videos")] == ["waitRoom001"] * 2
+    assert emu.count("/watch") == 0
 
 
 async def test_sixty_videos_take_two_calls_of_at_most_fifty(
@@ -582,12 +806,12 @@ async def test_resolve_unknown_handle_is_not_found(
 async def test_resolve_behind_consent_wall_is_unavailable(
     emu: YouTubeEmulator, page_client: YouTubeClient
 ) -> None:
-    """A consent redirect while resolving is YouTubeUnavailable with reason consent."""
+    """A consent redirect while resolving is YouTubeUnavailable with reason blocked."""
     emu.consent_wall(True)
 
     with pytest.raises(YouTubeUnavailable) as caught:
         await page_client.resolve_channel("@onairpod")
-    assert caught.value.reason == "consent"
+    assert caught.value.reason == "blocked"
 
 
 # ----- concurrency ------------------------------------------------------------------------------

@@ -19,11 +19,15 @@ a stream that is still running. This package knows nothing of Discord or the dat
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import quote
+
+import httpx
 
 from bot.youtube.channel_input import INVALID_CHANNEL_MESSAGE, is_channel_id, parse_channel_input
 from bot.youtube.parsers import (
@@ -48,6 +52,8 @@ from bot.youtube.types import (
     FeedEntry,
     InvalidChannel,
     LiveCheck,
+    LivePage,
+    ScheduledStream,
     VideoState,
     YouTubeUnavailable,
 )
@@ -59,6 +65,63 @@ VIDEOS_PER_CALL = 50
 # What the Data API check of a batch leaves to do: per channel, the videos whose final state is
 # known and the ids to ask videos.list about.
 _Plan = tuple[dict[str, VideoState], list[str]]
+
+# A waiting room is looked at on its own watch page from this long before its start...
+TRACK_LEAD = timedelta(minutes=15)
+# ...until it is live or ended, or its start is this long past: then it is abandoned (some
+# channels keep a waiting room for years) and neither tracked nor shown as upcoming.
+ABANDONED_AFTER = timedelta(hours=6)
+MAX_WATCH_PAGES = 3  # per kind of candidate and check: a bound on requests per channel
+MAX_TRACKED = 10
+FEED_NEWS_AGE = timedelta(days=2)
+# Answers after which no other page is asked this time (YouTube wants us gone).
+_STOPS_PAGE_CHECKS = frozenset({"blocked", "captcha", "rate_limited"})
+# Results that say nothing about the channel's waiting rooms: the known ones are kept.
+_KEEPS_SCHEDULED = BACKOFF_REASONS | {"backoff", "error", "not_found", "invalid_channel"}
+
+
+def still_pending(
+    streams: Iterable[ScheduledStream], now: datetime, ignore: Collection[str]
+) -> tuple[ScheduledStream, ...]:
+    """The waiting rooms still worth tracking: not decided, not abandoned, one per id."""
+    latest: dict[str, ScheduledStream] = {}
+    for stream in streams:
+        if stream.video_id in ignore or stream.scheduled_start is None:
+            continue
+        if now - stream.scheduled_start > ABANDONED_AFTER:
+            continue
+        latest[stream.video_id] = stream  # later sightings carry the newer start time
+    ordered = sorted(latest.values(), key=lambda s: s.scheduled_start or now)
+    return tuple(ordered[:MAX_TRACKED])
+
+
+def _due(stream: ScheduledStream, now: datetime) -> bool:
+    start = stream.scheduled_start
+    return start is not None and start - TRACK_LEAD <= now <= start + ABANDONED_AFTER
+
+
+def _any_live(pages: Mapping[str, LivePage]) -> bool:
+    return any(p.state == "live" for p in pages.values())
+
+
+def _entry_title(page: LivePage, video_id: str) -> str | None:
+    if page.video_id == video_id:
+        return page.title
+    return next((e.title for e in page.entries if e.video_id == video_id), None)
+
+
+def _check_from_page(channel_id: str, page: LivePage, **extra: Any) -> LiveCheck:
+    return LiveCheck(
+        channel_id=channel_id,
+        state=page.state,
+        video_id=page.video_id,
+        title=page.title,
+        started_at=page.started_at,
+        scheduled_start=page.scheduled_start,
+        is_premiere=page.is_premiere,
+        reason=page.reason,
+        **extra,
+    )
 
 
 class YouTubeClient:
@@ -81,6 +144,7 @@ class YouTubeClient:
         backoff_base: float = 60.0,
         backoff_max: float = 1800.0,
         video_cache_size: int = 10_000,
+        on_response: Callable[[httpx.Response], Awaitable[None]] | None = None,
     ) -> None:
         self._transport = Transport(
             base_url,
@@ -91,6 +155,7 @@ class YouTubeClient:
             clock=clock or (lambda: datetime.now(UTC)),
             backoff_base=backoff_base,
             backoff_max=backoff_max,
+            on_response=on_response,
         )
         self._final_states: OrderedDict[str, VideoState] = OrderedDict()
         self._video_cache_size = video_cache_size
@@ -180,7 +245,7 @@ class YouTubeClient:
     ) -> LiveCheck:
         """Live, upcoming, offline, or unknown (with a reason) for one UC… channel id.
 
-        The batch facts (quota, key) are left for the next ``check_channels`` to report.
+        The batch facts (quota, key, blocked) are left for the next ``check_channels``.
         """
         if not is_channel_id(channel_id):
             raise InvalidChannel(INVALID_CHANNEL_MESSAGE)
@@ -191,11 +256,21 @@ class YouTubeClient:
         self,
         channel_ids: Iterable[str],
         known_videos: Mapping[str, VideoState] | None = None,
+        scheduled: Mapping[str, Sequence[ScheduledStream]] | None = None,
         *,
         take_notices: bool = True,
     ) -> ChannelBatch:
-        """Check many channels at once; each answers within its own timeouts, none raises."""
+        """Check many channels at once; each answers within its own timeouts, none raises.
+
+        ``scheduled`` is, per channel, the waiting rooms earlier checks saw (each result's
+        ``scheduled``, persisted by the caller): they are looked at on their own from shortly
+        before their start, whatever ``/live`` shows.
+        """
         unique = list(dict.fromkeys(channel_ids))
+        now = self._transport.clock()
+        pending = {
+            c: still_pending((scheduled or {}).get(c, ()), now, ignore=frozenset()) for c in unique
+        }
         results: dict[str, LiveCheck] = {}
         to_ask: list[str] = []
         for channel_id in unique:
@@ -207,20 +282,29 @@ class YouTubeClient:
         units = 0
         to_page = to_ask
         if to_ask and self.api_mode:
-            to_page, units = await self._check_via_api(to_ask, known_videos or {}, results)
-        pages = await asyncio.gather(*(self._check_page_safely(c) for c in to_page))
+            to_page, units = await self._check_via_api(to_ask, known_videos or {}, pending, results)
+        pages = await asyncio.gather(*(self._check_page_safely(c, pending[c]) for c in to_page))
         results.update(zip(to_page, pages, strict=True))
-        quota_now, key_now = self._transport.take_notices() if take_notices else (False, False)
+        notices = self._transport.take_notices() if take_notices else (False, False, False)
+        checks = {}
+        for channel_id in unique:
+            check = results[channel_id]
+            if check.reason in _KEEPS_SCHEDULED:  # we learned nothing: keep what we knew
+                check = dataclasses.replace(check, scheduled=pending[channel_id])
+            checks[channel_id] = check
         return ChannelBatch(
-            {c: results[c] for c in unique},
+            checks,
             units_used=units,
-            quota_exhausted_now=quota_now,
-            api_key_rejected_now=key_now,
+            quota_exhausted_now=notices[0],
+            api_key_rejected_now=notices[1],
+            page_checks_blocked_now=notices[2],
         )
 
-    async def _check_page_safely(self, channel_id: str) -> LiveCheck:
+    async def _check_page_safely(
+        self, channel_id: str, scheduled: tuple[ScheduledStream, ...]
+    ) -> LiveCheck:
         try:
-            check = await self._check_via_page(channel_id)
+            check = await self._check_via_page(channel_id, scheduled)
         except Trouble as trouble:
             return self._transport.record_failure(channel_id, trouble)
         except Exception:
@@ -228,33 +312,156 @@ class YouTubeClient:
             return LiveCheck(channel_id, "unknown", reason="error")
         return self._transport.settle(check)
 
-    async def _check_via_page(self, channel_id: str) -> LiveCheck:
-        response = await self._transport.fetch_page(f"/channel/{channel_id}/live")
-        if response.status_code == 404:
-            return LiveCheck(channel_id, "unknown", reason="not_found", source="page")
-        page = parse_live_page(response.text)
-        if page.reason in BACKOFF_REASONS:
-            raise Trouble(page.reason)
+    async def _check_via_page(
+        self, channel_id: str, scheduled: tuple[ScheduledStream, ...]
+    ) -> LiveCheck:
+        """``/live``, then whatever it points at, then what we track, then the feed's news.
+
+        ``/live`` alone misses streams: with two or more live or scheduled it serves the Live
+        tab (whose live entries are confirmed on their watch pages), and a stream can be live
+        while ``/live`` still shows another. So known waiting rooms due to start and new feed
+        entries are looked at on their own watch pages too, until one of them is live.
+        """
+        live_trouble: Trouble | None = None
+        try:
+            response = await self._transport.fetch_page(f"/channel/{channel_id}/live")
+        except Trouble as trouble:
+            if trouble.reason in _STOPS_PAGE_CHECKS:
+                raise
+            live_trouble, page = trouble, LivePage("unknown", reason=trouble.reason)
+        else:
+            if response.status_code == 404:
+                return LiveCheck(channel_id, "unknown", reason="not_found", source="page")
+            page = parse_live_page(response.text)
+            if page.reason in BACKOFF_REASONS:
+                raise Trouble(page.reason)
+        now = self._transport.clock()
+        seen: dict[str, LivePage] = {}
+        if page.video_id and not page.entries:
+            seen[page.video_id] = page
+        tracked = {s.video_id for s in scheduled}
+        live_entries = [e.video_id for e in page.entries if e.state == "live"]
+        untimed = [
+            e.video_id
+            for e in page.entries
+            if e.state == "upcoming" and e.scheduled_start is None and e.video_id not in tracked
+        ]
+        seen |= await self._watch_pages(live_entries[:MAX_WATCH_PAGES] + untimed[:MAX_WATCH_PAGES])
+        if not _any_live(seen):
+            due = [s.video_id for s in scheduled if s.video_id not in seen and _due(s, now)]
+            seen |= await self._watch_pages(due[:MAX_WATCH_PAGES])
+        if not _any_live(seen):
+            news = await self._feed_news(channel_id, now, skip=seen.keys() | tracked)
+            seen |= await self._watch_pages(news[:MAX_WATCH_PAGES])
+        if live_trouble is not None and not _any_live(seen):
+            raise live_trouble  # /live failed and nothing else is live: we don't know
+        return self._page_result(channel_id, page, seen, scheduled, now)
+
+    async def _watch_pages(self, video_ids: list[str]) -> dict[str, LivePage]:
+        """Each video's own watch page, concurrently; a block or overload ends the check."""
+        if not video_ids:
+            return {}
+        responses = await asyncio.gather(
+            *(self._transport.fetch_page("/watch", params={"v": v}) for v in video_ids)
+        )
+        pages: dict[str, LivePage] = {}
+        for video_id, response in zip(video_ids, responses, strict=True):
+            if response.status_code == 404:
+                continue
+            page = parse_live_page(response.text)
+            if page.reason in BACKOFF_REASONS:
+                raise Trouble(page.reason)
+            if page.state == "offline" and page.video_id == video_id:
+                final = VideoState.ENDED if page.started_at else VideoState.UPLOAD
+                self._remember_final(video_id, final)
+            pages[video_id] = dataclasses.replace(page, video_id=page.video_id or video_id)
+        return pages
+
+    async def _feed_news(self, channel_id: str, now: datetime, skip: Collection[str]) -> list[str]:
+        """Recent feed entries we know nothing final about: candidates for a look.
+
+        The feed is a hint here: when it fails, the check goes on without it.
+        """
+        try:
+            entries = await self._feed_entries(channel_id)
+        except (ApiFallback, Trouble):
+            return []
+        return [
+            e.video_id
+            for e in entries
+            if e.video_id not in skip
+            and e.video_id not in self._final_states
+            and (e.published is None or now - e.published <= FEED_NEWS_AGE)
+        ]
+
+    def _page_result(
+        self,
+        channel_id: str,
+        page: LivePage,
+        seen: dict[str, LivePage],
+        scheduled: tuple[ScheduledStream, ...],
+        now: datetime,
+    ) -> LiveCheck:
+        """One answer from the ``/live`` page and the watch pages looked at on the way."""
+        upcoming = [
+            ScheduledStream(e.video_id, e.scheduled_start)
+            for e in page.entries
+            if e.state == "upcoming" and e.scheduled_start is not None and e.video_id not in seen
+        ] + [
+            ScheduledStream(p.video_id, p.scheduled_start)
+            for p in seen.values()
+            if p.state == "upcoming" and p.video_id
+        ]
+        decided = frozenset(v for v, p in seen.items() if p.state in ("live", "offline"))
+        pending = still_pending([*scheduled, *upcoming], now, ignore=decided)
+        common: dict[str, Any] = {"source": "page", "scheduled": pending}
+        live = [p for p in seen.values() if p.state == "live"]
+        if live:
+            best = max(live, key=lambda p: p.started_at or datetime.min.replace(tzinfo=UTC))
+            return _check_from_page(channel_id, best, **common)
+        if page.state == "unknown" and page.reason != "unconfirmed":
+            return _check_from_page(channel_id, page, **common)  # gated: not proof of anything
+        hidden = [p.reason for p in seen.values() if p.state == "unknown"]
+        hidden += [
+            "unconfirmed" for e in page.entries if e.state == "live" and e.video_id not in seen
+        ]
+        if hidden:  # a stream we could not see may be the live one
+            return LiveCheck(channel_id, "unknown", reason=hidden[0], **common)
+        waiting = [s for s in pending if s.scheduled_start is not None]
+        if waiting:
+            first = min(waiting, key=lambda s: s.scheduled_start or now)
+            shown = seen.get(first.video_id)
+            title = shown.title if shown else _entry_title(page, first.video_id)
+            return LiveCheck(
+                channel_id,
+                "upcoming",
+                video_id=first.video_id,
+                title=title,
+                scheduled_start=first.scheduled_start,
+                is_premiere=shown.is_premiere if shown else False,
+                **common,
+            )
+        # The home page, a Live tab with nothing on air, an ended stream's page, or a waiting
+        # room whose start is long past (abandoned): nothing is live.
         return LiveCheck(
-            channel_id=channel_id,
-            state=page.state,
+            channel_id,
+            "offline",
             video_id=page.video_id,
             title=page.title,
             started_at=page.started_at,
-            scheduled_start=page.scheduled_start,
-            is_premiere=page.is_premiere,
-            reason=page.reason,
-            source="page",
+            **common,
         )
 
     async def _check_via_api(
         self,
         channel_ids: list[str],
         known_videos: Mapping[str, VideoState],
+        scheduled: Mapping[str, tuple[ScheduledStream, ...]],
         results: dict[str, LiveCheck],
     ) -> tuple[list[str], int]:
         """Data API mode: every feed concurrently, then one videos.list per 50 ids of all the
-        channels together (one call per channel would cost a unit each).
+        channels together (one call per channel would cost a unit each). Known waiting rooms
+        due to start are asked about too, feed or not: the feed lags go-live by minutes.
 
         Fills ``results``; returns the channels the page check must answer, and units spent.
         """
@@ -273,7 +480,14 @@ class YouTubeClient:
                 results[channel_id] = LiveCheck(channel_id, "unknown", reason="error")
 
         await asyncio.gather(*(read_feed(c) for c in channel_ids))
+        now = self._transport.clock()
         plans = {c: self._split_known(entries, known_videos) for c, entries in feeds.items()}
+        for channel_id, (_, ask) in plans.items():
+            ask.extend(
+                s.video_id
+                for s in scheduled.get(channel_id, ())
+                if _due(s, now) and s.video_id not in ask
+            )
         asked = list(dict.fromkeys(v for _, ask in plans.values() for v in ask))
         try:
             videos, units = await self._lookup_videos(asked)
@@ -286,9 +500,8 @@ class YouTubeClient:
         by_id = {v.video_id: v for v in videos}
         for channel_id, (states, ask) in plans.items():
             mine = [by_id[v] for v in ask if v in by_id]
-            results[channel_id] = self._transport.settle(
-                self._api_result(channel_id, states, ask, mine)
-            )
+            check = self._api_result(channel_id, states, ask, mine, scheduled[channel_id], now)
+            results[channel_id] = self._transport.settle(check)
         return to_page, units
 
     async def _feed_entries(self, channel_id: str) -> list[FeedEntry]:
@@ -350,6 +563,8 @@ class YouTubeClient:
         states: dict[str, VideoState],
         to_ask: list[str],
         videos: list[ApiVideo],
+        scheduled: tuple[ScheduledStream, ...],
+        now: datetime,
     ) -> LiveCheck:
         """Decide the channel's state from what videos.list said about its videos."""
         answered = {v.video_id for v in videos}
@@ -362,6 +577,20 @@ class YouTubeClient:
             if state.is_final:
                 self._remember_final(video_id, state)
 
+        decided = frozenset(v for v, state in states.items() if state is not VideoState.UPCOMING)
+        pending = still_pending(
+            [
+                *scheduled,
+                *(
+                    ScheduledStream(v.video_id, v.scheduled_start)
+                    for v in videos
+                    if v.state is VideoState.UPCOMING
+                ),
+            ],
+            now,
+            ignore=decided,
+        )
+        waiting = {s.video_id for s in pending}
         live = [v for v in videos if v.state is VideoState.LIVE]
         if live:
             best = max(live, key=lambda v: v.started_at or datetime.min.replace(tzinfo=UTC))
@@ -374,8 +603,9 @@ class YouTubeClient:
                 scheduled_start=best.scheduled_start,
                 source="api",
                 video_states=states,
+                scheduled=pending,
             )
-        upcoming = [v for v in videos if v.state is VideoState.UPCOMING]
+        upcoming = [v for v in videos if v.video_id in waiting]  # abandoned ones left out
         if upcoming:
             best = min(
                 upcoming, key=lambda v: v.scheduled_start or datetime.max.replace(tzinfo=UTC)
@@ -388,8 +618,21 @@ class YouTubeClient:
                 scheduled_start=best.scheduled_start,
                 source="api",
                 video_states=states,
+                scheduled=pending,
             )
-        return LiveCheck(channel_id, "offline", source="api", video_states=states)
+        if pending:  # a waiting room known from earlier checks, not asked about yet
+            return LiveCheck(
+                channel_id,
+                "upcoming",
+                video_id=pending[0].video_id,
+                scheduled_start=pending[0].scheduled_start,
+                source="api",
+                video_states=states,
+                scheduled=pending,
+            )
+        return LiveCheck(
+            channel_id, "offline", source="api", video_states=states, scheduled=pending
+        )
 
     def _remember_final(self, video_id: str, state: VideoState) -> None:
         self._final_states[video_id] = state

@@ -10,13 +10,13 @@ import html
 import json
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from bot.youtube.channel_input import is_channel_id
-from bot.youtube.types import ApiVideo, FeedEntry, LivePage, VideoState
+from bot.youtube.types import ApiVideo, FeedEntry, LivePage, TabEntry, VideoState
 
 VIDEO_ID_RE = re.compile(r"[A-Za-z0-9_-]{11}")
 CAPTCHA_MARKERS = ("unusual traffic", "g-recaptcha", "/sorry/index", "captcha-form")
@@ -57,18 +57,7 @@ def extract_player_response(page: str) -> dict[str, Any] | None:
     Regexes can't find the end of a JSON object (titles hold braces and semicolons), so this
     decodes from the opening brace with ``raw_decode`` and skips ``= null`` placeholders.
     """
-    decoder = json.JSONDecoder()
-    for match in _PLAYER_RESPONSE_RE.finditer(page):
-        start = match.end()
-        if not page.startswith("{", start):
-            continue
-        try:
-            value, _ = decoder.raw_decode(page, start)
-        except ValueError:
-            continue
-        if isinstance(value, dict):
-            return value
-    return None
+    return _extract_assigned_json(page, _PLAYER_RESPONSE_RE)
 
 
 def extract_canonical_url(page: str) -> str | None:
@@ -105,33 +94,115 @@ def _dig(data: Any, *keys: str) -> Any:
     return data
 
 
-def parse_live_page(page: str) -> LivePage:
-    """Decide live/upcoming/offline from a ``/live`` page; "unknown" when it can't be read.
+# Where these pages are documented (all read from public projects, not from any YouTube spec):
+# * watch pages: ``ytInitialPlayerResponse`` with ``playabilityStatus``, ``videoDetails`` and
+#   ``microformat.playerMicroformatRenderer.liveBroadcastDetails`` (yt-dlp
+#   yt_dlp/extractor/youtube/_video.py; streamlink src/streamlink/plugins/youtube.py).
+# * ``/live`` with two or more live or scheduled streams serves the channel's Live tab, not a
+#   watch page (yt-dlp issue #7567: "Selected tab: 'streams' (live), Requested tab: 'live'").
+#   Its ``ytInitialData`` lists ``richItemRenderer.content`` items, either ``videoRenderer``
+#   (live: ``thumbnailOverlayTimeStatusRenderer.style == "LIVE"`` or a
+#   ``BADGE_STYLE_TYPE_LIVE_NOW`` badge; upcoming: ``upcomingEventData.startTime``) or the newer
+#   ``lockupViewModel`` (live: a ``THUMBNAIL_OVERLAY_BADGE_STYLE_LIVE`` thumbnail badge;
+#   upcoming: a badge whose text is "Upcoming") - yt-dlp _tab.py ``_extract_video`` and
+#   ``_extract_lockup_view_model``.
+# * the bot wall: ``playabilityStatus`` ``LOGIN_REQUIRED`` with the reason "Sign in to confirm
+#   you're not a bot" and no ``videoDetails`` (LuanRT/YouTube.js issue #1119, yt-dlp issues);
+#   such pages carry ``<link rel="canonical" href="undefined">`` (zotonic/z_stdlib PR #104).
+# * the inline consent page: "Before you continue to YouTube" with a form posting to
+#   consent.youtube.com/save (yt-dlp _base.py consent handling, many scrapers' tests).
+_INITIAL_DATA_RE = re.compile(r"""ytInitialData["'\]]*\s*=\s*""")
+BOT_WALL_MARKERS = ("confirm you're not a bot", "confirm that you're not a bot")
+CONSENT_MARKERS = ("consent.youtube.com/save", "before you continue to youtube")
+# playabilityStatus values that hide the stream from anonymous visitors. LIVE_STREAM_OFFLINE
+# (a waiting room) and OK are not gates.
+GATED_STATUSES = frozenset(
+    {
+        "LOGIN_REQUIRED",
+        "UNPLAYABLE",
+        "ERROR",
+        "AGE_CHECK_REQUIRED",
+        "AGE_VERIFICATION_REQUIRED",
+        "CONTENT_CHECK_REQUIRED",
+    }
+)
 
-    Offline needs positive evidence: the canonical link of a channel page, or a watch page whose
-    stream has ended (or that is no stream at all). A waiting room is "upcoming", never live.
+
+def _extract_assigned_json(page: str, assignment: re.Pattern[str]) -> dict[str, Any] | None:
+    decoder = json.JSONDecoder()
+    for match in assignment.finditer(page):
+        start = match.end()
+        if not page.startswith("{", start):
+            continue
+        try:
+            value, _ = decoder.raw_decode(page, start)
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            return value
+    return None
+
+
+def extract_initial_data(page: str) -> dict[str, Any] | None:
+    """The ``ytInitialData`` object of a page (decoded like the player response)."""
+    return _extract_assigned_json(page, _INITIAL_DATA_RE)
+
+
+def _is_bot_wall(player: dict[str, Any] | None) -> bool:
+    playability = _dig(player, "playabilityStatus")
+    if not isinstance(playability, dict):
+        return False
+    texts = [playability.get("reason"), *(playability.get("messages") or [])]
+    lowered = " ".join(t for t in texts if isinstance(t, str)).lower().replace("\u2019", "'")
+    return any(marker in lowered for marker in BOT_WALL_MARKERS)
+
+
+def looks_like_consent_page(page: str) -> bool:
+    lowered = page[:200_000].lower()
+    return any(marker in lowered for marker in CONSENT_MARKERS)
+
+
+def parse_live_page(page: str) -> LivePage:
+    """Decide live/upcoming/offline from a ``/live`` or watch page; "unknown" when unsure.
+
+    Offline needs positive evidence: a channel page (the home page: nothing is live), a Live
+    tab with nothing live or upcoming, or a watch page whose stream has ended (or that is no
+    stream at all). A waiting room is "upcoming", never live. The bot wall and the consent page
+    are "blocked"; a page that hides the stream (sign-in, age, members) is "gated".
     """
+    player = extract_player_response(page)
+    if _is_bot_wall(player):
+        return LivePage("unknown", reason="blocked")
     canonical = extract_canonical_url(page)
-    if canonical is None:
+    if canonical is None or canonical == "undefined":
+        if looks_like_consent_page(page):
+            return LivePage("unknown", reason="blocked")
         return LivePage("unknown", reason="captcha" if looks_like_captcha(page) else "unparseable")
     parts = urlsplit(canonical)
     if parts.path.startswith("/channel/") or parts.path.startswith("/@"):
-        return LivePage("offline")
+        return parse_channel_page(page)
     if parts.path != "/watch":
         return LivePage("unknown", reason="unparseable")
-    player = extract_player_response(page)
-    details = _dig(player, "videoDetails")
-    if not isinstance(details, dict):
-        return LivePage("unknown", reason="unparseable")
     canonical_ids = parse_qs(parts.query).get("v", [])
-    video_id = details.get("videoId") or (canonical_ids[0] if canonical_ids else None)
-    if not isinstance(video_id, str) or not VIDEO_ID_RE.fullmatch(video_id):
-        return LivePage("unknown", reason="unparseable")
-    title = details.get("title") if isinstance(details.get("title"), str) else None
-    broadcast = _dig(player, "microformat", "playerMicroformatRenderer", "liveBroadcastDetails")
-    broadcast = broadcast if isinstance(broadcast, dict) else {}
+    return parse_player_response(player, canonical_ids[0] if canonical_ids else None)
+
+
+def parse_player_response(player: dict[str, Any] | None, canonical_id: str | None) -> LivePage:
+    """A watch page's ``ytInitialPlayerResponse``: live, upcoming, offline, gated or unknown."""
     playability = _dig(player, "playabilityStatus")
     playability = playability if isinstance(playability, dict) else {}
+    details = _dig(player, "videoDetails")
+    broadcast = _dig(player, "microformat", "playerMicroformatRenderer", "liveBroadcastDetails")
+    broadcast = broadcast if isinstance(broadcast, dict) else {}
+    gated = playability.get("status") in GATED_STATUSES
+    if not isinstance(details, dict):
+        if gated:  # the page hides what it is; ending it would be a guess
+            return LivePage("unknown", reason="gated", video_id=_valid_id(canonical_id))
+        return LivePage("unknown", reason="unparseable")
+    video_id = _valid_id(details.get("videoId")) or _valid_id(canonical_id)
+    if video_id is None:
+        return LivePage("unknown", reason="unparseable")
+    title = details.get("title") if isinstance(details.get("title"), str) else None
     start_stamp = parse_timestamp(broadcast.get("startTimestamp"))
     is_premiere = details.get("isLiveContent") is False
     if broadcast.get("endTimestamp"):
@@ -141,6 +212,10 @@ def parse_live_page(page: str) -> LivePage:
             title=title,
             started_at=start_stamp,
             is_premiere=is_premiere,
+        )
+    if gated:
+        return LivePage(
+            "unknown", reason="gated", video_id=video_id, title=title, is_premiere=is_premiere
         )
     if broadcast.get("isLiveNow") is True or details.get("isLive") is True:
         return LivePage(
@@ -165,6 +240,121 @@ def parse_live_page(page: str) -> LivePage:
         )
     # A watch page that is neither live nor waiting: an ordinary video, so nothing is on air.
     return LivePage("offline", video_id=video_id, title=title, is_premiere=is_premiere)
+
+
+def _valid_id(value: object) -> str | None:
+    return value if isinstance(value, str) and VIDEO_ID_RE.fullmatch(value) else None
+
+
+def parse_channel_page(page: str) -> LivePage:
+    """A channel page at ``/live``: its Live tab (streams to look at) or its home (offline)."""
+    data = extract_initial_data(page)
+    tab = _selected_tab(data)
+    if tab is None or not _is_streams_tab(tab):
+        return LivePage("offline")  # the home page: YouTube's answer when nothing is live
+    entries = tuple(tab_entries(tab))
+    upcoming = [e for e in entries if e.state == "upcoming"]
+    if any(e.state == "live" for e in entries):
+        return LivePage("unknown", reason="unconfirmed", entries=entries)
+    if upcoming:
+        first = min(upcoming, key=lambda e: e.scheduled_start or datetime.max.replace(tzinfo=UTC))
+        return LivePage(
+            "upcoming",
+            video_id=first.video_id,
+            title=first.title,
+            scheduled_start=first.scheduled_start,
+            entries=entries,
+        )
+    return LivePage("offline", entries=entries)
+
+
+def _selected_tab(data: dict[str, Any] | None) -> dict[str, Any] | None:
+    tabs = _dig(data, "contents", "twoColumnBrowseResultsRenderer", "tabs")
+    for tab in tabs if isinstance(tabs, list) else []:
+        renderer = _dig(tab, "tabRenderer")
+        if isinstance(renderer, dict) and renderer.get("selected") is True:
+            return renderer
+    return None
+
+
+def _is_streams_tab(tab: dict[str, Any]) -> bool:
+    url = _dig(tab, "endpoint", "commandMetadata", "webCommandMetadata", "url")
+    return isinstance(url, str) and url.rstrip("/").endswith("/streams")
+
+
+def tab_entries(tab: dict[str, Any]) -> Iterable[TabEntry]:
+    """The videos of a Live tab, in either shape YouTube serves."""
+    contents = _dig(tab, "content", "richGridRenderer", "contents")
+    for item in contents if isinstance(contents, list) else []:
+        content = _dig(item, "richItemRenderer", "content")
+        if not isinstance(content, dict):
+            continue
+        if isinstance(content.get("videoRenderer"), dict):
+            entry = _video_renderer_entry(content["videoRenderer"])
+        elif isinstance(content.get("lockupViewModel"), dict):
+            entry = _lockup_entry(content["lockupViewModel"])
+        else:
+            continue
+        if entry is not None:
+            yield entry
+
+
+def _text(value: object) -> str | None:
+    if isinstance(value, dict):
+        simple = value.get("simpleText")
+        if isinstance(simple, str):
+            return simple
+        runs = value.get("runs")
+        if isinstance(runs, list):
+            return "".join(r.get("text", "") for r in runs if isinstance(r, dict)) or None
+    return None
+
+
+def _video_renderer_entry(renderer: dict[str, Any]) -> TabEntry | None:
+    video_id = _valid_id(renderer.get("videoId"))
+    if video_id is None:
+        return None
+    title = _text(renderer.get("title"))
+    start = parse_timestamp(_dig(renderer, "upcomingEventData", "startTime"))
+    if start is not None:
+        return TabEntry(video_id, title, "upcoming", start)
+    styles = {
+        _dig(overlay, "thumbnailOverlayTimeStatusRenderer", "style")
+        for overlay in renderer.get("thumbnailOverlays") or []
+    }
+    badges = {
+        _dig(badge, "metadataBadgeRenderer", "style") for badge in renderer.get("badges") or []
+    }
+    if "LIVE" in styles or "BADGE_STYLE_TYPE_LIVE_NOW" in badges:
+        return TabEntry(video_id, title, "live")
+    if "UPCOMING" in styles:
+        return TabEntry(video_id, title, "upcoming")
+    return TabEntry(video_id, title, "other")
+
+
+def _lockup_entry(model: dict[str, Any]) -> TabEntry | None:
+    if model.get("contentType") != "LOCKUP_CONTENT_TYPE_VIDEO":
+        return None
+    video_id = _valid_id(model.get("contentId"))
+    if video_id is None:
+        return None
+    title = _dig(model, "metadata", "lockupMetadataViewModel", "title", "content")
+    title = title if isinstance(title, str) else None
+    badges: list[dict[str, Any]] = []
+    overlays = _dig(model, "contentImage", "thumbnailViewModel", "overlays")
+    for overlay in overlays if isinstance(overlays, list) else []:
+        for holder, key in (
+            ("thumbnailOverlayBadgeViewModel", "thumbnailBadges"),
+            ("thumbnailBottomOverlayViewModel", "badges"),
+        ):
+            for badge in _dig(overlay, holder, key) or []:
+                if isinstance(view := _dig(badge, "thumbnailBadgeViewModel"), dict):
+                    badges.append(view)
+    if any(b.get("badgeStyle") == "THUMBNAIL_OVERLAY_BADGE_STYLE_LIVE" for b in badges):
+        return TabEntry(video_id, title, "live")
+    if any(str(b.get("text", "")).strip().lower() == "upcoming" for b in badges):
+        return TabEntry(video_id, title, "upcoming")  # the lockup carries no start time
+    return TabEntry(video_id, title, "other")
 
 
 def parse_feed(xml_text: str) -> list[FeedEntry]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, time, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -36,7 +36,11 @@ MAX_SAME_SITE_REDIRECTS = 3
 MAX_RETRY_AFTER_SECONDS = 24 * 3600.0
 
 # Reasons that say "YouTube wants us to slow down or is struggling": the channel backs off.
-BACKOFF_REASONS = frozenset({"rate_limited", "server_error", "timeout", "network", "captcha"})
+BACKOFF_REASONS = frozenset(
+    {"rate_limited", "server_error", "timeout", "network", "captcha", "blocked"}
+)
+# Reasons that say "YouTube won't show pages to this machine": admins are told what to do.
+BLOCKED_REASONS = frozenset({"blocked", "captcha"})
 QUOTA_REASONS = frozenset({"quotaExceeded", "dailyLimitExceeded"})
 KEY_REJECTED_REASONS = frozenset(
     {
@@ -104,6 +108,7 @@ class Transport:
         clock: Callable[[], datetime],
         backoff_base: float,
         backoff_max: float,
+        on_response: Callable[[httpx.Response], Awaitable[None]] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._base_host = urlsplit(self.base_url).netloc.lower()
@@ -127,6 +132,7 @@ class Transport:
                 "Accept-Language": "en-US,en;q=0.9",
             },
             cookies={"SOCS": "CAI"},  # "reject all" consent: skips the EU consent interstitial
+            event_hooks={"response": [on_response]} if on_response else None,
         )
         self._next_allowed_at: dict[str, datetime] = {}
         self._failures: dict[str, int] = {}
@@ -134,6 +140,8 @@ class Transport:
         self._api_key_rejected = False
         self._quota_notice_pending = False
         self._key_notice_pending = False
+        self._pages_blocked = False
+        self._blocked_notice_pending = False
         self.units_used = 0  # Data API units spent (an estimate of Google's count)
 
     async def aclose(self) -> None:
@@ -154,10 +162,15 @@ class Transport:
             return self._api_paused_until
         return None
 
-    def take_notices(self) -> tuple[bool, bool]:
-        """(quota exhausted, key rejected) if it happened since the last call; reported once."""
-        notices = (self._quota_notice_pending, self._key_notice_pending)
+    def take_notices(self) -> tuple[bool, bool, bool]:
+        """(quota exhausted, key rejected, pages blocked) if it happened since the last call."""
+        notices = (
+            self._quota_notice_pending,
+            self._key_notice_pending,
+            self._blocked_notice_pending,
+        )
         self._quota_notice_pending = self._key_notice_pending = False
+        self._blocked_notice_pending = False
         return notices
 
     def _pause_api_for_quota(self) -> None:
@@ -195,13 +208,19 @@ class Transport:
         return None
 
     def settle(self, check: LiveCheck) -> LiveCheck:
-        """A clear answer ends the channel's backoff."""
+        """A clear answer ends the channel's backoff (and, from a page, the block)."""
         if check.state != "unknown":
             self._failures.pop(check.channel_id, None)
             self._next_allowed_at.pop(check.channel_id, None)
+            if check.source == "page":
+                self._pages_blocked = False
         return check
 
     def record_failure(self, channel_id: str, trouble: Trouble) -> LiveCheck:
+        if trouble.reason in BLOCKED_REASONS and not self._pages_blocked:
+            self._pages_blocked = True
+            self._blocked_notice_pending = True
+            log.warning("YouTube answers page checks with its bot wall or consent page")
         if trouble.reason not in BACKOFF_REASONS:
             return LiveCheck(channel_id, "unknown", reason=trouble.reason)
         failures = self._failures.get(channel_id, 0) + 1
@@ -251,7 +270,7 @@ class Transport:
                 if target is None:
                     location = response.headers.get("location", "").lower()
                     if "consent." in location:
-                        raise Trouble("consent")
+                        raise Trouble("blocked")
                     if "/sorry/" in location:
                         raise Trouble("captcha")
                     raise Trouble("unparseable")

@@ -62,7 +62,8 @@ class LiveCheck:
     "unknown". ``retry_after`` is how many seconds until this client asks YouTube about the
     channel again (the server's Retry-After when it sent one). ``video_states`` holds what this
     check learned per video, for callers that persist it and pass it back as ``known_videos``.
-    ``is_premiere`` is only known in page mode (the Data API doesn't expose it).
+    ``scheduled`` is every waiting room of the channel still worth tracking after this check,
+    for callers that persist it and pass it back as ``scheduled``. ``is_premiere`` is only known in page mode (the Data API doesn't expose it).
     """
 
     channel_id: str
@@ -76,6 +77,7 @@ class LiveCheck:
     retry_after: float | None = None
     source: CheckSource = "none"
     video_states: Mapping[str, VideoState] = dataclasses.field(default_factory=dict)
+    scheduled: tuple[ScheduledStream, ...] = ()
 
     @property
     def url(self) -> str | None:
@@ -93,18 +95,42 @@ class ChannelBatch:
 
     The facts are not any one channel's: every server the batch covers is affected by them.
     ``quota_exhausted_now`` / ``api_key_rejected_now`` are true in the one batch in which the
-    client first saw it happen; ``units_used`` is what this batch spent of the Data API quota.
+    client first saw it happen, ``page_checks_blocked_now`` in the one in which YouTube started
+    answering page checks with its bot wall or consent page; ``units_used`` is what this batch spent of the Data API quota.
     """
 
     checks: dict[str, LiveCheck]
     units_used: int = 0
     quota_exhausted_now: bool = False
     api_key_rejected_now: bool = False
+    page_checks_blocked_now: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class ScheduledStream:
+    """A waiting room a check has seen: tracked on its own watch page until it is decided."""
+
+    video_id: str
+    scheduled_start: datetime | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class TabEntry:
+    """One video on a channel's Live ("streams") tab, as its thumbnail badge shows it."""
+
+    video_id: str
+    title: str | None
+    state: Literal["live", "upcoming", "other"]
+    scheduled_start: datetime | None = None
 
 
 @dataclasses.dataclass(frozen=True)
 class LivePage:
-    """What a ``/channel/{id}/live`` page says, before any network concerns."""
+    """What a ``/live`` or watch page says, before any network concerns.
+
+    ``entries`` is set when the page is the channel's Live tab (two or more streams live or
+    scheduled): its live entries still need confirming on their own watch pages.
+    """
 
     state: LiveState
     reason: str | None = None
@@ -113,6 +139,7 @@ class LivePage:
     started_at: datetime | None = None
     scheduled_start: datetime | None = None
     is_premiere: bool = False
+    entries: tuple[TabEntry, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)

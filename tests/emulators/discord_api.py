@@ -38,11 +38,23 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from tests.emulators.base import LoopbackEmulator
+from tests.emulators.discord_events import (
+    EventRefused,
+    EventStatus,
+    ScheduledEvent,
+    allowed_mentions_errors,
+    can_create,
+    can_modify,
+    create_event,
+    modify_event,
+    resolve_mentions,
+)
 from tests.emulators.discord_gateway import (
     CLOSE_ALREADY_AUTHENTICATED,
     CLOSE_AUTHENTICATION_FAILED,
     CLOSE_DECODE_ERROR,
     CLOSE_DISALLOWED_INTENTS,
+    CLOSE_INVALID_SHARD,
     CLOSE_NOT_AUTHENTICATED,
     CLOSE_UNKNOWN_OPCODE,
     GatewayConnection,
@@ -109,6 +121,8 @@ MESSAGE_TYPE_REPLY = 19
 MESSAGE_TYPE_CHAT_INPUT_COMMAND = 20
 
 HOOK_MESSAGE = "/webhooks/{app_id}/{token}/messages/{message_id}"
+SCHEDULED_EVENTS = "/guilds/{guild_id}/scheduled-events"
+SCHEDULED_EVENT = SCHEDULED_EVENTS + "/{event_id}"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -155,6 +169,7 @@ class DiscordEmulator(LoopbackEmulator):
         # world
         self.guilds: dict[int, Guild] = {}
         self.messages: dict[int, StoredMessage] = {}
+        self.scheduled_events: dict[int, ScheduledEvent] = {}
         self.interactions: list[InteractionRun] = []
         self._runs_by_id: dict[int, InteractionRun] = {}
         self._runs_by_token: dict[str, InteractionRun] = {}
@@ -171,6 +186,7 @@ class DiscordEmulator(LoopbackEmulator):
         # diagnostics: what a failing test wants to see
         self.unknown_routes: list[str] = []
         self.api_errors: list[str] = []
+        self.error_bodies: list[dict[str, Any]] = []  # the JSON of each error, same order
         self._change = asyncio.Event()
         super().__init__()
 
@@ -222,11 +238,15 @@ class DiscordEmulator(LoopbackEmulator):
         owner_name: str = "owner",
         bot_permissions: object = DEFAULT_BOT_PERMISSIONS,
         everyone_permissions: object = DEFAULT_EVERYONE_PERMISSIONS,
+        shard: tuple[int, int] | None = None,
     ) -> Guild:
         """A server with @everyone, a #general channel, an owner and the bot (managed role).
 
         Created after a bot connected, it arrives as GUILD_CREATE (the bot "joined").
+        ``shard=(shard_id, num_shards)`` picks an id that lands on that shard.
         """
+        if shard is not None:
+            self._ids.skip_to_shard(*shard)
         guild = Guild(
             self._ids,
             name,
@@ -238,7 +258,8 @@ class DiscordEmulator(LoopbackEmulator):
         )
         self.guilds[guild.id] = guild
         for session in self._live_sessions():
-            session.dispatch("GUILD_CREATE", self._guild_create_payload(guild, session))
+            if session.serves(guild.id):
+                session.dispatch("GUILD_CREATE", self._guild_create_payload(guild, session))
         self._changed()
         return guild
 
@@ -289,6 +310,10 @@ class DiscordEmulator(LoopbackEmulator):
     # ------------------------------------------------------------------------------------------
     # Driving the bot like a user
     # ------------------------------------------------------------------------------------------
+
+    def ready_shards(self) -> list[tuple[int, int]]:
+        """[shard_id, num_shards] of every live session that received READY."""
+        return [s.shard for s in self._live_sessions() if s.ready]
 
     async def wait_for_ready(self, timeout: float = 5.0) -> None:
         """Until a bot identified and was sent READY plus a GUILD_CREATE for every guild."""
@@ -522,6 +547,10 @@ class DiscordEmulator(LoopbackEmulator):
             ("GET", "/guilds/{guild_id}/members/{user_id}", self._get_member, True),
             ("GET", "/guilds/{guild_id}/roles", self._get_roles, True),
             ("GET", "/guilds/{guild_id}/channels", self._get_channels, True),
+            ("GET", SCHEDULED_EVENTS, self._list_events, True),
+            ("POST", SCHEDULED_EVENTS, self._create_event, True),
+            ("GET", SCHEDULED_EVENT, self._get_event, True),
+            ("PATCH", SCHEDULED_EVENT, self._modify_event, True),
         ]
         for method, path, handler, needs_auth in api:
             router.add_route(method, API_PREFIX + path, self._wrap(handler, needs_auth))
@@ -544,6 +573,10 @@ class DiscordEmulator(LoopbackEmulator):
                 return await handler(request)
             except ApiError as error:
                 return self._error_response(request, error)
+            except EventRefused as refused:
+                error = ApiError(refused.status, refused.body["message"], refused.body["code"])
+                error.body = refused.body
+                return self._error_response(request, error)
             except Exception as exc:
                 log.exception("discord emulator failed on %s %s", request.method, request.path)
                 error = ApiError(400, f"emulator could not handle this request: {exc!r}")
@@ -555,6 +588,7 @@ class DiscordEmulator(LoopbackEmulator):
         self.api_errors.append(
             f"{request.method} {request.path} -> {error.status} {error.body['message']}"
         )
+        self.error_bodies.append(error.body)
         log.info("discord emulator answered %s", self.api_errors[-1])
         self._changed()
         return _json(error.body, status=error.status)
@@ -926,12 +960,63 @@ class DiscordEmulator(LoopbackEmulator):
         guild = self._find_guild(request)
         return _json([channel.to_payload() for channel in guild.channels.values()])
 
+    # -- guild scheduled events (rules in discord_events) ----------------------------------------
+
+    def events_of(self, guild: Guild | int) -> list[ScheduledEvent]:
+        """Every scheduled event of `guild`, oldest first (tests read this)."""
+        guild_id = guild if isinstance(guild, int) else guild.id
+        return [e for e in self.scheduled_events.values() if e.guild.id == guild_id]
+
+    def _find_event(self, request: web.Request) -> ScheduledEvent:
+        guild = self._find_guild(request)
+        event = self.scheduled_events.get(_int(request.match_info["event_id"]))
+        if event is None or event.guild is not guild:
+            raise ApiError(404, "Unknown Guild Scheduled Event", 10070)
+        return event
+
+    async def _list_events(self, request: web.Request) -> web.Response:
+        guild = self._find_guild(request)
+        return _json([event.to_payload() for event in self.events_of(guild)])
+
+    async def _get_event(self, request: web.Request) -> web.Response:
+        return _json(self._find_event(request).to_payload())
+
+    async def _create_event(self, request: web.Request) -> web.Response:
+        guild = self._find_guild(request)
+        if not can_create(guild.permissions_for(guild.bot_member)):
+            raise ApiError(403, "Missing Permissions", 50013)
+        data, _ = await _read_body(request)
+        unfinished = sum(
+            1
+            for e in self.events_of(guild)
+            if e.status in (EventStatus.SCHEDULED, EventStatus.ACTIVE)
+        )
+        event = ScheduledEvent(self._ids.next(), guild, self.bot_user)
+        create_event(event, data, unfinished, datetime.now(UTC))
+        self.scheduled_events[event.id] = event
+        self._broadcast("GUILD_SCHEDULED_EVENT_CREATE", event.to_payload())
+        return _json(event.to_payload())
+
+    async def _modify_event(self, request: web.Request) -> web.Response:
+        event = self._find_event(request)
+        guild = event.guild
+        own = event.creator is self.bot_user
+        if not can_modify(guild.permissions_for(guild.bot_member), own_event=own):
+            raise ApiError(403, "Missing Permissions", 50013)
+        data, _ = await _read_body(request)
+        modify_event(event, data, datetime.now(UTC))
+        self._broadcast("GUILD_SCHEDULED_EVENT_UPDATE", event.to_payload())
+        return _json(event.to_payload())
+
     # ------------------------------------------------------------------------------------------
     # Message storage
     # ------------------------------------------------------------------------------------------
 
     def _check_message(self, data: Mapping[str, Any], files: list[_Upload]) -> None:
         _refuse_invalid(message_errors(data))
+        mention_errors = allowed_mentions_errors(data.get("allowed_mentions"))
+        if mention_errors:
+            raise EventRefused.form(mention_errors)
         if is_empty_message(
             data.get("content"),
             data.get("embeds") or [],
@@ -960,10 +1045,20 @@ class DiscordEmulator(LoopbackEmulator):
             interaction=interaction,
         )
         message.content = data.get("content") or ""
+        message.allowed_mentions = data.get("allowed_mentions")
         message.tts = bool(data.get("tts"))
         message.embeds = list(data.get("embeds") or [])
         message.components = list(data.get("components") or [])
         message.attachments = self._attachments(message, data.get("attachments"), files)
+        guild = channel.guild
+        pings = resolve_mentions(
+            message.content,
+            data.get("allowed_mentions") if "allowed_mentions" in data else None,
+            guild,
+            guild.permissions_for(guild.bot_member, channel),
+        )
+        message.mention_user_ids, message.mention_role_ids = pings.users, pings.roles
+        message.mention_everyone = pings.everyone
         self.messages[message.id] = message
         if not message.ephemeral:
             self._broadcast("MESSAGE_CREATE", self._message_event(message))
@@ -1123,7 +1218,7 @@ class DiscordEmulator(LoopbackEmulator):
         *,
         source_message: StoredMessage | None = None,
     ) -> InteractionRun:
-        session = self._interaction_session()
+        session = self._interaction_session(guild)
         interaction_id = self._ids.next()
         token = f"aW50ZXJhY3Rpb24{secrets.token_urlsafe(48)}"
         member_perms = guild.permissions_for(member, channel)
@@ -1247,7 +1342,13 @@ class DiscordEmulator(LoopbackEmulator):
         if intents & Intent.PRIVILEGED and not self.privileged_intents:
             connection.close_after_pending(CLOSE_DISALLOWED_INTENTS, "Disallowed intent(s).")
             return
-        session = GatewaySession(secrets.token_hex(16), intents, data.get("large_threshold", 50))
+        shard = _identify_shard(data)
+        if shard is None:
+            connection.close_after_pending(CLOSE_INVALID_SHARD, "Invalid shard.")
+            return
+        session = GatewaySession(
+            secrets.token_hex(16), intents, data.get("large_threshold", 50), shard
+        )
         session.connection = connection
         connection.session = session
         self._sessions.append(session)
@@ -1258,11 +1359,15 @@ class DiscordEmulator(LoopbackEmulator):
             {
                 "v": 10,
                 "user": {**self.bot_user.to_payload(), "verified": True, "mfa_enabled": False},
-                "guilds": [{"id": str(gid), "unavailable": True} for gid in self.guilds],
+                "guilds": [
+                    {"id": str(gid), "unavailable": True}
+                    for gid in self.guilds
+                    if session.serves(gid)
+                ],
                 "session_id": session.session_id,
                 "session_type": "normal",
                 "resume_gateway_url": self.resume_gateway_url,
-                "shard": data.get("shard", [0, 1]),
+                "shard": list(shard),
                 "application": {"id": str(self.application_id), "flags": flags},
                 "private_channels": [],
                 "relationships": [],
@@ -1275,7 +1380,8 @@ class DiscordEmulator(LoopbackEmulator):
             },
         )
         for guild in self.guilds.values():
-            session.dispatch("GUILD_CREATE", self._guild_create_payload(guild, session))
+            if session.serves(guild.id):
+                session.dispatch("GUILD_CREATE", self._guild_create_payload(guild, session))
         await connection.all_sent.wait()
         session.ready = True
         self._changed()
@@ -1343,16 +1449,17 @@ class DiscordEmulator(LoopbackEmulator):
     def _live_sessions(self) -> list[GatewaySession]:
         return [session for session in self._sessions if not session.closed]
 
-    def _interaction_session(self) -> GatewaySession:
-        """Interactions go to the most recently identified live session."""
-        ready = [session for session in self._live_sessions() if session.ready]
+    def _interaction_session(self, guild: Guild) -> GatewaySession:
+        """Interactions go to the most recently identified live session of the guild's shard."""
+        ready = [s for s in self._live_sessions() if s.ready and s.serves(guild.id)]
         assert ready, "no bot is connected to the gateway; await emu.wait_for_ready() first"
         return ready[-1]
 
     def _broadcast(self, event: str, data: dict[str, Any]) -> None:
         """Send a guild event to every live session whose intents want it."""
+        guild_id = _event_guild_id(event, data)
         for session in self._live_sessions():
-            if session.wants(event):
+            if session.wants(event) and session.serves(guild_id):
                 session.dispatch(event, data)
         self._changed()
 
@@ -1365,6 +1472,28 @@ class DiscordEmulator(LoopbackEmulator):
 # --------------------------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------------------------
+
+
+def _identify_shard(data: dict[str, Any]) -> tuple[int, int] | None:
+    """IDENTIFY's optional `shard` [shard_id, num_shards] (default [0, 1]); None when invalid,
+    which Discord answers with close code 4010 (discord-api-docs, Gateway, "Sharding")."""
+    raw = data.get("shard", [0, 1])
+    if (
+        not isinstance(raw, list)
+        or len(raw) != 2
+        or not all(isinstance(n, int) for n in raw)
+        or not 0 <= raw[0] < raw[1]
+    ):
+        return None
+    return raw[0], raw[1]
+
+
+def _event_guild_id(event: str, data: dict[str, Any]) -> int | None:
+    """The server a dispatch is about (None: a DM or no server), for shard routing."""
+    raw = data.get("guild_id")
+    if raw is None and event in ("GUILD_CREATE", "GUILD_UPDATE", "GUILD_DELETE"):
+        raw = data.get("id")
+    return int(raw) if raw is not None else None
 
 
 class _Upload:

@@ -73,6 +73,7 @@ CLOSE_DECODE_ERROR = 4002
 CLOSE_NOT_AUTHENTICATED = 4003
 CLOSE_AUTHENTICATION_FAILED = 4004
 CLOSE_ALREADY_AUTHENTICATED = 4005
+CLOSE_INVALID_SHARD = 4010
 CLOSE_DISALLOWED_INTENTS = 4014
 
 BACKLOG_LIMIT = 1000
@@ -117,8 +118,11 @@ def _zstd_compressor() -> Any:
 class GatewaySession:
     """What IDENTIFY creates and RESUME continues: id, sequence, intents and a replay backlog."""
 
-    def __init__(self, session_id: str, intents: int, large_threshold: int) -> None:
+    def __init__(
+        self, session_id: str, intents: int, large_threshold: int, shard: tuple[int, int] = (0, 1)
+    ) -> None:
         self.session_id = session_id
+        self.shard = shard  # [shard_id, num_shards] from IDENTIFY
         self.intents = intents
         self.large_threshold = large_threshold
         self.seq = 0
@@ -126,6 +130,15 @@ class GatewaySession:
         self.connection: GatewayConnection | None = None
         self.ready = False  # READY and every GUILD_CREATE were written to the socket
         self.closed = False  # the client closed cleanly (1000/1001): Discord forgets the session
+
+    def serves(self, guild_id: int | None) -> bool:
+        """Discord's sharding rule (discord-api-docs, docs/topics/Gateway.md "Sharding"): a
+        server's events go to the shard `(guild_id >> 22) % num_shards`; DMs (no guild) to
+        shard 0 only."""
+        shard_id, num_shards = self.shard
+        if guild_id is None:
+            return shard_id == 0
+        return (guild_id >> 22) % num_shards == shard_id
 
     def wants(self, event: str) -> bool:
         needed = EVENT_INTENTS.get(event)

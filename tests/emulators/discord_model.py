@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import itertools
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
@@ -44,6 +45,8 @@ class Permission(enum.IntFlag):
     MANAGE_ROLES = 1 << 28
     USE_APPLICATION_COMMANDS = 1 << 31
     SEND_MESSAGES_IN_THREADS = 1 << 38
+    MANAGE_EVENTS = 1 << 33
+    CREATE_EVENTS = 1 << 44
 
 
 # What @everyone gets in a freshly created Discord server (the common subset).
@@ -71,6 +74,8 @@ DEFAULT_BOT_PERMISSIONS = int(
     | Permission.ATTACH_FILES
     | Permission.READ_MESSAGE_HISTORY
     | Permission.USE_APPLICATION_COMMANDS
+    | Permission.MANAGE_EVENTS  # README's invite link asks for both event permissions
+    | Permission.CREATE_EVENTS
 )
 
 EPHEMERAL_FLAG = 1 << 6
@@ -101,6 +106,15 @@ class SnowflakeFactory:
         candidate = (int(time.time() * 1000) - DISCORD_EPOCH_MS) << 22
         self._last = candidate if candidate > self._last else self._last + 1
         return self._last
+
+    def skip_to_shard(self, shard_id: int, num_shards: int) -> None:
+        """Make the next id one whose server lands on `shard_id` of `num_shards` (its
+        millisecond part, `id >> 22`, decides the shard), by moving a few ms ahead."""
+        now = (int(time.time() * 1000) - DISCORD_EPOCH_MS) << 22
+        millis = max(now, self._last + 1) >> 22
+        while millis % num_shards != shard_id:
+            millis += 1
+        self._last = max(self._last, (millis << 22) - 1)
 
 
 # --------------------------------------------------------------------------------------------
@@ -611,6 +625,23 @@ class StoredMessage:
         self.edited_at: datetime | None = None
         self.edit_count = 0
         self.deleted = False
+        # Who this message pinged, after allowed_mentions and permissions (discord_events).
+        self.mention_user_ids: list[int] = []
+        self.mention_role_ids: list[int] = []
+        self.mention_everyone = False
+        # As sent with the message; None: Discord's default, every mention in it notifies.
+        self.allowed_mentions: dict[str, Any] | None = None
+
+    def pinged_user_ids(self) -> list[int]:
+        """Users this message notified when it was sent: `<@id>` in its content, as far as
+        allowed_mentions lets them (discord.com/developers/docs/resources/message
+        #allowed-mentions-object: "users" in parse allows all, a users list only those)."""
+        mentioned = list(dict.fromkeys(int(m) for m in re.findall(r"<@!?(\d+)>", self.content)))
+        allowed = self.allowed_mentions
+        if allowed is None or "users" in (allowed.get("parse") or []):
+            return mentioned
+        listed = {int(u) for u in allowed.get("users") or []}
+        return [m for m in mentioned if m in listed]
 
     @property
     def channel_id(self) -> int:
@@ -652,9 +683,13 @@ class StoredMessage:
             "timestamp": iso(self.created_at),
             "edited_timestamp": iso(self.edited_at),
             "tts": self.tts,
-            "mention_everyone": False,
-            "mentions": [],
-            "mention_roles": [],
+            "mention_everyone": self.mention_everyone,
+            "mentions": [
+                self.channel.guild.members[uid].user.to_payload()
+                for uid in self.mention_user_ids
+                if uid in self.channel.guild.members
+            ],
+            "mention_roles": [str(rid) for rid in self.mention_role_ids],
             "mention_channels": [],
             "attachments": list(self.attachments),
             "embeds": list(self.embeds),

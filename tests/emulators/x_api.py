@@ -2,6 +2,7 @@
 
 - OAuth 1.0a PIN flow: POST /oauth/request_token, GET /oauth/authorize, POST /oauth/access_token.
 - API v2: POST /2/tweets, GET /2/users/me.
+- POST /1.1/oauth/invalidate_token: revoke an access token (user context with that token).
 
 Every signed request is checked like X does: a real HMAC-SHA1 OAuth 1.0a signature (oauthlib's
 ``SignatureOnlyEndpoint``) over the URL the client actually requested, with the consumer secret
@@ -102,6 +103,10 @@ OVERLOADED_HTML = (
 REQUEST_TOKEN_TTL_SECONDS = 15 * 60
 X_ORIGIN = "https://api.twitter.com"
 TWEET_PATH = "/2/tweets"
+# https://developer.x.com/en/docs/authentication/api-reference/invalidate_access_token: signed
+# with the token to revoke; 200 {"access_token": ...}; an invalid token gets 401, code 89.
+INVALIDATE_TOKEN_PATH = "/1.1/oauth/invalidate_token"
+INVALID_TOKEN_BODY = {"errors": [{"code": 89, "message": "Invalid or expired token."}]}
 
 
 @dataclasses.dataclass
@@ -200,6 +205,7 @@ class XEmulator(LoopbackEmulator):
         self.all_tweets: list[EmulatedTweet] = []
         self._request_tokens: dict[str, _RequestToken] = {}
         self._access_tokens: dict[str, _AccessToken] = {}
+        self.invalidated_tokens: list[str] = []  # revoked through invalidate_token, in order
         self._user_ids = itertools.count(1_700_000_001)
         self._tweet_ids = itertools.count(1_870_000_000_000_000_001)
         self._signature_endpoint = SignatureOnlyEndpoint(_SignatureValidator(self))
@@ -211,6 +217,8 @@ class XEmulator(LoopbackEmulator):
         router.add_post("/oauth/access_token", self._access_token)
         router.add_post(TWEET_PATH, self._create_tweet)
         router.add_get("/2/users/me", self._users_me)
+        router.add_post(INVALIDATE_TOKEN_PATH, self._invalidate_token)
+        router.add_post(INVALIDATE_TOKEN_PATH + ".json", self._invalidate_token)
 
     # ---- test controls -------------------------------------------------------------------
 
@@ -465,6 +473,16 @@ class XEmulator(LoopbackEmulator):
         return web.json_response(
             {"data": {"id": account.user_id, "name": account.name, "username": account.username}}
         )
+
+    async def _invalidate_token(self, request: web.Request) -> web.Response:
+        signed = await self._signed(request)
+        token = signed.resource_owner_key if signed is not None else None
+        access = self._access_tokens.get(token) if token is not None else None
+        if token is None or access is None or access.revoked:
+            return web.json_response(INVALID_TOKEN_BODY, status=401)
+        access.revoked = True
+        self.invalidated_tokens.append(token)
+        return web.json_response({"access_token": token})
 
     async def _create_tweet(self, request: web.Request) -> web.Response:
         account = await self._account_for_access_token(request)

@@ -39,6 +39,29 @@ CAPTCHA_TEXT = (
 )
 
 
+# The inline EU consent page, as scrapers' tests record it: a 200 with a form that posts to
+# consent.youtube.com/save (and no ytInitialData at all).
+CONSENT_PAGE = (
+    '<!DOCTYPE html><html lang="en"><head><title>Before you continue to YouTube</title></head>'
+    '<body><form action="https://consent.youtube.com/save" method="POST" style="display:inline;">'
+    '<input type="hidden" name="gl" value="DE"><input type="hidden" name="set_eom" value="true">'
+    '<input type="hidden" name="continue" value="https://www.youtube.com/">'
+    '<button aria-label="Reject all">Reject all</button></form>'
+    '<form action="https://consent.youtube.com/save" method="POST">'
+    '<button aria-label="Accept all">Accept all</button></form></body></html>'
+)
+GATES = {
+    "login": ("LOGIN_REQUIRED", "This video is private"),
+    "age": ("LOGIN_REQUIRED", "Sign in to confirm your age"),
+    "members": (
+        "UNPLAYABLE",
+        "Join this channel to get access to members-only content like this video, and other "
+        "exclusive perks.",
+    ),
+    "error": ("ERROR", "Video unavailable"),
+}
+
+
 @dataclasses.dataclass
 class EmulatedChannel:
     channel_id: str
@@ -61,6 +84,8 @@ class EmulatedVideo:
     scheduled_start: datetime | None = None
     actual_start: datetime | None = None
     actual_end: datetime | None = None
+    # None, or what hides the video from anonymous visitors: "login", "age", "members", "error"
+    gate: str | None = None
 
     @property
     def is_live(self) -> bool:
@@ -126,6 +151,13 @@ class YouTubeEmulator(LoopbackEmulator):
         self._consent_wall = False
         self._consent_accepts_socs = False
         self._captcha_wall = False
+        self._bot_wall = False
+        self._consent_page = False
+        self.tab_shape = "videoRenderer"  # or "lockupViewModel", YouTube's newer tab items
+        self.related_videos = 0  # watch-page recommendations, to make pages real-sized
+        self.stream_formats = 0  # streamingData formats in the player response, likewise
+        # How long a new video takes to show in the RSS feed (the real one lags by minutes).
+        self.feed_delay = timedelta(0)
         super().__init__()
 
     # ----- control API -------------------------------------------------------------------------
@@ -222,6 +254,20 @@ class YouTubeEmulator(LoopbackEmulator):
         """Answer HTML pages with the "unusual traffic" interstitial instead of content."""
         self._captcha_wall = enabled
 
+    def bot_wall(self, enabled: bool = True) -> None:
+        """Answer /live and watch pages with "Sign in to confirm you're not a bot"."""
+        self._bot_wall = enabled
+
+    def consent_page(self, enabled: bool = True) -> None:
+        """Answer HTML pages with the inline "Before you continue to YouTube" page (200)."""
+        self._consent_page = enabled
+
+    def gate(self, video_id: str, gate: str | None) -> EmulatedVideo:
+        """Hide a video from anonymous visitors: "login", "age", "members" or "error"."""
+        video = self.videos[video_id]
+        video.gate = gate
+        return video
+
     def reset_quota(self) -> None:
         """What midnight Pacific time does to the real quota."""
         self.units_used = 0
@@ -243,6 +289,7 @@ class YouTubeEmulator(LoopbackEmulator):
 
     def setup_routes(self, router: web.UrlDispatcher) -> None:
         router.add_get("/channel/{channel_id}/live", self._live_page)
+        router.add_get("/watch", self._watch_page)
         router.add_get("/channel/{channel_id}", self._channel_by_id)
         router.add_get("/@{handle}", self._channel_by_handle)
         router.add_get("/c/{name}", self._channel_by_custom_name)
@@ -271,6 +318,8 @@ class YouTubeEmulator(LoopbackEmulator):
                 "</div></form></body></html>"
             )
             return web.Response(status=200, text=body, content_type="text/html")
+        if self._consent_page:
+            return self._html(CONSENT_PAGE)
         return None
 
     async def _live_page(self, request: web.Request) -> web.Response:
@@ -279,10 +328,25 @@ class YouTubeEmulator(LoopbackEmulator):
         channel = self.channels.get(request.match_info["channel_id"])
         if channel is None:
             return self._not_found()
-        video = self._video_for_live_page(channel.channel_id)
+        if self._bot_wall:
+            return self._html(self._bot_wall_html())
+        on_air = self._live_or_upcoming(channel.channel_id)
+        if len(on_air) >= 2:
+            return self._html(self._channel_page_html(channel, streams_tab=True))
+        if on_air:
+            return self._html(self._watch_page_html(channel, on_air[0]))
+        return self._html(self._channel_page_html(channel))
+
+    async def _watch_page(self, request: web.Request) -> web.Response:
+        """Any video's own page; an id YouTube doesn't know is a 200 "Video unavailable"."""
+        if (wall := self._wall(request)) is not None:
+            return wall
+        if self._bot_wall:
+            return self._html(self._bot_wall_html())
+        video = self.videos.get(request.query.get("v", ""))
         if video is None:
-            return self._html(self._channel_page_html(channel))
-        return self._html(self._watch_page_html(channel, video))
+            return self._html(self._unavailable_html())
+        return self._html(self._watch_page_html(self.channels[video.channel_id], video))
 
     async def _channel_by_id(self, request: web.Request) -> web.Response:
         return self._channel_response(request, self.channels.get(request.match_info["channel_id"]))
@@ -328,8 +392,13 @@ class YouTubeEmulator(LoopbackEmulator):
         channel = self.channels.get(request.query.get("channel_id", ""))
         if channel is None:
             return web.Response(status=404, text="Error 404 (Not Found)", content_type="text/html")
+        listed_before = self.clock() - self.feed_delay
         videos = sorted(
-            (v for v in self.videos.values() if v.channel_id == channel.channel_id),
+            (
+                v
+                for v in self.videos.values()
+                if v.channel_id == channel.channel_id and v.published <= listed_before
+            ),
             key=lambda v: v.published,
             reverse=True,
         )[: self.feed_limit]
@@ -457,19 +526,25 @@ class YouTubeEmulator(LoopbackEmulator):
 
     # ----- rendering ---------------------------------------------------------------------------
 
-    def _video_for_live_page(self, channel_id: str) -> EmulatedVideo | None:
-        """What /live shows: the live stream, else the next waiting room, else the last stream."""
-        streams = [v for v in self.videos.values() if v.channel_id == channel_id and v.is_stream]
-        live = [v for v in streams if v.is_live]
-        if live:
-            return max(live, key=lambda v: v.actual_start or v.published)
-        upcoming = [v for v in streams if v.is_upcoming]
-        if upcoming:
-            return min(upcoming, key=lambda v: v.scheduled_start or v.published)
-        ended = [v for v in streams if v.actual_end is not None]
-        if ended:
-            return max(ended, key=lambda v: v.actual_end or v.published)
-        return None
+    def _live_or_upcoming(self, channel_id: str) -> list[EmulatedVideo]:
+        """What decides /live: public streams live now (newest first), then waiting rooms.
+
+        Members-only streams never show at /live, as on the real site.
+        """
+        streams = [
+            v
+            for v in self.videos.values()
+            if v.channel_id == channel_id and v.is_stream and v.gate != "members"
+        ]
+        live = sorted(
+            (v for v in streams if v.is_live),
+            key=lambda v: v.actual_start or v.published,
+            reverse=True,
+        )
+        upcoming = sorted(
+            (v for v in streams if v.is_upcoming), key=lambda v: v.scheduled_start or v.published
+        )
+        return live + upcoming
 
     def _video_resource(self, video: EmulatedVideo, parts: set[str]) -> dict[str, Any]:
         resource: dict[str, Any] = {"kind": "youtube#video", "etag": "emulated-etag"}
@@ -544,30 +619,69 @@ class YouTubeEmulator(LoopbackEmulator):
             playability["liveStreamability"] = {
                 "liveStreamabilityRenderer": {"videoId": video.video_id, "pollDelayMs": "15000"}
             }
-        else:
+        elif video.is_stream:
             broadcast["startTimestamp"] = _page_iso(video.actual_start or video.published)
             broadcast["endTimestamp"] = _page_iso(video.actual_end or video.published)
-        return {
+        microformat: dict[str, Any] = {
+            "title": {"simpleText": video.title},
+            "ownerProfileUrl": f"{PUBLIC_ORIGIN}/channel/{video.channel_id}",
+            "externalChannelId": video.channel_id,
+            "isFamilySafe": video.gate != "age",
+            "publishDate": _page_iso(video.published),
+        }
+        if video.is_stream:  # plain uploads have no liveBroadcastDetails
+            microformat["liveBroadcastDetails"] = broadcast
+        formats = [
+            {
+                "itag": 136 + n % 8,
+                "url": f"https://rr1---sn-emulated.googlevideo.com/videoplayback?expire=1&id={n}"
+                + "&sparams=expire%2Cei%2Cip%2Cid%2Caitags%2Csource%2Crequiressl" * 4,
+                "mimeType": 'video/mp4; codecs="avc1.4d401f"',
+                "bitrate": 1_000_000 + n,
+                "width": 1280,
+                "height": 720,
+                "targetDurationSec": 2,
+                "qualityLabel": "720p",
+            }
+            for n in range(self.stream_formats)
+        ]
+        response: dict[str, Any] = {
             "responseContext": {"serviceTrackingParams": [{"service": "CSI", "params": []}]},
             "playabilityStatus": playability,
             "videoDetails": details,
-            "microformat": {
-                "playerMicroformatRenderer": {
-                    "title": {"simpleText": video.title},
-                    "ownerProfileUrl": f"{PUBLIC_ORIGIN}/channel/{video.channel_id}",
-                    "externalChannelId": video.channel_id,
-                    "isFamilySafe": True,
-                    "liveBroadcastDetails": broadcast,
-                    "publishDate": _page_iso(video.published),
-                }
-            },
+            "microformat": {"playerMicroformatRenderer": microformat},
         }
+        if formats:
+            response["streamingData"] = {"expiresInSeconds": "21540", "adaptiveFormats": formats}
+        if video.gate is not None:
+            # Gated pages: the status and reason yt-dlp's _video.py reports for each case.
+            # Private/sign-in and removed videos keep no details; age and members gates keep
+            # the microformat (so an ended stream still shows its end time).
+            status, reason = GATES[video.gate]
+            response["playabilityStatus"] = {
+                "status": status,
+                "reason": reason,
+                "errorScreen": {"playerErrorMessageRenderer": {"reason": {"simpleText": reason}}},
+            }
+            if video.gate in ("login", "error"):
+                del response["videoDetails"], response["microformat"]
+            else:
+                details.pop("isLive", None)
+                details.pop("isUpcoming", None)
+        return response
 
     def _watch_page_html(self, channel: EmulatedChannel, video: EmulatedVideo) -> str:
         watch_url = f"{PUBLIC_ORIGIN}/watch?v={video.video_id}"
         title = html.escape(video.title)
         initial_data = {
-            "contents": {"twoColumnWatchNextResults": {"results": {"results": {"contents": []}}}},
+            "contents": {
+                "twoColumnWatchNextResults": {
+                    "results": {"results": {"contents": []}},
+                    "secondaryResults": {
+                        "secondaryResults": {"results": self._related(video, self.related_videos)}
+                    },
+                }
+            },
             "currentVideoEndpoint": {"watchEndpoint": {"videoId": video.video_id}},
         }
         return (
@@ -590,11 +704,71 @@ class YouTubeEmulator(LoopbackEmulator):
             + ";</script></body></html>"
         )
 
-    def _channel_page_html(self, channel: EmulatedChannel) -> str:
+    def _channel_page_html(self, channel: EmulatedChannel, streams_tab: bool = False) -> str:
+        """The channel's home page, or its Live ("streams") tab: what /live serves when two or
+        more streams are live or scheduled. Both have the canonical /channel/UC… link."""
         channel_url = f"{PUBLIC_ORIGIN}/channel/{channel.channel_id}"
         title = html.escape(channel.title)
         vanity = f"http://www.youtube.com/@{channel.handle}" if channel.handle else channel_url
+        base = f"/@{channel.handle}" if channel.handle else f"/channel/{channel.channel_id}"
+
+        def tab(name: str, path: str, selected: bool, content: dict[str, Any] | None) -> Any:
+            renderer: dict[str, Any] = {
+                "endpoint": {
+                    "commandMetadata": {
+                        "webCommandMetadata": {
+                            "url": base + path,
+                            "webPageType": "WEB_PAGE_TYPE_CHANNEL",
+                            "rootVe": 3611,
+                        }
+                    },
+                    "browseEndpoint": {
+                        "browseId": channel.channel_id,
+                        "params": "EgZ2aWRlb3PyBgQKAjoA",
+                    },
+                },
+                "title": name,
+                "selected": selected,
+            }
+            if content is not None:
+                renderer["content"] = content
+            return {"tabRenderer": renderer}
+
+        streams = sorted(
+            (
+                v
+                for v in self.videos.values()
+                if v.channel_id == channel.channel_id and v.is_stream and v.gate != "members"
+            ),
+            key=lambda v: (
+                v.is_live,
+                v.is_upcoming,
+                v.actual_start or v.scheduled_start or v.published,
+            ),
+            reverse=True,
+        )
+        home_content = {"sectionListRenderer": {"contents": [], "targetId": "browse-feedUC"}}
+        live_content = {
+            "richGridRenderer": {
+                "contents": [self._tab_item(v) for v in streams],
+                "style": "RICH_GRID_RENDERER_STYLE_TAB_STREAMS",
+            }
+        }
         initial_data = {
+            "contents": {
+                "twoColumnBrowseResultsRenderer": {
+                    "tabs": [
+                        tab(
+                            "Home",
+                            "/featured",
+                            not streams_tab,
+                            None if streams_tab else home_content,
+                        ),
+                        tab("Videos", "/videos", False, None),
+                        tab("Live", "/streams", streams_tab, live_content if streams_tab else None),
+                    ]
+                }
+            },
             "metadata": {
                 "channelMetadataRenderer": {
                     "title": channel.title,
@@ -618,6 +792,192 @@ class YouTubeEmulator(LoopbackEmulator):
             '</head><body dir="ltr">'
             '<script nonce="n0nce">var ytInitialData = '
             + _script_json(initial_data)
+            + ";</script></body></html>"
+        )
+
+    def _tab_item(self, video: EmulatedVideo) -> dict[str, Any]:
+        """One Live-tab item in the shape ``tab_shape`` says (see bot/youtube/parsers.py for
+        where both shapes are documented)."""
+        watch = {
+            "commandMetadata": {
+                "webCommandMetadata": {
+                    "url": f"/watch?v={video.video_id}",
+                    "webPageType": "WEB_PAGE_TYPE_WATCH",
+                    "rootVe": 3832,
+                }
+            },
+            "watchEndpoint": {"videoId": video.video_id},
+        }
+        thumbnail = {
+            "thumbnails": [
+                {
+                    "url": f"https://i.ytimg.com/vi/{video.video_id}/hqdefault.jpg",
+                    "width": 480,
+                    "height": 270,
+                }
+            ]
+        }
+        if self.tab_shape == "lockupViewModel":
+            if video.is_live:
+                badge = {"text": "LIVE", "badgeStyle": "THUMBNAIL_OVERLAY_BADGE_STYLE_LIVE"}
+                line = "42 watching"
+            elif video.is_upcoming:
+                badge = {"text": "Upcoming", "badgeStyle": "THUMBNAIL_OVERLAY_BADGE_STYLE_DEFAULT"}
+                line = "Scheduled"
+            else:
+                badge = {"text": "1:02:03", "badgeStyle": "THUMBNAIL_OVERLAY_BADGE_STYLE_DEFAULT"}
+                line = "Streamed 2 days ago"
+            return {
+                "richItemRenderer": {
+                    "content": {
+                        "lockupViewModel": {
+                            "contentImage": {
+                                "thumbnailViewModel": {
+                                    "image": {"sources": thumbnail["thumbnails"]},
+                                    "overlays": [
+                                        {
+                                            "thumbnailOverlayBadgeViewModel": {
+                                                "thumbnailBadges": [
+                                                    {"thumbnailBadgeViewModel": badge}
+                                                ],
+                                                "position": "THUMBNAIL_OVERLAY_BADGE_POSITION_BOTTOM_END",
+                                            }
+                                        }
+                                    ],
+                                }
+                            },
+                            "metadata": {
+                                "lockupMetadataViewModel": {
+                                    "title": {"content": video.title},
+                                    "metadata": {
+                                        "contentMetadataViewModel": {
+                                            "metadataRows": [
+                                                {"metadataParts": [{"text": {"content": line}}]}
+                                            ]
+                                        }
+                                    },
+                                }
+                            },
+                            "contentId": video.video_id,
+                            "contentType": "LOCKUP_CONTENT_TYPE_VIDEO",
+                            "rendererContext": {
+                                "commandContext": {"onTap": {"innertubeCommand": watch}}
+                            },
+                        }
+                    }
+                }
+            }
+        renderer: dict[str, Any] = {
+            "videoId": video.video_id,
+            "thumbnail": thumbnail,
+            "title": {"runs": [{"text": video.title}]},
+            "navigationEndpoint": watch,
+        }
+        if video.is_live:
+            renderer["badges"] = [
+                {"metadataBadgeRenderer": {"style": "BADGE_STYLE_TYPE_LIVE_NOW", "label": "LIVE"}}
+            ]
+            renderer["viewCountText"] = {"runs": [{"text": "42"}, {"text": " watching"}]}
+            renderer["thumbnailOverlays"] = [
+                {
+                    "thumbnailOverlayTimeStatusRenderer": {
+                        "text": {"runs": [{"text": "LIVE"}]},
+                        "style": "LIVE",
+                    }
+                }
+            ]
+        elif video.is_upcoming:
+            start = video.scheduled_start or video.published
+            renderer["upcomingEventData"] = {
+                "startTime": str(int(start.timestamp())),
+                "isReminderSet": False,
+                "upcomingEventText": {
+                    "runs": [{"text": "Scheduled for "}, {"text": "DATE_PLACEHOLDER"}]
+                },
+            }
+            renderer["thumbnailOverlays"] = [
+                {
+                    "thumbnailOverlayTimeStatusRenderer": {
+                        "text": {"runs": [{"text": "UPCOMING"}]},
+                        "style": "UPCOMING",
+                    }
+                }
+            ]
+        else:
+            renderer["publishedTimeText"] = {"simpleText": "Streamed 2 days ago"}
+            renderer["lengthText"] = {"simpleText": "1:02:03"}
+            renderer["thumbnailOverlays"] = [
+                {
+                    "thumbnailOverlayTimeStatusRenderer": {
+                        "text": {"simpleText": "1:02:03"},
+                        "style": "DEFAULT",
+                    }
+                }
+            ]
+        return {"richItemRenderer": {"content": {"videoRenderer": renderer}}}
+
+    @staticmethod
+    def _related(video: EmulatedVideo, count: int) -> list[dict[str, Any]]:
+        """Recommendations beside the player: most of a real watch page's weight."""
+        return [
+            {
+                "compactVideoRenderer": {
+                    "videoId": f"rel{n:08d}",
+                    "thumbnail": {
+                        "thumbnails": [
+                            {
+                                "url": f"https://i.ytimg.com/vi/rel{n:08d}/hqdefault.jpg?sqp=-oaymwEjCNACELwBSFryq4qpAxUIARUAAAAAGAElAADIQj0AgKJDeAE=&rs=AOn4CLD{n:012d}",
+                                "width": 168,
+                                "height": 94,
+                            }
+                        ]
+                    },
+                    "title": {"simpleText": f"Recommended video {n} after {video.title}"},
+                    "longBylineText": {"runs": [{"text": f"Some Channel {n}"}]},
+                    "publishedTimeText": {"simpleText": f"{n % 12 + 1} months ago"},
+                    "viewCountText": {"simpleText": f"{n * 1013:,} views"},
+                    "lengthText": {"simpleText": f"{n % 50}:{n % 60:02d}"},
+                    "navigationEndpoint": {
+                        "commandMetadata": {
+                            "webCommandMetadata": {"url": f"/watch?v=rel{n:08d}", "rootVe": 3832}
+                        },
+                        "watchEndpoint": {"videoId": f"rel{n:08d}", "nofollow": True},
+                    },
+                    "trackingParams": "CKgBEKQwGAAiEwj" + "x" * 80,
+                }
+            }
+            for n in range(count)
+        ]
+
+    def _bot_wall_html(self) -> str:
+        """The anti-bot page: a player response with only the refusal, canonical "undefined"."""
+        reason = "Sign in to confirm you\u2019re not a bot"
+        player = {
+            "responseContext": {"serviceTrackingParams": [{"service": "CSI", "params": []}]},
+            "playabilityStatus": {
+                "status": "LOGIN_REQUIRED",
+                "reason": reason,
+                "messages": [reason + ". This helps protect our community."],
+                "errorScreen": {"playerErrorMessageRenderer": {"reason": {"simpleText": reason}}},
+            },
+        }
+        return (
+            '<!DOCTYPE html><html lang="en"><head><title> - YouTube</title>'
+            '<link rel="canonical" href="undefined"></head><body>'
+            '<script nonce="n0nce">var ytInitialPlayerResponse = '
+            + _script_json(player)
+            + ";</script></body></html>"
+        )
+
+    @staticmethod
+    def _unavailable_html() -> str:
+        player = {
+            "playabilityStatus": {"status": "ERROR", "reason": "Video unavailable"},
+        }
+        return (
+            '<!DOCTYPE html><html lang="en"><head><title> - YouTube</title></head><body>'
+            '<script nonce="n0nce">var ytInitialPlayerResponse = '
+            + _script_json(player)
             + ";</script></body></html>"
         )
 

@@ -1,0 +1,1 @@
+"""OnAir's HTTP server: /healthz for probes, /metrics for Prometheus, /api/v1/ for agents."""
