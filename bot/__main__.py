@@ -16,10 +16,13 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.config import Settings, SettingsError, load_settings
-from bot.logs import configure_logging
+from bot.logs import configure_logging, redact_url
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from alembic.script import ScriptDirectory
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 log = logging.getLogger("onair")
 
@@ -69,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
 
 async def run_bot(settings: Settings, args: argparse.Namespace) -> int:
     from bot.app import CommandSyncRefused, build_services, make_bot, point_discord_at
+    from bot.web.server import HttpPortUnavailable
 
     point_discord_at(settings)
     async with AsyncExitStack() as stack:
@@ -109,6 +113,13 @@ async def run_bot(settings: Settings, args: argparse.Namespace) -> int:
                 print(
                     f"OnAir: {where} refused the slash commands: invite the bot there with the "
                     "bot and applications.commands scopes, or fix DISCORD_GUILD_ID",
+                    file=sys.stderr,
+                )
+                return 2
+            except HttpPortUnavailable as busy:
+                print(
+                    f"OnAir: setting HTTP_PORT {busy.port} can't be used on HTTP_HOST "
+                    f"{busy.host} ({busy.reason.lower()}): pick a free port, or unset HTTP_PORT",
                     file=sys.stderr,
                 )
                 return 2
@@ -186,6 +197,28 @@ def _is_downgrade(script: ScriptDirectory, current: str | None, target: str) -> 
     return wanted is not None and wanted.revision in below
 
 
+async def _quota_rows(
+    settings: Settings, engine: AsyncEngine, row: Callable[[str, str], None]
+) -> None:
+    """Projected Data API units a day at the configured interval (bot/quota.py)."""
+    from bot import quota
+    from db import queries
+    from db.engine import create_sessionmaker
+
+    async with create_sessionmaker(engine)() as session:
+        channels, changing = await queries.channels_that_can_change(session)
+    per_check = quota.units_per_check(changing)
+    per_day = quota.projected_units_per_day(per_check, settings.live_check_interval_seconds)
+    row(
+        "YouTube quota",
+        f"about {per_day:,} units a day ({per_check} a check every "
+        f"{settings.live_check_interval_seconds} s: {channels} channels, {changing} live or "
+        f"waiting; quota {quota.DEFAULT_DAILY_QUOTA:,})",
+    )
+    if warning := quota.quota_warning(per_day):
+        row("", "WARNING: " + warning)
+
+
 async def _current_revision(engine: AsyncEngine) -> str | None:
     async with engine.connect() as conn:
         exists = await conn.scalar(sa.text("SELECT to_regclass('alembic_version') IS NOT NULL"))
@@ -227,7 +260,8 @@ async def run_check(settings: Settings, args: argparse.Namespace) -> int:
     )
     row(
         "AI drafts",
-        f"{settings.openai_model} via {settings.openai_base_url or 'OpenAI'}"
+        f"{settings.openai_model} via "
+        f"{redact_url(settings.openai_base_url) if settings.openai_base_url else 'OpenAI'}"
         if settings.openai_api_key
         else "OPENAI_API_KEY unset: drafts use a template",
     )
@@ -260,6 +294,8 @@ async def run_check(settings: Settings, args: argparse.Namespace) -> int:
                 "Database",
                 f"{where}: reachable (PostgreSQL {version}), schema {revision or 'not created yet (run migrate)'}",
             )
+            if settings.youtube_api_key and revision:
+                await _quota_rows(settings, engine, row)
         except Exception as exc:
             ok = False
             row("Database", f"NOT reachable ({type(exc).__name__}); check DATABASE_URL or DATA_DIR")

@@ -27,6 +27,7 @@ from bot.clock import utcnow
 from bot.config import Settings
 from bot.crypto import TokenCipher
 from bot.drafts import Drafter
+from bot.final_videos import DatabaseFinalVideos
 from bot.hosts import HostRoster
 from bot.linking import XLinkService
 from bot.live_check import LiveChecker
@@ -139,6 +140,7 @@ async def build_services(
         timeout=settings.http_timeout_seconds,
         max_concurrency=settings.live_check_concurrency,
         on_response=metrics.youtube_response,
+        final_store=DatabaseFinalVideos(sessions),
     )
     stack.push_async_callback(youtube.aclose)
     metrics.count_units_of(youtube)
@@ -148,6 +150,7 @@ async def build_services(
         settings.secret("x_consumer_secret"),
         timeout=settings.http_timeout_seconds,
         trace_configs=[metrics.x_trace_config()],
+        on_oauth_status=metrics.x_status,
     )
     stack.push_async_callback(x.aclose)
     drafter = Drafter(
@@ -217,7 +220,12 @@ async def build_services(
         metrics=metrics,
         api=ApiAccess(sessions),
         readiness=ReadinessService(
-            sessions, x, cipher, x_limiter=x_limiter, clock=clock, shards=shards_of(settings)
+            sessions,
+            x,
+            cipher,
+            x_limiter=x_command_limiter,  # link checks never slow go-live posting down
+            clock=clock,
+            shards=shards_of(settings),
         ),
         budgets={"x": SharedBudget(*X_COMMAND_BUDGET)},
         show=ShowEvents(sessions, event_minutes=settings.event_default_minutes),

@@ -167,9 +167,11 @@ class XService:
         consumer_secret: str | None = None,
         timeout: float = 15.0,
         trace_configs: list[aiohttp.TraceConfig] | None = None,
+        on_oauth_status: Callable[[int], None] | None = None,
     ) -> None:
         self._api_base_url = api_base_url.rstrip("/")
         self._trace_configs = trace_configs
+        self._on_oauth_status = on_oauth_status
         self._consumer_key = consumer_key or None
         self._consumer_secret = consumer_secret or None
         self._timeout = timeout
@@ -348,6 +350,11 @@ class XService:
             verifier=pin or None,
         )
         oauth.mount(X_ORIGIN, _RerouteAdapter(self._api_base_url, self._timeout))
+        on_status = self._on_oauth_status
+        if on_status is not None:  # /metrics counts X's answers by status
+            oauth.hooks["response"].append(
+                lambda response, *_, **__: on_status(response.status_code)
+            )
         return oauth
 
     def _client(self, access_token: str, access_token_secret: str) -> AsyncClient:

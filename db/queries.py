@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import contains_eager, joinedload
@@ -23,6 +24,7 @@ from db.models import (
     Episode,
     EpisodeEvent,
     EpisodeTweet,
+    FinalVideo,
     Host,
     Podcast,
     PostAttempt,
@@ -277,7 +279,13 @@ async def find_episode_by_title(
 
 
 async def delete_episode_without_posts(session: AsyncSession, episode_id: int) -> bool:
-    """Delete the episode unless one of its tweets was posted (or may have been)."""
+    """Delete the episode unless one of its tweets was posted (or may have been).
+
+    The tweet rows are locked first: a live check that claimed one a moment ago (status
+    `posting`, not yet committed) is waited for, and the delete then sees the claim."""
+    await session.execute(
+        sa.select(EpisodeTweet.id).where(EpisodeTweet.episode_id == episode_id).with_for_update()
+    )
     has_posts = (
         sa.select(EpisodeTweet.id)
         .where(
@@ -735,7 +743,19 @@ async def record_outcomes(
             execution_options={"synchronize_session": False},
         )
     if attempts:
-        await session.execute(sa.insert(PostAttempt), [asdict(attempt) for attempt in attempts])
+        # A tweet whose row vanished meanwhile (its episode was removed) has no attempt row to
+        # keep; the others are still recorded.
+        ids = {a.episode_tweet_id for a in attempts}
+        existing = set(
+            await session.scalars(
+                sa.select(EpisodeTweet.id)
+                .where(EpisodeTweet.id.in_(ids))
+                .with_for_update(read=True, key_share=True)  # kept until the attempts are in
+            )
+        )
+        kept = [asdict(a) for a in attempts if a.episode_tweet_id in existing]
+        if kept:
+            await session.execute(sa.insert(PostAttempt), kept)
 
 
 async def mark_sending(
@@ -1002,6 +1022,19 @@ async def save_board(
     await session.execute(sa.update(Episode).where(Episode.id == episode_id).values(**values))
 
 
+async def release_board_stage(session: AsyncSession, episode_id: int, stage: int) -> None:
+    """The board of `stage` could not be posted: the next check tries again."""
+    await session.execute(
+        sa.update(Episode)
+        .where(
+            Episode.id == episode_id,
+            Episode.board_stage == stage,
+            Episode.board_message_id.is_(None),
+        )
+        .values(board_stage=stage - 1)
+    )
+
+
 # -- Discord Scheduled Events of episodes -----------------------------------------------------
 
 
@@ -1176,3 +1209,44 @@ async def record_stream_ends(session: AsyncSession, rows: list[dict[str, object]
             [{**r, "eid": r["id"]} for r in rows],
             execution_options={"synchronize_session": False},
         )
+
+
+# -- YouTube videos whose state is final ------------------------------------------------------
+
+
+async def final_video_states(session: AsyncSession, video_ids: Iterable[str]) -> dict[str, str]:
+    """The remembered final state of each of `video_ids` that has one, in one query."""
+    ids = list(video_ids)
+    if not ids:
+        return {}
+    wanted = sa.bindparam("ids", ids, type_=ARRAY(sa.String))  # one parameter, any count
+    rows = await session.execute(
+        sa.select(FinalVideo.video_id, FinalVideo.state).where(
+            FinalVideo.video_id == sa.any_(wanted)
+        )
+    )
+    return {video_id: state for video_id, state in rows}
+
+
+async def remember_final_videos(session: AsyncSession, states: dict[str, str]) -> None:
+    """Remember final states (one executemany; a video already remembered stays)."""
+    if states:
+        await session.execute(
+            pg_insert(FinalVideo).on_conflict_do_nothing(index_elements=[FinalVideo.video_id]),
+            [{"video_id": v, "state": s} for v, s in states.items()],
+        )
+
+
+async def channels_that_can_change(session: AsyncSession) -> tuple[int, int]:
+    """(active podcasts, those whose last check saw a stream live or waiting): the videos a
+    Data API check still asks about (bot/quota.py)."""
+    changing = sa.or_(
+        Podcast.last_check_result.startswith("live:"),
+        Podcast.last_check_result.startswith("upcoming"),
+    )
+    row = (
+        await session.execute(
+            sa.select(sa.func.count(), sa.func.count().filter(changing)).where(Podcast.active)
+        )
+    ).one()
+    return int(row[0]), int(row[1])
