@@ -21,7 +21,9 @@ def new_reference() -> str:
 
 
 def unexpected_message(ref: str) -> str:
-    return f"Something went wrong (ref {ref}). Nothing was changed; an admin can look it up in the log."
+    # No "nothing was changed": the failure may come after a command changed things (a reply
+    # Discord refused after create-all made the tweets), and a false reassurance is worse.
+    return f"Something went wrong (ref {ref}). An admin can look it up in the log."
 
 
 # ---- the reason catalogue ---------------------------------------------------------------------
