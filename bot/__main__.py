@@ -18,7 +18,10 @@ from bot.config import Settings, SettingsError, load_settings
 from bot.logs import configure_logging
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from alembic.script import ScriptDirectory
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 log = logging.getLogger("onair")
 
@@ -185,6 +188,28 @@ def _is_downgrade(script: ScriptDirectory, current: str | None, target: str) -> 
     return wanted is not None and wanted.revision in below
 
 
+async def _quota_rows(
+    settings: Settings, engine: AsyncEngine, row: Callable[[str, str], None]
+) -> None:
+    """Projected Data API units a day at the configured interval (bot/quota.py)."""
+    from bot import quota
+    from db import queries
+    from db.engine import create_sessionmaker
+
+    async with create_sessionmaker(engine)() as session:
+        channels, changing = await queries.channels_that_can_change(session)
+    per_check = quota.units_per_check(changing)
+    per_day = quota.projected_units_per_day(per_check, settings.live_check_interval_seconds)
+    row(
+        "YouTube quota",
+        f"about {per_day:,} units a day ({per_check} a check every "
+        f"{settings.live_check_interval_seconds} s: {channels} channels, {changing} live or "
+        f"waiting; quota {quota.DEFAULT_DAILY_QUOTA:,})",
+    )
+    if warning := quota.quota_warning(per_day):
+        row("", "WARNING: " + warning)
+
+
 async def _current_revision(engine) -> str | None:  # type: ignore[no-untyped-def]
     async with engine.connect() as conn:
         exists = await conn.scalar(sa.text("SELECT to_regclass('alembic_version') IS NOT NULL"))
@@ -258,6 +283,8 @@ async def run_check(settings: Settings, args: argparse.Namespace) -> int:
                 "Database",
                 f"{where}: reachable (PostgreSQL {version}), schema {revision or 'not created yet (run migrate)'}",
             )
+            if settings.youtube_api_key and revision:
+                await _quota_rows(settings, engine, row)
         except Exception as exc:
             ok = False
             row("Database", f"NOT reachable ({type(exc).__name__}); check DATABASE_URL or DATA_DIR")

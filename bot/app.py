@@ -26,6 +26,7 @@ from bot.clock import utcnow
 from bot.config import Settings
 from bot.crypto import TokenCipher
 from bot.drafts import Drafter
+from bot.final_videos import DatabaseFinalVideos
 from bot.hosts import HostRoster
 from bot.linking import XLinkService
 from bot.live_check import LiveChecker
@@ -138,6 +139,7 @@ async def build_services(
         timeout=settings.http_timeout_seconds,
         max_concurrency=settings.live_check_concurrency,
         on_response=metrics.youtube_response,
+        final_store=DatabaseFinalVideos(sessions),
     )
     stack.push_async_callback(youtube.aclose)
     metrics.count_units_of(youtube)

@@ -17,11 +17,14 @@ import logging
 import re
 import zlib
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import httpx
-import openai
-from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
+
+if TYPE_CHECKING:
+    # The SDK costs some 25 MB of memory to import: only a Drafter with a key loads it.
+    import openai
+    from openai.types.chat import ChatCompletionMessageParam
 
 from bot import tweet_text
 from bot.user_text import sanitize
@@ -184,6 +187,8 @@ class Drafter:
         self._max_attempts = max_attempts
         self._client: openai.AsyncOpenAI | None = None
         if api_key:
+            import openai
+
             # Our own timeout and attempt budget: the SDK's defaults (600 s, 2 retries with
             # backoff) would keep a host waiting for minutes.
             self._client = openai.AsyncOpenAI(
@@ -251,6 +256,9 @@ class Drafter:
         """One chat request; its assistant text, or ``_Failure`` with the fallback reason."""
         if self._client is None:
             raise _Failure("no_api_key")
+        import openai  # loaded with the client: already in sys.modules
+        from openai.types.chat import ChatCompletion
+
         try:
             async with asyncio.timeout(self._timeout):
                 completion = await self._client.chat.completions.create(

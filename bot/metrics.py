@@ -11,7 +11,6 @@ import time
 from collections.abc import Iterable, Mapping
 
 import aiohttp
-import httpx
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -23,6 +22,7 @@ from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
 from bot.errors import Reason
+from bot.youtube.transport import Reply
 from db.models import AttemptOutcome
 
 CHANNEL_STATES = ("live", "upcoming", "offline", "unknown", "blocked")
@@ -145,8 +145,8 @@ class Metrics:
 
     # -- hooks for the HTTP clients -------------------------------------------------------------
 
-    async def youtube_response(self, response: httpx.Response) -> None:
-        """httpx response hook for the YouTube client."""
+    async def youtube_response(self, response: Reply) -> None:
+        """Response hook for the YouTube client (one call per answer, redirects included)."""
         self.youtube_answers.labels(str(response.status_code)).inc()
 
     def x_trace_config(self) -> aiohttp.TraceConfig:

@@ -30,6 +30,7 @@ from bot.youtube import (
     YouTubeUnavailable,
 )
 from db import queries
+from db.engine import single_read
 from db.models import Episode, Podcast
 
 MAX_TITLE = 200
@@ -184,11 +185,11 @@ class PodcastService:
         return podcast, await self._youtube.check_channel(podcast.youtube_channel_id)
 
     async def get(self, guild_id: int) -> Podcast:
-        async with self._sessions() as session:
+        async with single_read(self._sessions) as session:
             return await self._require(session, guild_id)
 
     async def find(self, guild_id: int) -> Podcast | None:
-        async with self._sessions() as session:
+        async with single_read(self._sessions) as session:
             return await queries.get_podcast_by_guild(session, guild_id)
 
     async def deactivate(self, guild_id: int) -> bool:

@@ -344,3 +344,15 @@ class ApiToken(Base):
     token_sha256: Mapped[str] = mapped_column(sa.String(64), unique=True)
     created_by_user_id: Mapped[int] = mapped_column(sa.BigInteger)
     created_at: Mapped[dt.datetime] = _created()
+
+
+class FinalVideo(Base):
+    """A YouTube video whose state can't change any more (a plain upload, an ended stream, one
+    the Data API doesn't know): Data API checks never ask about it again, across restarts
+    (README "How the live check works")."""
+
+    __tablename__ = "youtube_final_videos"
+
+    video_id: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    state: Mapped[str] = mapped_column(sa.String(16))
+    created_at: Mapped[dt.datetime] = _created()

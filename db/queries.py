@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import contains_eager, joinedload
@@ -21,6 +22,7 @@ from db.models import (
     Episode,
     EpisodeEvent,
     EpisodeTweet,
+    FinalVideo,
     Host,
     Podcast,
     PostAttempt,
@@ -1102,3 +1104,44 @@ async def record_stream_ends(session: AsyncSession, rows: list[dict[str, object]
             [{**r, "eid": r["id"]} for r in rows],
             execution_options={"synchronize_session": False},
         )
+
+
+# -- YouTube videos whose state is final ------------------------------------------------------
+
+
+async def final_video_states(session: AsyncSession, video_ids: Iterable[str]) -> dict[str, str]:
+    """The remembered final state of each of `video_ids` that has one, in one query."""
+    ids = list(video_ids)
+    if not ids:
+        return {}
+    wanted = sa.bindparam("ids", ids, type_=ARRAY(sa.String))  # one parameter, any count
+    rows = await session.execute(
+        sa.select(FinalVideo.video_id, FinalVideo.state).where(
+            FinalVideo.video_id == sa.any_(wanted)
+        )
+    )
+    return {video_id: state for video_id, state in rows}
+
+
+async def remember_final_videos(session: AsyncSession, states: dict[str, str]) -> None:
+    """Remember final states (one executemany; a video already remembered stays)."""
+    if states:
+        await session.execute(
+            pg_insert(FinalVideo).on_conflict_do_nothing(index_elements=[FinalVideo.video_id]),
+            [{"video_id": v, "state": s} for v, s in states.items()],
+        )
+
+
+async def channels_that_can_change(session: AsyncSession) -> tuple[int, int]:
+    """(active podcasts, those whose last check saw a stream live or waiting): the videos a
+    Data API check still asks about (bot/quota.py)."""
+    changing = sa.or_(
+        Podcast.last_check_result.startswith("live:"),
+        Podcast.last_check_result.startswith("upcoming"),
+    )
+    row = (
+        await session.execute(
+            sa.select(sa.func.count(), sa.func.count().filter(changing)).where(Podcast.active)
+        )
+    ).one()
+    return int(row[0]), int(row[1])

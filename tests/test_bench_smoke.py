@@ -11,6 +11,20 @@ import pytest
 
 from tests.rig import REPO
 
+# Toy sizes of every section of bench.load (the real run: 800 KB pages, 5,000 channels).
+LOAD_TOY_SIZES = [
+    "--small-pages=20",
+    "--channels=10",
+    "--pad-kib=20",
+    "--latency-ms=5",
+    "--api-channels=100",
+    "--podcasts=10",
+    "--commands=5",
+    "--posting-podcasts=2",
+    "--hosts=2",
+    "--x-latency-ms=5",
+]
+
 
 @pytest.mark.parametrize(
     ("module", "args", "figure"),
@@ -23,6 +37,7 @@ from tests.rig import REPO
         ("bench.posting", ["--tweets", "6", "--latency-ms", "5"], "speedup"),
         ("bench.shards", ["--podcasts", "12"], "speedup"),
         ("bench.page_parse", ["--target-kb", "60", "--repeats", "2"], "ratio_to_json_loads"),
+        ("bench.load", LOAD_TOY_SIZES, "cpu_ratio"),
     ],
 )
 def test_benchmark_runs_and_prints_json(module: str, args: list[str], figure: str) -> None:
@@ -34,7 +49,7 @@ def test_benchmark_runs_and_prints_json(module: str, args: list[str], figure: st
         env=env,
         capture_output=True,
         text=True,
-        timeout=240,
+        timeout=400,
         check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr

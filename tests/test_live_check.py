@@ -451,14 +451,16 @@ async def test_tweet_claimed_by_a_dead_process_becomes_unknown_and_is_never_post
 # ---- what YouTube really does mid-show -------------------------------------------------------
 
 
-async def two_timed_episodes(pipe: Pipeline, setup: PodcastSetup) -> tuple[int, int]:
-    """Today's episode at the time the test starts and a second one three hours later (the
-    setup's untimed episode is removed), each with Alice's tweet."""
+async def two_timed_episodes(
+    pipe: Pipeline, setup: PodcastSetup, later: dt.timedelta = dt.timedelta(hours=3)
+) -> tuple[int, int]:
+    """Today's episode at the time the test starts and a second one `later` (the setup's
+    untimed episode is removed), each with Alice's approved tweet."""
     now = pipe.clock()
     async with pipe.sessions() as session, session.begin():
         await queries.delete_episode_without_posts(session, setup.episode_id)
     ids = []
-    for title, at in (("Morning show", now), ("Evening show", now + dt.timedelta(hours=3))):
+    for title, at in (("Morning show", now), ("Evening show", now + later)):
         episode = await pipe.podcasts.add_episode(
             GUILD, title=title, date=at.date().isoformat(), time=at.strftime("%H:%M"), notes=None
         )
@@ -492,6 +494,27 @@ async def test_restart_mid_show_moves_the_link_and_posts_nothing_new(pipe: Pipel
     [report] = result.reports
     assert (report.episode_id, report.stream_url) == (morning, watch_url(restart))
     assert len(desk.sent) == 1 and len(desk.edited) == 1  # the same message, edited
+
+
+async def test_new_stream_when_the_next_episode_is_due_is_that_episode(
+    pipe: Pipeline,
+) -> None:
+    """Back-to-back shows: a new video soon after the first stream, once the next episode's
+    time has come, is the next episode's stream (its tweet is posted), not a restart."""
+    setup = await alice_podcast(pipe)
+    first, following = await two_timed_episodes(pipe, setup, dt.timedelta(minutes=20))
+    go_live(pipe, setup.channel_id, VIDEO)
+    await pipe.checker.run_check()
+    pipe.youtube_emu.end_stream(VIDEO)
+
+    pipe.clock.advance(dt.timedelta(minutes=10))
+    second = video_id(2)
+    go_live(pipe, setup.channel_id, second, started_at=pipe.clock())
+    await pipe.checker.run_check()
+
+    assert (await load_episode(pipe.sessions, first)).live_video_id == VIDEO
+    assert (await load_episode(pipe.sessions, following)).live_video_id == second
+    assert pipe.tweets_posted() == 2
 
 
 async def test_two_episodes_on_one_day_each_get_their_own_stream(pipe: Pipeline) -> None:

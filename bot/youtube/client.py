@@ -24,13 +24,12 @@ import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote
-
-import httpx
 
 from bot.youtube.channel_input import INVALID_CHANNEL_MESSAGE, is_channel_id, parse_channel_input
 from bot.youtube.parsers import (
+    LivePageCutoff,
     extract_channel_id,
     looks_like_captcha,
     parse_feed,
@@ -41,6 +40,7 @@ from bot.youtube.transport import (
     API_UNIT_COST,
     BACKOFF_REASONS,
     ApiFallback,
+    Reply,
     Transport,
     Trouble,
 )
@@ -61,6 +61,16 @@ from bot.youtube.types import (
 log = logging.getLogger("bot.youtube")
 
 VIDEOS_PER_CALL = 50
+
+
+class FinalVideoStore(Protocol):
+    """Where final video states outlive the process and the in-memory cache (in the bot: the
+    database), so a restart or a big batch doesn't spend units asking about them again."""
+
+    async def load(self, video_ids: list[str]) -> Mapping[str, VideoState]: ...
+
+    async def save(self, states: Mapping[str, VideoState]) -> None: ...
+
 
 # What the Data API check of a batch leaves to do: per channel, the videos whose final state is
 # known and the ids to ask videos.list about.
@@ -144,7 +154,8 @@ class YouTubeClient:
         backoff_base: float = 60.0,
         backoff_max: float = 1800.0,
         video_cache_size: int = 10_000,
-        on_response: Callable[[httpx.Response], Awaitable[None]] | None = None,
+        final_store: FinalVideoStore | None = None,
+        on_response: Callable[[Reply], Awaitable[None]] | None = None,
     ) -> None:
         self._transport = Transport(
             base_url,
@@ -159,6 +170,7 @@ class YouTubeClient:
         )
         self._final_states: OrderedDict[str, VideoState] = OrderedDict()
         self._video_cache_size = video_cache_size
+        self._final_store = final_store
 
     async def aclose(self) -> None:
         await self._transport.aclose()
@@ -324,7 +336,9 @@ class YouTubeClient:
         """
         live_trouble: Trouble | None = None
         try:
-            response = await self._transport.fetch_page(f"/channel/{channel_id}/live")
+            response = await self._transport.fetch_page(
+                f"/channel/{channel_id}/live", cutoff=LivePageCutoff
+            )
         except Trouble as trouble:
             if trouble.reason in _STOPS_PAGE_CHECKS:
                 raise
@@ -362,7 +376,10 @@ class YouTubeClient:
         if not video_ids:
             return {}
         responses = await asyncio.gather(
-            *(self._transport.fetch_page("/watch", params={"v": v}) for v in video_ids)
+            *(
+                self._transport.fetch_page("/watch", params={"v": v}, cutoff=LivePageCutoff)
+                for v in video_ids
+            )
         )
         pages: dict[str, LivePage] = {}
         for video_id, response in zip(video_ids, responses, strict=True):
@@ -482,6 +499,11 @@ class YouTubeClient:
         await asyncio.gather(*(read_feed(c) for c in channel_ids))
         now = self._transport.clock()
         plans = {c: self._split_known(entries, known_videos) for c, entries in feeds.items()}
+        from_feeds = list(dict.fromkeys(v for _, ask in plans.values() for v in ask))
+        if from_feeds and self._final_store is not None:
+            plans = await self._with_stored_finals(
+                self._final_store, feeds, plans, known_videos, from_feeds
+            )
         for channel_id, (_, ask) in plans.items():
             ask.extend(
                 s.video_id
@@ -502,7 +524,36 @@ class YouTubeClient:
             mine = [by_id[v] for v in ask if v in by_id]
             check = self._api_result(channel_id, states, ask, mine, scheduled[channel_id], now)
             results[channel_id] = self._transport.settle(check)
+        learned = {v: states[v] for states, ask in plans.values() for v in ask}
+        await self._save_finals({v: s for v, s in learned.items() if s.is_final})
         return to_page, units
+
+    async def _with_stored_finals(
+        self,
+        store: FinalVideoStore,
+        feeds: Mapping[str, list[FeedEntry]],
+        plans: dict[str, _Plan],
+        known_videos: Mapping[str, VideoState],
+        asked: list[str],
+    ) -> dict[str, _Plan]:
+        """The plans again, with what the store remembers about the ids we'd ask about."""
+        try:
+            stored = await store.load(asked)
+        except Exception:
+            log.warning("remembered video states unavailable; asking YouTube", exc_info=True)
+            return plans
+        if not stored:
+            return plans
+        known = {**known_videos, **stored}
+        return {c: self._split_known(feeds[c], known) for c in plans}
+
+    async def _save_finals(self, states: Mapping[str, VideoState]) -> None:
+        if not states or self._final_store is None:
+            return
+        try:
+            await self._final_store.save(states)
+        except Exception:
+            log.warning("could not remember final video states", exc_info=True)
 
     async def _feed_entries(self, channel_id: str) -> list[FeedEntry]:
         """The channel's recent videos from its RSS feed (free of quota)."""

@@ -413,3 +413,57 @@ def google_error_reasons(body: object) -> set[str]:
             if isinstance(entry, dict) and isinstance(entry.get("reason"), str):
                 reasons.add(entry["reason"])
     return reasons
+
+
+_CANONICAL_BYTES_RE = re.compile(
+    rb"""<link\b[^>]*\brel\s*=\s*["']canonical["'][^>]*>""", re.IGNORECASE
+)
+_PLAYER_OBJECT_BYTES_RE = re.compile(rb"""ytInitialPlayerResponse["'\]]*\s*=\s*\{""")
+_INITIAL_DATA_OBJECT_BYTES_RE = re.compile(rb"""ytInitialData["'\]]*\s*=\s*\{""")
+_SCRIPT_END_BYTES_RE = re.compile(rb"</script", re.IGNORECASE)
+_OVERLAP = 512  # longer than any of the patterns above can match across a chunk boundary
+
+
+class LivePageCutoff:
+    """Says when enough of a ``/live`` or watch page has arrived for ``parse_live_page``.
+
+    The canonical link (in the head) says which object decides: a watch page's
+    ``ytInitialPlayerResponse``, a channel page's (home or Live tab) ``ytInitialData``. That
+    object is complete at the latest at the end of its script: HTML ends script text at the
+    first ``</script``, so a literal one can't occur inside it
+    (https://html.spec.whatwg.org/#script-data-state). What follows on a real page (hundreds of
+    KB of player and configuration scripts) is never read. Each call scans only what arrived
+    since the last one. Anything unexpected (no canonical link, a captcha or consent page) is
+    read in full and left to ``parse_live_page``.
+    """
+
+    def __init__(self) -> None:
+        self._canonical_from = 0
+        self._object_re: re.Pattern[bytes] | None = None
+        self._object_from = 0
+        self._object_at: int | None = None
+
+    def __call__(self, body: bytes | bytearray) -> bool:
+        if self._object_re is None:
+            match = _CANONICAL_BYTES_RE.search(body, self._canonical_from)
+            if match is None:
+                self._canonical_from = max(0, len(body) - _OVERLAP)
+                return False
+            tag = match.group(0)
+            if b"/channel/" in tag or b"/@" in tag:
+                self._object_re = _INITIAL_DATA_OBJECT_BYTES_RE
+            elif b"/watch" in tag:
+                self._object_re = _PLAYER_OBJECT_BYTES_RE
+            else:
+                self._canonical_from = len(body)  # an odd page: parse_live_page will say so
+                return False
+        if self._object_at is None:
+            found = self._object_re.search(body, self._object_from)
+            if found is None:
+                self._object_from = max(0, len(body) - _OVERLAP)
+                return False
+            self._object_at = found.end()
+        if _SCRIPT_END_BYTES_RE.search(body, self._object_at) is not None:
+            return True
+        self._object_at = max(self._object_at, len(body) - _OVERLAP)
+        return False

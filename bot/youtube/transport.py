@@ -1,7 +1,11 @@
 """Asking YouTube: requests, same-site redirects, Retry-After and backoff, Data API quota state.
 
-One ``httpx.AsyncClient`` for every page, feed and API call, with a concurrency bound and a hard
-deadline per request. Failing channels back off on their own, honouring ``Retry-After``; the
+One ``aiohttp.ClientSession`` for every page, feed and API call, with a concurrency bound and a
+hard deadline per request. aiohttp, not httpx, because this is the hot path: a check receives
+megabytes of HTML on the event loop that must also answer Discord within 3 seconds, and
+httpx/httpcore spends several times aiohttp's CPU receiving the same pages (README, "Performance";
+bench/load.py measures both). A ``/live`` page is read only until the parts that decide
+live/upcoming/offline have arrived (``LivePageCutoff``), then the connection is dropped. Failing channels back off on their own, honouring ``Retry-After``; the
 others are not slowed down. Quota exhaustion pauses the Data API until midnight Pacific time,
 when Google resets the quota; a rejected key pauses it for good. Each of those is reported once
 (``take_notices``) to whoever checks the next batch.
@@ -10,15 +14,18 @@ when Google resets the quota; a rejected key pauses it for good. Each of those i
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 from zoneinfo import ZoneInfo
 
-import httpx
+import aiohttp
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from bot.youtube.channel_input import YOUTUBE_HOSTS, is_channel_id
 from bot.youtube.parsers import google_error_reasons
@@ -53,6 +60,31 @@ KEY_REJECTED_REASONS = frozenset(
         "forbidden",
     }
 )
+
+
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+READ_CHUNK = 64 * 1024
+MAX_BODY_BYTES = 8 * 1024 * 1024  # a real /live page is about 1 MB
+
+# Called with the body received so far; True once enough of it has arrived.
+BodyCutoff = Callable[[bytearray], bool]
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One HTTP answer, read and closed: what the client and the parsers look at."""
+
+    status_code: int
+    headers: CIMultiDictProxy[str]
+    text: str
+    url: str
+
+    @property
+    def is_redirect(self) -> bool:
+        return self.status_code in REDIRECT_STATUSES and "location" in self.headers
+
+    def json(self) -> Any:
+        return json.loads(self.text)
 
 
 class Trouble(Exception):
@@ -108,7 +140,7 @@ class Transport:
         clock: Callable[[], datetime],
         backoff_base: float,
         backoff_max: float,
-        on_response: Callable[[httpx.Response], Awaitable[None]] | None = None,
+        on_response: Callable[[Reply], Awaitable[None]] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._base_host = urlsplit(self.base_url).netloc.lower()
@@ -118,22 +150,10 @@ class Transport:
         self.clock = clock
         self._backoff_base = backoff_base
         self._backoff_max = backoff_max
+        self._max_concurrency = max_concurrency
         self._semaphore = asyncio.Semaphore(max_concurrency)
-        self._http = httpx.AsyncClient(
-            follow_redirects=False,
-            timeout=httpx.Timeout(timeout),
-            limits=httpx.Limits(
-                max_connections=max_concurrency,
-                max_keepalive_connections=max_concurrency,
-                keepalive_expiry=60.0,
-            ),
-            headers={
-                "User-Agent": BROWSER_USER_AGENT,
-                "Accept-Language": "en-US,en;q=0.9",
-            },
-            cookies={"SOCS": "CAI"},  # "reject all" consent: skips the EU consent interstitial
-            event_hooks={"response": [on_response]} if on_response else None,
-        )
+        self._session: aiohttp.ClientSession | None = None  # made in the event loop, on first use
+        self._on_response = on_response
         self._next_allowed_at: dict[str, datetime] = {}
         self._failures: dict[str, int] = {}
         self._api_paused_until: datetime | None = None
@@ -145,7 +165,25 @@ class Transport:
         self.units_used = 0  # Data API units spent (an estimate of Google's count)
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self._max_concurrency, keepalive_timeout=60.0),
+                headers={
+                    "User-Agent": BROWSER_USER_AGENT,
+                    "Accept-Language": "en-US,en;q=0.9",
+                    # "reject all" consent: skips the EU consent interstitial. A header, not the
+                    # cookie jar: the jar would keep whatever cookies YouTube sets.
+                    "Cookie": "SOCS=CAI",
+                },
+                cookie_jar=aiohttp.DummyCookieJar(),
+                auto_decompress=True,
+            )
+        return self._session
 
     # ----- Data API state ----------------------------------------------------------------------
 
@@ -240,28 +278,70 @@ class Transport:
         url: str,
         params: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
-    ) -> httpx.Response:
-        """One GET within the concurrency bound and a hard deadline (httpx's is per phase)."""
+        cutoff: BodyCutoff | None = None,
+    ) -> Reply:
+        """One GET within the concurrency bound and a hard deadline for the whole exchange."""
         async with self._semaphore:
             try:
                 async with asyncio.timeout(self._timeout):
-                    return await self._http.get(url, params=params, headers=headers)
-            except (TimeoutError, httpx.TimeoutException):
+                    return await self._get(url, params, headers, cutoff)
+            except TimeoutError:
                 raise Trouble("timeout") from None
-            except httpx.HTTPError:
+            except (aiohttp.ClientError, UnicodeError, ValueError):
                 raise Trouble("network") from None
 
+    async def _get(
+        self,
+        url: str,
+        params: Mapping[str, str] | None,
+        headers: Mapping[str, str] | None,
+        cutoff: BodyCutoff | None,
+    ) -> Reply:
+        async with self._http().get(
+            url, params=params, headers=headers, allow_redirects=False
+        ) as response:
+            body = bytearray()
+            while len(body) <= MAX_BODY_BYTES:
+                chunk = await response.content.read(READ_CHUNK)
+                if not chunk:
+                    break
+                body += chunk
+                if cutoff is not None and response.status == 200 and cutoff(body):
+                    response.close()  # the rest is never read: drop the connection
+                    break
+            else:
+                raise Trouble("unparseable")
+            try:
+                text = body.decode(response.charset or "utf-8", errors="replace")
+            except LookupError:  # a charset Python doesn't know: YouTube sends UTF-8
+                text = body.decode("utf-8", errors="replace")
+            reply = Reply(
+                response.status,
+                CIMultiDictProxy(CIMultiDict(response.headers)),
+                text,
+                str(response.url),
+            )
+        if self._on_response is not None:
+            await self._on_response(reply)
+        return reply
+
     async def fetch_page(
-        self, path: str, params: Mapping[str, str] | None = None
-    ) -> httpx.Response:
+        self,
+        path: str,
+        params: Mapping[str, str] | None = None,
+        cutoff: Callable[[], BodyCutoff] | None = None,
+    ) -> Reply:
         """GET a www page (``path`` under the base URL), following only same-site redirects.
 
         Returns 200 and 404 responses; everything else is a ``Trouble``. A redirect elsewhere
-        (consent.youtube.com, google.com/sorry) is reported, never followed.
+        (consent.youtube.com, google.com/sorry) is reported, never followed. ``cutoff`` makes,
+        for each answer, the judge of when enough of its body has arrived.
         """
         url = self.base_url + path
         for _ in range(MAX_SAME_SITE_REDIRECTS + 1):
-            response = await self._send(url, params=params)
+            response = await self._send(
+                url, params=params, cutoff=cutoff() if cutoff is not None else None
+            )
             status = response.status_code
             if status in (200, 404):
                 return response
@@ -284,12 +364,12 @@ class Transport:
             raise Trouble("unexpected_status")
         raise Trouble("unparseable")  # a redirect loop
 
-    def _same_site_target(self, response: httpx.Response) -> str | None:
+    def _same_site_target(self, response: Reply) -> str | None:
         """Where a redirect points, mapped onto ``base_url`` when it stays on YouTube."""
         location = response.headers.get("location")
         if not location:
             return None
-        absolute = urljoin(str(response.request.url), location)
+        absolute = urljoin(response.url, location)
         parts = urlsplit(absolute)
         host = parts.netloc.lower()
         if host != self._base_host and (parts.hostname or "").lower() not in YOUTUBE_HOSTS:

@@ -722,6 +722,7 @@ class DiscordEmulator(LoopbackEmulator):
         if kind not in ALLOWED_CALLBACKS[run.type]:
             raise ApiError.form({"type": f"Callback type {kind} is not valid for this interaction"})
         message = self._answer(run, kind, data, files)
+        run.acked_at = loop.time()
         run.callbacks.append(body)
         self._changed()
         if request.query.get("with_response") not in ("1", "true", "True"):

@@ -114,6 +114,7 @@ class InteractionRun:
         self.followups: list[StoredMessage] = []
         self.late = False
         self.dispatched_at = 0.0
+        self.acked_at = 0.0  # loop time of the accepted initial callback (bench/load.py)
         self._events: list[StoredMessage] = []
         self._cursor = 0
 

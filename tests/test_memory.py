@@ -1,0 +1,55 @@
+"""Memory: what the bot doesn't need is never imported (openai without a key, Alembic when the
+database is already migrated). Each probe runs in a fresh interpreter."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+
+from db import migrate
+from tests.rig import REPO
+
+PROBE = """
+import asyncio, json, sys
+from bot.drafts import Drafter
+from db import migrate
+from db.engine import create_engine
+
+async def main():
+    engine = create_engine(sys.argv[1], pool_size=1)
+    try:
+        await migrate.upgrade(engine)
+    finally:
+        await engine.dispose()
+    Drafter(api_key=None)
+    print(json.dumps({name: name in sys.modules for name in ("openai", "alembic")}))
+
+asyncio.run(main())
+"""
+
+
+def test_head_revision_read_from_files_is_alembics_head() -> None:
+    """The chain's head read from the files is the one Alembic computes."""
+    config = Config()
+    config.set_main_option("script_location", str(migrate.MIGRATIONS_DIR))
+    assert migrate.head_revision() == ScriptDirectory.from_config(config).get_current_head()
+
+
+def test_migrated_bot_without_ai_key_loads_neither_openai_nor_alembic(database_url: str) -> None:
+    """Start-up on a database at the head, with no OPENAI_API_KEY, imports neither library."""
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, database_url],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.splitlines()[-1]) == {"openai": False, "alembic": False}

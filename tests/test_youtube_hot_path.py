@@ -1,0 +1,101 @@
+"""The YouTube hot path reads a /live page only as far as it must, and decides as if it had
+read it all: pages from the loopback YouTube, cut where ``LivePageCutoff`` says."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import aiohttp
+import pytest
+
+from bot.youtube import YouTubeClient, parse_live_page
+from bot.youtube.parsers import LivePageCutoff
+from bot.youtube.transport import MAX_BODY_BYTES
+from tests.emulators.base import Fault
+from tests.emulators.youtube_site import YouTubeEmulator
+
+CHANNEL = "UCaaaaaaaaaaaaaaaaaaaaaa"
+CHUNK = 64  # small, so the cut is visible on the emulator's 2 KB pages
+
+
+@pytest.fixture
+async def emu() -> AsyncIterator[YouTubeEmulator]:
+    async with YouTubeEmulator() as emulator:
+        emulator.add_channel(CHANNEL, title="OnAir Pod")
+        yield emulator
+
+
+async def live_page(emu: YouTubeEmulator) -> bytes:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"{emu.base_url}/channel/{CHANNEL}/live") as response,
+    ):
+        return await response.read()
+
+
+def cut(page: bytes) -> bytes | None:
+    """Feed `page` to a cutoff in chunks, as the transport does; the prefix it keeps."""
+    cutoff = LivePageCutoff()
+    body = bytearray()
+    for start in range(0, len(page), CHUNK):
+        body += page[start : start + CHUNK]
+        if cutoff(body):
+            return bytes(body)
+    return None
+
+
+@pytest.mark.parametrize("scene", ["live", "upcoming", "offline", "ended"])
+async def test_cut_page_decides_like_the_whole_page(emu: YouTubeEmulator, scene: str) -> None:
+    """For each state, the cutoff stops right after the script holding the deciding object
+    (the player response of a watch page, ytInitialData of a channel page) and the kept
+    prefix parses to exactly what the whole page says."""
+    now = datetime.now(UTC)
+    if scene == "live":
+        emu.go_live(CHANNEL, "liveVideo01", 'Ep 13: {"live"}; </script> Q&A')
+    elif scene == "upcoming":
+        emu.schedule_stream(CHANNEL, "soonVideo01", "Ep 14", now + timedelta(hours=1))
+    elif scene == "ended":
+        emu.go_live(CHANNEL, "doneVideo01", "Ep 12", started_at=now - timedelta(hours=2))
+        emu.end_stream("doneVideo01")
+    page = await live_page(emu)
+
+    prefix = cut(page)
+
+    watch_page = b'rel="canonical" href="https://www.youtube.com/watch' in page
+    marker = b"ytInitialPlayerResponse = {" if watch_page else b"ytInitialData = {"
+    decided_at = page.index(b"</script", page.index(marker))
+    assert prefix is not None
+    assert decided_at < len(prefix) <= decided_at + CHUNK + len(b"</script")
+    whole = parse_live_page(page.decode())
+    assert whole.state == scene if scene != "ended" else whole.state == "offline"
+    assert parse_live_page(prefix.decode(errors="replace")) == whole
+
+
+async def test_captcha_page_is_read_whole(emu: YouTubeEmulator) -> None:
+    """A page without a canonical link never looks decided: it is read to the end."""
+    emu.captcha_wall()
+    assert cut(await live_page(emu)) is None
+
+
+async def test_client_decides_without_waiting_for_the_tail(emu: YouTubeEmulator) -> None:
+    """The client answers "live" from a page whose deciding part is in, though the whole page
+    is larger than a full read would accept (MAX_BODY_BYTES)."""
+    emu.go_live(CHANNEL, "liveVideo01", "Ep 13")
+    page = await live_page(emu)
+    prefix = cut(page)
+    assert prefix is not None
+    tail = page[len(prefix) :]
+    emu.inject(
+        Fault(
+            "status",
+            path_prefix=f"/channel/{CHANNEL}/live",
+            status=200,
+            body=prefix + b" " * (MAX_BODY_BYTES + 1) + tail,
+            times=None,
+        )
+    )
+    async with YouTubeClient(emu.base_url, emu.base_url + "/youtube/v3", timeout=5) as client:
+        check = await client.check_channel(CHANNEL)
+    assert check.state == "live"
+    assert check.video_id == "liveVideo01"
