@@ -15,7 +15,7 @@ import discord
 import sqlalchemy as sa
 
 from bot.config import Settings, SettingsError, load_settings
-from bot.logs import configure_logging
+from bot.logs import configure_logging, redact_url
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -71,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
 
 async def run_bot(settings: Settings, args: argparse.Namespace) -> int:
     from bot.app import CommandSyncRefused, build_services, make_bot, point_discord_at
+    from bot.web.server import HttpPortUnavailable
 
     point_discord_at(settings)
     async with AsyncExitStack() as stack:
@@ -111,6 +112,13 @@ async def run_bot(settings: Settings, args: argparse.Namespace) -> int:
                 print(
                     f"OnAir: {where} refused the slash commands: invite the bot there with the "
                     "bot and applications.commands scopes, or fix DISCORD_GUILD_ID",
+                    file=sys.stderr,
+                )
+                return 2
+            except HttpPortUnavailable as busy:
+                print(
+                    f"OnAir: setting HTTP_PORT {busy.port} can't be used on HTTP_HOST "
+                    f"{busy.host} ({busy.reason.lower()}): pick a free port, or unset HTTP_PORT",
                     file=sys.stderr,
                 )
                 return 2
@@ -250,7 +258,8 @@ async def run_check(settings: Settings, args: argparse.Namespace) -> int:
     )
     row(
         "AI drafts",
-        f"{settings.openai_model} via {settings.openai_base_url or 'OpenAI'}"
+        f"{settings.openai_model} via "
+        f"{redact_url(settings.openai_base_url) if settings.openai_base_url else 'OpenAI'}"
         if settings.openai_api_key
         else "OPENAI_API_KEY unset: drafts use a template",
     )

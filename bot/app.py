@@ -149,6 +149,7 @@ async def build_services(
         settings.secret("x_consumer_secret"),
         timeout=settings.http_timeout_seconds,
         trace_configs=[metrics.x_trace_config()],
+        on_oauth_status=metrics.x_status,
     )
     stack.push_async_callback(x.aclose)
     drafter = Drafter(
@@ -213,7 +214,12 @@ async def build_services(
         metrics=metrics,
         api=ApiAccess(sessions),
         readiness=ReadinessService(
-            sessions, x, cipher, x_limiter=x_limiter, clock=clock, shards=shards_of(settings)
+            sessions,
+            x,
+            cipher,
+            x_limiter=x_command_limiter,  # link checks never slow go-live posting down
+            clock=clock,
+            shards=shards_of(settings),
         ),
         budgets={"x": SharedBudget(*X_COMMAND_BUDGET)},
         show=ShowEvents(sessions, event_minutes=settings.event_default_minutes),

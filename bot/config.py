@@ -16,6 +16,8 @@ from cryptography.fernet import Fernet
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.logs import url_credentials
+
 ENCRYPTION_KEY_FILE = "encryption.key"
 
 _HINTS = {
@@ -210,7 +212,11 @@ class Settings(BaseSettings):
 
     def secret_values(self) -> list[str]:
         """Every secret setting's value, for the log filter that blanks them out."""
-        return [v.get_secret_value() for v in self.__dict__.values() if isinstance(v, SecretStr)]
+        return [
+            *(v.get_secret_value() for v in self.__dict__.values() if isinstance(v, SecretStr)),
+            *url_credentials(self.database_url),
+            *url_credentials(self.openai_base_url),
+        ]
 
     def secret(self, name: str) -> str | None:
         value = getattr(self, name)

@@ -300,6 +300,10 @@ class AIBudgetUsed(OnAirError):
     )
 
 
+class DatabaseUnavailable(OnAirError):
+    template = "OnAir can't reach its database right now. Please try again in a few minutes."
+
+
 class RateLimited(OnAirError):
     template = "Slow down a little: try again in {seconds} s."
 

@@ -9,8 +9,36 @@ import logging
 import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 REDACTED = "[redacted]"
+# discord.py logs every REST call at DEBUG; an interaction's token sits in its callback URL
+# (/interactions/{id}/{token}/callback) and its follow-up URLs (/webhooks/{app id}/{token}).
+_URL_TOKENS = re.compile(r"(/(?:interactions|webhooks)/\d+/)([^/\s?\"']+)")
+# Query parameters that carry credentials in a configured URL (OPENAI_BASE_URL).
+_SECRET_PARAMS = re.compile(r"key|token|secret|password|auth|sig", re.I)
+
+
+def url_credentials(url: str | None) -> list[str]:
+    """The secret parts of a configured URL: its password, and credential-like query values."""
+    if not url:
+        return []
+    parts = urlsplit(url)
+    found = [parts.password] if parts.password else []
+    found += [v for k, v in parse_qsl(parts.query) if v and _SECRET_PARAMS.search(k)]
+    return found
+
+
+def redact_url(url: str) -> str:
+    """`url` safe to print: user info and credential-like query values replaced."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = f"{REDACTED}@{netloc.rsplit('@', 1)[1]}"
+    query = "&".join(
+        f"{k}={REDACTED if _SECRET_PARAMS.search(k) else v}" for k, v in parse_qsl(parts.query)
+    )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 class SecretRedactor(logging.Filter):
@@ -21,8 +49,6 @@ class SecretRedactor(logging.Filter):
         self._secrets = sorted({s for s in secrets if s and len(s) >= 6}, key=len, reverse=True)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not self._secrets:
-            return True
         message = record.getMessage()
         clean = self._scrub(message)
         if record.exc_info and not record.exc_text:
@@ -34,6 +60,7 @@ class SecretRedactor(logging.Filter):
         return True
 
     def _scrub(self, text: str) -> str:
+        text = _URL_TOKENS.sub(rf"\1{REDACTED}", text)
         for secret in self._secrets:
             text = text.replace(secret, REDACTED)
         return text

@@ -149,6 +149,10 @@ class Metrics:
         """Response hook for the YouTube client (one call per answer, redirects included)."""
         self.youtube_answers.labels(str(response.status_code)).inc()
 
+    def x_status(self, status: int) -> None:
+        """One answer from X (the v2 API through aiohttp, the PIN flow through requests)."""
+        self.x_answers.labels(str(status)).inc()
+
     def x_trace_config(self) -> aiohttp.TraceConfig:
         """aiohttp tracing for the X client's session: one count per answer."""
 
@@ -157,7 +161,7 @@ class Metrics:
             context: object,
             params: aiohttp.TraceRequestEndParams,
         ) -> None:
-            self.x_answers.labels(str(params.response.status)).inc()
+            self.x_status(params.response.status)
 
         trace = aiohttp.TraceConfig()
         trace.on_request_end.append(on_end)

@@ -215,6 +215,11 @@ class ReadinessService:
         async with self._sessions() as session, session.begin():
             await queries.save_board(session, episode_id, channel_id, message_id, digest)
 
+    async def board_not_posted(self, board: Board) -> None:
+        """Posting the board failed (channel gone, no permission, Discord down): retry later."""
+        async with self._sessions() as session, session.begin():
+            await queries.release_board_stage(session, board.episode_id, board.stage)
+
     async def _build(
         self,
         podcast: Podcast,

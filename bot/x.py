@@ -145,9 +145,11 @@ class _OAuth1UserHandler(tweepy.OAuth1UserHandler):
         *,
         api_base_url: str,
         timeout: float,
+        on_status: Callable[[int], None] | None = None,
     ) -> None:
         self._api_base_url = api_base_url
         self._timeout = timeout
+        self._on_status = on_status
         super().__init__(consumer_key, consumer_secret, callback="oob")  # "oob": the PIN flow
 
     def _get_oauth_url(self, endpoint: str) -> str:
@@ -166,6 +168,11 @@ class _OAuth1UserHandler(tweepy.OAuth1UserHandler):
         adapter = _TimeoutAdapter(self._timeout)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
+        on_status = self._on_status
+        if on_status is not None:  # /metrics counts X's answers by status
+            session.hooks["response"].append(
+                lambda response, *_, **__: on_status(response.status_code)
+            )
         self._oauth_session = session
 
 
@@ -270,9 +277,11 @@ class XService:
         consumer_secret: str | None = None,
         timeout: float = 15.0,
         trace_configs: list[aiohttp.TraceConfig] | None = None,
+        on_oauth_status: Callable[[int], None] | None = None,
     ) -> None:
         self._api_base_url = api_base_url.rstrip("/")
         self._trace_configs = trace_configs
+        self._on_oauth_status = on_oauth_status
         self._consumer_key = consumer_key or None
         self._consumer_secret = consumer_secret or None
         self._timeout = timeout
@@ -458,7 +467,11 @@ class XService:
     def _oauth_handler(self) -> _OAuth1UserHandler:
         consumer_key, consumer_secret = self._require_configured()
         return _OAuth1UserHandler(
-            consumer_key, consumer_secret, api_base_url=self._api_base_url, timeout=self._timeout
+            consumer_key,
+            consumer_secret,
+            api_base_url=self._api_base_url,
+            timeout=self._timeout,
+            on_status=self._on_oauth_status,
         )
 
     def _client(self, access_token: str, access_token_secret: str) -> _AsyncClient:

@@ -91,6 +91,14 @@ async def is_admin_or_host(interaction: discord.Interaction) -> bool:
         raise Refused(NotAllowed(reason="Only podcast admins and hosts can do that.")) from None
 
 
+async def may_see_episodes(interaction: discord.Interaction) -> bool:
+    """Admins and hosts may see the podcast's episodes (the autocomplete lists)."""
+    try:
+        return await is_admin_or_host(interaction)
+    except Refused:
+        return False
+
+
 def admin_only() -> Callable[[T], T]:
     return app_commands.check(is_admin)
 
@@ -147,6 +155,19 @@ class InputCheckedTree(app_commands.CommandTree):  # type: ignore[type-arg]
     """The command tree, with one input rule for every option of every command: a value with a
     control character (NUL, which PostgreSQL refuses, and the like) is refused before any
     command runs. Invisible characters are stripped later, by the services that store text."""
+
+    async def _call(self, interaction: discord.Interaction) -> None:
+        """discord.py answers only the errors raised inside a command; one raised by a check
+        (the database is down while a check reads the podcast) would leave Discord saying "the
+        application did not respond". Those get the same error handler."""
+        try:
+            await super()._call(interaction)
+        except Exception as error:
+            if interaction.type is discord.InteractionType.autocomplete:
+                if not interaction.response.is_done():
+                    await interaction.response.autocomplete([])
+                return
+            await self.on_error(interaction, error)  # type: ignore[arg-type]
 
     async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
         data: Any = interaction.data or {}

@@ -13,8 +13,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.errors import OnAirError, new_reference, unexpected_message
+from bot.errors import DatabaseUnavailable, OnAirError, new_reference, unexpected_message
 from cogs.checks import Refused
+from db.engine import is_outage
 
 log = logging.getLogger("onair.errors")
 
@@ -29,6 +30,14 @@ def user_message_for(error: BaseException, interaction: discord.Interaction) -> 
         return "OnAir commands work inside a server, not in direct messages."
     if isinstance(original, app_commands.CheckFailure):
         return "You can't use this command."
+    if is_outage(original):
+        log.warning(
+            "database unreachable (%s) during %s in guild %s",
+            type(original).__name__,
+            interaction.command.qualified_name if interaction.command else "a component",
+            interaction.guild_id,
+        )
+        return DatabaseUnavailable().user_message
     ref = new_reference()
     command = interaction.command.qualified_name if interaction.command else "component"
     log.error(

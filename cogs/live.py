@@ -145,7 +145,11 @@ class LiveCog(commands.Cog):
                 report.episode_id, channel.id, message.id
             )  # type: ignore[union-attr]
         except discord.HTTPException:
-            log.warning("could not post the stream report for episode %s", report.episode_id)
+            log.warning(
+                "could not post the stream report for episode %s",
+                report.episode_id,
+                extra={"guild_id": report.guild_id, "episode_id": report.episode_id},
+            )
 
     async def _deliver_notice(self, notice: Notice) -> None:
         channel = await self._channel(notice.announce_channel_id)

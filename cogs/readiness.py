@@ -60,6 +60,8 @@ class ReadinessCog(commands.Cog):
         channel = self.bot.get_channel(board.announce_channel_id)
         if not isinstance(channel, discord.abc.Messageable):
             log.warning("announce channel %s is gone or hidden", board.announce_channel_id)
+            if not board.message_id:
+                await self.services.readiness.board_not_posted(board)
             return
         digest = board.digest()
         try:
@@ -81,6 +83,8 @@ class ReadinessCog(commands.Cog):
             )
         except discord.HTTPException:
             log.warning("could not post the readiness board of episode %s", board.episode_id)
+            if not board.message_id:
+                await self.services.readiness.board_not_posted(board)
             return
         await self.services.readiness.save_board_message(
             board.episode_id, message.channel.id, message.id, digest

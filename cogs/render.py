@@ -269,6 +269,18 @@ def live_check_text(check: LiveCheck) -> str:
         return f"🕒 Scheduled, not started yet: **{_plain(check.title or check.video_id)}**, starts {when}\n{check.url}"
     if check.state == "offline":
         return "⚫ Not live right now. OnAir will keep checking."
+    if check.reason in ("blocked", "captcha"):
+        return (
+            "❔ YouTube is showing OnAir its “confirm you're not a bot” or consent page instead "
+            "of the channel, so OnAir can't tell right now and tries again later, more slowly. "
+            "Setting YOUTUBE_API_KEY makes live detection independent of those pages."
+        )
+    if check.reason == "gated":
+        return (
+            "❔ The stream's page is hidden from visitors who aren't signed in (private, "
+            "age-restricted or members-only), so OnAir can't tell whether it is live. It never "
+            "treats that as offline."
+        )
     return (
         "❔ YouTube didn't give a clear answer this time"
         f" ({check.reason or 'no answer'}). OnAir treats that as “unknown”, never as offline, "

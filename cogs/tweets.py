@@ -93,7 +93,7 @@ class TweetsCog(commands.GroupCog, group_name="tweets", group_description="Every
                     else "."
                 )
             )
-        lines.append("Hosts see and edit theirs with /tweet show.")
+        lines.append("Hosts see, edit and approve theirs with /tweet show.")
         if result.unlinked:
             lines.insert(
                 -1, _unlinked_line(result.unlinked, room=MAX_REPLY - len("\n".join(lines)))

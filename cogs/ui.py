@@ -8,15 +8,16 @@ import discord
 from discord import app_commands
 
 from bot.errors import NotYours
-from cogs.checks import services_of
+from cogs.checks import may_see_episodes, services_of
 from cogs.errors import answer_error
 
 
 async def episode_autocomplete(
     interaction: discord.Interaction, current: str
 ) -> list[app_commands.Choice[str]]:
-    """The server's episodes, upcoming soonest first, then recent (Discord shows at most 25)."""
-    if interaction.guild_id is None:
+    """The server's episodes, upcoming soonest first, then recent (Discord shows at most 25).
+    Only for the podcast's admins and hosts: discord.py runs no command checks for autocomplete."""
+    if interaction.guild_id is None or not await may_see_episodes(interaction):
         return []
     choices = await services_of(interaction).podcasts.episode_choices(interaction.guild_id, current)
     return [app_commands.Choice(name=c.label, value=str(c.id)) for c in choices[:25]]

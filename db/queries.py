@@ -271,7 +271,13 @@ async def find_episode_by_title(
 
 
 async def delete_episode_without_posts(session: AsyncSession, episode_id: int) -> bool:
-    """Delete the episode unless one of its tweets was posted (or may have been)."""
+    """Delete the episode unless one of its tweets was posted (or may have been).
+
+    The tweet rows are locked first: a live check that claimed one a moment ago (status
+    `posting`, not yet committed) is waited for, and the delete then sees the claim."""
+    await session.execute(
+        sa.select(EpisodeTweet.id).where(EpisodeTweet.episode_id == episode_id).with_for_update()
+    )
     has_posts = (
         sa.select(EpisodeTweet.id)
         .where(
@@ -697,7 +703,19 @@ async def record_outcomes(
             execution_options={"synchronize_session": False},
         )
     if attempts:
-        await session.execute(sa.insert(PostAttempt), attempts)
+        # A tweet whose row vanished meanwhile (its episode was removed) has no attempt row to
+        # keep; the others are still recorded.
+        ids = {a["episode_tweet_id"] for a in attempts}
+        existing = set(
+            await session.scalars(
+                sa.select(EpisodeTweet.id)
+                .where(EpisodeTweet.id.in_(ids))
+                .with_for_update(read=True, key_share=True)  # kept until the attempts are in
+            )
+        )
+        kept = [a for a in attempts if a["episode_tweet_id"] in existing]
+        if kept:
+            await session.execute(sa.insert(PostAttempt), kept)
 
 
 async def mark_stale_posting_unknown(
@@ -928,6 +946,19 @@ async def save_board(
     if message_id is not None:
         values.update(board_channel_id=channel_id, board_message_id=message_id)
     await session.execute(sa.update(Episode).where(Episode.id == episode_id).values(**values))
+
+
+async def release_board_stage(session: AsyncSession, episode_id: int, stage: int) -> None:
+    """The board of `stage` could not be posted: the next check tries again."""
+    await session.execute(
+        sa.update(Episode)
+        .where(
+            Episode.id == episode_id,
+            Episode.board_stage == stage,
+            Episode.board_message_id.is_(None),
+        )
+        .values(board_stage=stage - 1)
+    )
 
 
 # -- Discord Scheduled Events of episodes -----------------------------------------------------

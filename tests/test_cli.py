@@ -260,3 +260,23 @@ async def test_process_probe_sees_a_running_embedded_server(data_dir: Path) -> N
     finally:
         embedded.stop()
     assert_no_postgres_left(data_dir)
+
+
+def test_check_hides_credentials_in_openai_base_url(workdir: Path, data_dir: Path) -> None:
+    """`check` names the AI server of OPENAI_BASE_URL without its user info or key parameter."""
+    url = "https://me:proxy-pass-123@llm.example/v1?api-key=query-key-456"
+    result = run_cli(
+        "check",
+        cwd=workdir,
+        data_dir=data_dir,
+        env={
+            "OPENAI_API_KEY": FAKE_SECRETS["OPENAI_API_KEY"],
+            "OPENAI_BASE_URL": url,
+            "DATABASE_URL": "postgresql+asyncpg://onair:hunter2-db-password@127.0.0.1:9/onair",
+            "LOG_LEVEL": "DEBUG",
+        },
+    )
+    output = result.stdout + result.stderr
+    assert "llm.example/v1" in result.stdout, output
+    for secret in ("proxy-pass-123", "query-key-456", "hunter2-db-password", "me:proxy"):
+        assert secret not in output, output

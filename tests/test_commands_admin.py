@@ -168,6 +168,19 @@ async def test_youtube_test_reports_offline_then_live(
         assert CHANNEL_ID in run.text()
 
 
+async def test_youtube_test_explains_the_bot_wall_in_plain_words(
+    tmp_path: Path, database_url: str, engine: AsyncEngine
+) -> None:
+    """When YouTube answers with its bot wall, /podcast youtube-test says so and what fixes it."""
+    async with running(tmp_path, database_url) as (w, _):
+        await setup_podcast(w)
+        w.youtube.go_live(CHANNEL_ID, "vidLIVE0001", "Balcony gardens, live")
+        w.youtube.bot_wall(True)
+        run = await w.answer(w.ana, "podcast youtube-test")
+        assert "confirm you're not a bot" in run.text(), run.text()
+        assert "YOUTUBE_API_KEY" in run.text() and "offline" not in run.text().lower()
+
+
 async def test_episode_add_refuses_bad_date_time_and_past(
     tmp_path: Path, database_url: str, engine: AsyncEngine
 ) -> None:

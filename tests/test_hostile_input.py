@@ -221,3 +221,20 @@ async def test_create_all_for_sixty_unlinked_hosts_fits_one_message(
             assert "62 new tweets" in text and len(text) <= 2000, text
             assert re.search(r"and \d+ more\. They can run /x link\.", text), text
             assert await scalar(engine, "SELECT count(*) FROM episode_tweets") == 62
+
+
+async def test_episode_autocomplete_is_only_for_hosts_and_admins(
+    tmp_path: Path, database_url: str, engine: AsyncEngine
+) -> None:
+    """A member with neither role sees no episodes in any autocomplete list; a host and an
+    admin see them."""
+    async with running(tmp_path, database_url) as (w, _):
+        await prepared(w)
+        for member, expected in ((w.mallory, []), (w.alice, [EPISODE]), (w.ana, [EPISODE])):
+            for command in ("tweet show", "tweets status"):
+                choices = await w.discord.autocomplete(w.guild, member, command, "episode", "")
+                assert [c["name"].split(" · ", 1)[1] for c in choices] == expected, (
+                    member,
+                    command,
+                    choices,
+                )

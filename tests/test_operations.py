@@ -105,6 +105,7 @@ async def test_metrics_parse_and_move_after_a_go_live(
     assert value("onair_channels", state="offline") == 0
     assert value("onair_youtube_responses_total", status="200") >= 1
     assert value("onair_x_responses_total", status="201") == 1  # POST /2/tweets created
+    assert value("onair_x_responses_total", status="200") >= 2  # the PIN flow's two steps
     assert value("onair_command_duration_seconds_count", command="podcast setup") == 1
     assert value("onair_command_duration_seconds_count", command="x verify") == 1
     assert 0 <= value("onair_last_live_check_age_seconds") < 5

@@ -21,7 +21,7 @@ from tests.command_helpers import (
     scalar,
     setup_podcast,
 )
-from tests.emulators.discord_api import StoredMessage
+from tests.emulators.discord_api import Permission, StoredMessage
 from tests.pipeline_helpers import OffsetClock, channel_id, go_live, open_pipeline, video_id
 from tests.pipeline_helpers import setup_podcast as pipe_setup
 from tests.rig import World
@@ -83,7 +83,7 @@ async def test_board_a_day_and_an_hour_before_edited_as_hosts_fix_things(
         _set_now(clock, start - dt.timedelta(hours=23, minutes=59))
         await cog.refresh_boards()
         [board] = boards(w)
-        assert board.pinged_user_ids() == [w.bob.id]
+        assert board.mention_user_ids == [w.bob.id]
         assert (
             board.content.count(f"<@{w.bob.id}>") == 1 and f"<@{w.alice.id}>" not in board.content
         )
@@ -97,12 +97,12 @@ async def test_board_a_day_and_an_hour_before_edited_as_hosts_fix_things(
         await cog.refresh_boards()
         assert board.edit_count == 1
         assert "@bob ✓" in host_line(board, "Bob") and "/tweet approve" in host_line(board, "Bob")
-        assert board.pinged_user_ids() == [w.bob.id]  # an edit notifies nobody new
+        assert board.mention_user_ids == [w.bob.id]  # an edit notifies nobody new
 
         _set_now(clock, start - dt.timedelta(minutes=59))
         await cog.refresh_boards()
         first, second = boards(w)
-        assert first is board and second.pinged_user_ids() == [w.bob.id]
+        assert first is board and second.mention_user_ids == [w.bob.id]
         await w.answer(w.bob, "tweet approve", episode=episode)
         await cog.refresh_boards()
         assert "✅" in host_line(second, "Bob") and board.edit_count == 1
@@ -222,3 +222,23 @@ def test_board_start_prefers_the_scheduled_stream() -> None:
     assert due_stage(start, start - dt.timedelta(hours=2)) == 1
     assert due_stage(start, start - dt.timedelta(minutes=30)) == 2
     assert due_stage(start, start + dt.timedelta(minutes=1)) == 0
+
+
+async def test_a_board_that_could_not_be_posted_is_posted_at_the_next_check(
+    tmp_path: Path, database_url: str, engine: AsyncEngine
+) -> None:
+    """Discord refusing the board (the bot lost Send Messages) doesn't lose it: once the
+    permission is back, the next check posts it."""
+    clock = OffsetClock()
+    async with running(tmp_path, database_url, clock=clock) as (w, bot):
+        episode, start = await _episode_in_two_days(w, engine)
+        await create_tweets(w, episode, generate=False)
+        cog = bot.get_cog("ReadinessCog")
+        _set_now(clock, start - dt.timedelta(hours=20))
+        w.announce.set_permissions(w.guild.bot_member, deny=Permission.SEND_MESSAGES)
+        await cog.refresh_boards()
+        assert boards(w) == []
+        w.announce.set_permissions(w.guild.bot_member, allow=Permission.SEND_MESSAGES)
+        await cog.refresh_boards()
+        [board] = boards(w)
+        assert sorted(board.mention_user_ids) == sorted([w.alice.id, w.bob.id])

@@ -6,6 +6,7 @@ Also: a podcast stops being checked when the bot is removed from its server.
 from __future__ import annotations
 
 import asyncio
+import socket
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -122,3 +123,21 @@ async def test_shutdown_lets_a_post_in_flight_finish(
         status = await scalar(engine, "SELECT status FROM episode_tweets ORDER BY id LIMIT 1")
         assert status == "posted"
         assert len(w.x.tweets_of("alice")) == 1
+
+
+async def test_http_port_in_use_exits_2_with_one_line(
+    tmp_path: Path, database_url: str, engine: AsyncEngine
+) -> None:
+    """HTTP_PORT taken by another program: exit 2 naming the setting, not a Discord problem."""
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    try:
+        async with world(tmp_path, database_url) as w:
+            port = str(taken.getsockname()[1])
+            code, output = await run_bot_process(w, HTTP_PORT=port)
+    finally:
+        taken.close()
+    assert code == 2
+    assert f"setting HTTP_PORT {port} can't be used on HTTP_HOST 127.0.0.1" in output, output
+    assert "Traceback" not in output and "Discord isn't reachable" not in output

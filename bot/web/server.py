@@ -91,6 +91,14 @@ def build_app(deps: WebDeps) -> web.Application:
     return app
 
 
+class HttpPortUnavailable(Exception):
+    """HTTP_PORT can't be bound on HTTP_HOST (in use, or a privileged port)."""
+
+    def __init__(self, host: str, port: int, reason: str) -> None:
+        super().__init__(host, port, reason)
+        self.host, self.port, self.reason = host, port, reason
+
+
 class HttpServer:
     """The running server; `port` is the one actually bound."""
 
@@ -101,7 +109,11 @@ class HttpServer:
     async def start(self, host: str, port: int) -> None:
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:
+            await self._runner.cleanup()
+            raise HttpPortUnavailable(host, port, exc.strerror or type(exc).__name__) from None
         self.port = self._runner.addresses[0][1]
         log.info("HTTP server listening on %s:%s", host, self.port)
 

@@ -1046,7 +1046,6 @@ class DiscordEmulator(LoopbackEmulator):
             interaction=interaction,
         )
         message.content = data.get("content") or ""
-        message.allowed_mentions = data.get("allowed_mentions")
         message.tts = bool(data.get("tts"))
         message.embeds = list(data.get("embeds") or [])
         message.components = list(data.get("components") or [])

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import enum
 import itertools
-import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
@@ -629,19 +628,6 @@ class StoredMessage:
         self.mention_user_ids: list[int] = []
         self.mention_role_ids: list[int] = []
         self.mention_everyone = False
-        # As sent with the message; None: Discord's default, every mention in it notifies.
-        self.allowed_mentions: dict[str, Any] | None = None
-
-    def pinged_user_ids(self) -> list[int]:
-        """Users this message notified when it was sent: `<@id>` in its content, as far as
-        allowed_mentions lets them (discord.com/developers/docs/resources/message
-        #allowed-mentions-object: "users" in parse allows all, a users list only those)."""
-        mentioned = list(dict.fromkeys(int(m) for m in re.findall(r"<@!?(\d+)>", self.content)))
-        allowed = self.allowed_mentions
-        if allowed is None or "users" in (allowed.get("parse") or []):
-            return mentioned
-        listed = {int(u) for u in allowed.get("users") or []}
-        return [m for m in mentioned if m in listed]
 
     @property
     def channel_id(self) -> int:
