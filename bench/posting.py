@@ -45,7 +45,7 @@ async def post_batch(
     sessions = create_sessionmaker(engine)
     counter = StatementCounter(engine)
     podcasts = -(-tweets // HOSTS_PER_PODCAST)
-    async with open_pipeline(sessions) as pipe:
+    async with open_pipeline(sessions, x_rate=10_000) as pipe:
         await populate(pipe, podcasts)
         now = utcnow()
         async with sessions() as session, session.begin():

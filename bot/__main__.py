@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import aiohttp
 import discord
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.config import Settings, SettingsError, load_settings
 from bot.logs import configure_logging, redact_url
@@ -218,12 +219,13 @@ async def _quota_rows(
         row("", "WARNING: " + warning)
 
 
-async def _current_revision(engine) -> str | None:  # type: ignore[no-untyped-def]
+async def _current_revision(engine: AsyncEngine) -> str | None:
     async with engine.connect() as conn:
         exists = await conn.scalar(sa.text("SELECT to_regclass('alembic_version') IS NOT NULL"))
         if not exists:
             return None
-        return await conn.scalar(sa.text("SELECT version_num FROM alembic_version"))
+        revision = await conn.scalar(sa.text("SELECT version_num FROM alembic_version"))
+        return None if revision is None else str(revision)
 
 
 async def run_check(settings: Settings, args: argparse.Namespace) -> int:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import discord
 import yarl
@@ -33,7 +34,7 @@ from bot.live_check import LiveChecker
 from bot.logs import log_context
 from bot.metrics import Metrics
 from bot.podcasts import PodcastService
-from bot.posting import TweetPoster
+from bot.posting import RetryPolicy, TweetPoster
 from bot.ratelimit import KeyedRateLimiter, SharedBudget
 from bot.readiness import ReadinessService
 from bot.retention import RemovedServerCleanup
@@ -170,10 +171,14 @@ async def build_services(
         cipher,
         dry_run=settings.dry_run,
         x_limiter=x_limiter,
-        retry_base=dt.timedelta(seconds=settings.post_retry_base_seconds),
+        policy=RetryPolicy(
+            base_delay=dt.timedelta(seconds=settings.post_retry_base_seconds),
+            min_delay=dt.timedelta(seconds=settings.http_timeout_seconds),
+        ),
         metrics=metrics,
         stagger=dt.timedelta(seconds=settings.post_stagger_seconds),
     )
+    stack.push_async_callback(poster.recorder.aclose)
     return Services(
         settings=settings,
         engine=engine,
@@ -197,6 +202,7 @@ async def build_services(
             poster,
             interval=dt.timedelta(seconds=settings.live_check_interval_seconds),
             fast_interval=dt.timedelta(seconds=settings.fast_check_interval_seconds),
+            stale_posting_after=dt.timedelta(seconds=settings.posting_stuck_after_seconds),
             shards=shards_of(settings),
         ),
         limits={name: KeyedRateLimiter(rate, 60) for name, rate in COMMAND_LIMITS.items()},
@@ -275,7 +281,7 @@ class OnAirBot(commands.Bot):
         intents = discord.Intents.default()
         intents.members = True  # /tweets create-all lists the members holding the host role
         settings = services.settings
-        shard_options: dict[str, object] = {}
+        shard_options: dict[str, Any] = {}
         if settings.shard_count is not None:
             shard_options = {
                 "shard_count": settings.shard_count,

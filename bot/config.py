@@ -63,6 +63,8 @@ class Settings(BaseSettings):
     live_check_concurrency: int = Field(default=20, ge=1, le=200)
     http_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
     post_retry_base_seconds: float = Field(default=30.0, gt=0, le=3_600)
+    # A tweet still `posting` this long after its claim is taken for a crash: it turns `unknown`.
+    posting_stuck_after_seconds: int = Field(default=600, ge=5, le=86_400)
     ai_daily_drafts_per_server: int = Field(default=300, ge=0, le=100_000)
     # Hosts in control (README "Hosts stay in control").
     removed_server_token_days: int = Field(default=7, ge=0, le=365)
@@ -264,7 +266,7 @@ def _is_fernet_key(key: str) -> bool:
 def load_settings(*, require_token: bool = False, env_file: str | None = ".env") -> Settings:
     """Read the settings or raise `SettingsError` with one line naming the setting and the fix."""
     try:
-        settings = Settings(_env_file=env_file)  # type: ignore[call-arg]
+        settings = Settings(_env_file=env_file)
     except ValidationError as exc:
         error = exc.errors()[0]
         name = str(error["loc"][0]) if error["loc"] else "settings"

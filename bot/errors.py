@@ -21,7 +21,9 @@ def new_reference() -> str:
 
 
 def unexpected_message(ref: str) -> str:
-    return f"Something went wrong (ref {ref}). Nothing was changed; an admin can look it up in the log."
+    # No "nothing was changed": the failure may come after a command changed things (a reply
+    # Discord refused after create-all made the tweets), and a false reassurance is worse.
+    return f"Something went wrong (ref {ref}). An admin can look it up in the log."
 
 
 # ---- the reason catalogue ---------------------------------------------------------------------
@@ -58,10 +60,18 @@ class Reason(StrEnum):
     BAD_RESPONSE = "bad_response"
     INTERRUPTED = "interrupted"
     UNEXPECTED = "unexpected"
+    DUPLICATE_AFTER_RETRY = "duplicate_after_retry"
     # Not posted yet: the tweet stays pending and posts once the reason is gone (bot.approval).
     UNAPPROVED = "unapproved"
     HELD = "held"
     AWAY = "away"
+    # X since pay-per-use (February 2026): the app's own limits, the same for every host.
+    CREDITS_DEPLETED = "credits_depleted"
+    USAGE_CAPPED = "usage_capped"
+    SPENDING_LIMIT = "spending_limit"
+    CLIENT_NOT_ENROLLED = "client_not_enrolled"
+    APP_DAILY_CAP = "app_daily_cap"
+    REPLY_RESTRICTED = "reply_restricted"
 
 
 @dataclass(frozen=True)
@@ -156,6 +166,13 @@ CATALOGUE: dict[Reason, ReasonInfo] = {
         "Something went wrong while posting, so X may or may not have it.",
         _CHECK_X,
     ),
+    Reason.DUPLICATE_AFTER_RETRY: ReasonInfo(
+        False,
+        Party.HOST,
+        "X got no clear answer to an earlier try and now calls this one a duplicate, so the "
+        "earlier try most likely went out.",
+        _CHECK_X,
+    ),
     Reason.UNAPPROVED: ReasonInfo(
         False,
         Party.HOST,
@@ -174,6 +191,42 @@ CATALOGUE: dict[Reason, ReasonInfo] = {
         "Its host no longer has the host role, so it is held.",
         "Giving them the host role back releases it.",
     ),
+    Reason.CREDITS_DEPLETED: ReasonInfo(
+        True,
+        Party.APP,
+        "The X app's pay-per-use credits are used up.",
+        "Its owner tops them up in the X developer portal.",
+    ),
+    Reason.USAGE_CAPPED: ReasonInfo(
+        True,
+        Party.APP,
+        "The X app reached its monthly usage cap.",
+        "Its owner raises the cap or changes plan in the X developer portal.",
+    ),
+    Reason.SPENDING_LIMIT: ReasonInfo(
+        True,
+        Party.APP,
+        "The X app reached the spending limit its owner set for this billing cycle.",
+        "Its owner raises the limit in the X developer portal.",
+    ),
+    Reason.CLIENT_NOT_ENROLLED: ReasonInfo(
+        True,
+        Party.APP,
+        "X refuses the app because it is not attached to a Project.",
+        "Its owner attaches the app to a Project in the X developer portal.",
+    ),
+    Reason.APP_DAILY_CAP: ReasonInfo(
+        True,
+        Party.APP,
+        "The X app reached X's 24-hour posting limit for all its users together.",
+        "Nothing needs doing: the limit resets within 24 hours.",
+    ),
+    Reason.REPLY_RESTRICTED: ReasonInfo(
+        False,
+        Party.HOST,
+        "X refused it as a reply to a conversation whose author limits who can reply.",
+        "Post it on X by hand as a new post.",
+    ),
 }
 
 _UNLISTED = ReasonInfo(False, Party.HOST, "It could not be posted.", "Check the account on X.")
@@ -191,8 +244,20 @@ def explain(code: str | None, *, closed: bool = True) -> str:
     """What a user reads about `code`: the sentence and the fix. `closed`: the tweet will not be
     tried again, so a retryable reason says the retries ran out instead of promising one."""
     info = reason_info(code)
-    fix = _RETRIES_RAN_OUT if info.retryable and closed else info.fix
+    app = info.party is Party.APP
+    if info.retryable and closed:
+        fix = f"{info.fix} {_RETRIES_RAN_OUT}" if app else _RETRIES_RAN_OUT
+    elif info.retryable and app:
+        fix = f"{info.fix} OnAir keeps every host's tweet and tries again."
+    else:
+        fix = info.fix
     return f"{info.sentence} {fix}"
+
+
+def is_app_problem(code: str | None) -> bool:
+    """Whether `code` is the X app's (or the operator's) to fix: it is reported once per
+    stream, not once per host."""
+    return reason_info(code).party is Party.APP
 
 
 DRY_RUN_NOTE = "Dry run: nothing was sent to X (DRY_RUN is on)."

@@ -25,8 +25,8 @@ from bot.errors import (
     XNotConfigured,
     XNotLinked,
 )
+from bot.publisher import credentials_of
 from bot.x import XLinkFailed, XService, XUnavailable
-from bot.x import XNotConfigured as XServiceNotConfigured
 from db import queries
 from db.models import XAccount
 
@@ -66,8 +66,6 @@ class XLinkService:
         try:
             async with self._x_limiter:
                 pending = await self._x.start_link()
-        except XServiceNotConfigured:
-            raise XNotConfigured() from None
         except XLinkFailed:
             raise XAppRejected() from None
         except XUnavailable:
@@ -127,13 +125,12 @@ class XLinkService:
         if not self._x.configured:
             return LinkStatus(account.username, None)
         try:
-            token = self._cipher.decrypt(account.access_token_encrypted)
-            secret = self._cipher.decrypt(account.access_token_secret_encrypted)
+            credentials = credentials_of(account, self._cipher)
         except TokenUnreadable:
             return LinkStatus(account.username, False)
         try:
             async with self._x_limiter:
-                identity = await self._x.verify(token, secret)
+                identity = await self._x.verify(credentials.token, credentials.secret)
         except XUnavailable:
             return LinkStatus(account.username, None)
         return LinkStatus(identity.username if identity else account.username, identity is not None)
@@ -169,13 +166,12 @@ async def revoke_at_x(
     if not x.configured:
         return False
     try:
-        token = cipher.decrypt(account.access_token_encrypted)
-        secret = cipher.decrypt(account.access_token_secret_encrypted)
+        credentials = credentials_of(account, cipher)
     except TokenUnreadable:
         return False
     try:
         async with limiter:
-            await x.revoke(token, secret)
+            await x.revoke(credentials.token, credentials.secret)
     except XUnavailable:
         return False
     return True

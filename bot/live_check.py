@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.approval import UNAPPROVED, hold_reason, needs_approval
 from bot.clock import utcnow
-from bot.errors import DRY_RUN_NOTE, Reason, explain, new_reference
+from bot.errors import DRY_RUN_NOTE, Reason, explain, is_app_problem, new_reference
 from bot.metrics import channel_state
 from bot.posting import RETRY_WINDOW, PostedLine, TweetPoster
 from bot.timezones import local_today
@@ -68,6 +68,9 @@ class StreamReport:
     report_message_id: int | None  # None: send a new message, else edit this one
     video_id: str | None = None
     lines: list[HostLine] = field(default_factory=list)
+    # A problem of the X app itself (credits, caps, enrolment), said once for the whole stream
+    # with the operator's fix instead of on every host's line.
+    app_problem: str | None = None
     went_live_at: dt.datetime | None = None
     ended_at: dt.datetime | None = None  # set once: the stream ended, this is the last edit
 
@@ -188,6 +191,8 @@ class LiveChecker:
     async def run_check(self) -> CheckResult:
         now = self._clock()
         result = CheckResult()
+        # Outcomes kept through a database outage go in before anything is taken for a crash.
+        await self._poster.recorder.flush()
         result.notices.extend(await self.recover_interrupted())
         result.notices.extend(await self.announce_repaired_timezones())
         async with self._sessions() as session:
@@ -600,6 +605,9 @@ class LiveChecker:
                     require_approval=episode.podcast.require_approval,
                 )
             )
+            if report.app_problem is None and is_app_problem(tweet.failure_reason):
+                closed = tweet.status is not PostStatus.PENDING
+                report.app_problem = explain(tweet.failure_reason, closed=closed)
         return list(reports.values())
 
     async def save_report_message(self, episode_id: int, channel_id: int, message_id: int) -> None:
@@ -692,6 +700,6 @@ def host_line(
         return HostLine(name, uid, "held", reason=explain(hold, closed=False))
     if needs_approval(tweet, require_approval):
         return HostLine(name, uid, "unapproved", reason=explain(UNAPPROVED, closed=False))
-    if tweet.attempts > 0:
+    if tweet.attempts > 0 or is_app_problem(tweet.failure_reason):
         return HostLine(name, uid, "retrying")
     return HostLine(name, uid, "waiting")

@@ -1,7 +1,10 @@
-"""Posting claimed tweets to each host's X account, concurrently, and recording every outcome.
+"""Posting claimed tweets: claim, post, decide, record.
 
-Only tweets already claimed (`posting`) reach this module, so a tweet is sent at most once: an
-outcome we cannot be sure of (an unexpected error mid-request) becomes `unknown`, never a retry.
+Only tweets already claimed (`posting`) reach this module, so a tweet is sent at most once. Each
+tweet is posted through the `Publisher`, the answer goes through `decide` (pure: no I/O, tested
+as a table), and the outcome is handed to the `OutcomeRecorder`, which writes it within about a
+second of the answer and keeps it while the database is down. An answer we cannot be sure of
+becomes `unknown`, never a blind retry.
 """
 
 from __future__ import annotations
@@ -9,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from aiolimiter import AsyncLimiter
@@ -19,16 +23,16 @@ from bot.approval import AWAY
 from bot.clock import utcnow
 from bot.crypto import TokenCipher, TokenUnreadable
 from bot.drafts import template_draft
-from bot.errors import Reason, XNotConfigured, XNotLinked, new_reference
+from bot.errors import CATALOGUE, Party, Reason, XNotConfigured, XNotLinked, new_reference
 from bot.metrics import Metrics
+from bot.publisher import PostResult, Publisher, credentials_of
 from bot.tweet_text import compose_tweet, fits, trim_to_fit
-from bot.x import PostResult, XService
 from db import queries
 from db.models import AttemptOutcome, Episode, EpisodeTweet, PostStatus
+from db.queries import AttemptRow, OutcomeRow
 
 log = logging.getLogger("onair.posting")
 
-MAX_ATTEMPTS = 5
 RETRY_WINDOW = dt.timedelta(hours=2)
 
 
@@ -57,6 +61,160 @@ def final_text(tweet: EpisodeTweet) -> str:
     return compose_tweet(body, url)
 
 
+# ---- the decision (pure) -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """When a passing failure is tried again.
+
+    The delay counts from the failed *answer* and is never shorter than `min_delay` (the
+    request timeout), so a retry never races a first request X may still be processing."""
+
+    max_attempts: int = 5
+    window: dt.timedelta = RETRY_WINDOW  # from the stream's start (or the first claim)
+    base_delay: dt.timedelta = dt.timedelta(seconds=30)  # doubles per attempt
+    min_delay: dt.timedelta = dt.timedelta(seconds=10)
+    app_delay: dt.timedelta = dt.timedelta(minutes=5)  # an app-level problem: ask again after
+
+
+@dataclass(frozen=True)
+class TweetState:
+    """What the decision needs to know about a claimed tweet."""
+
+    attempts: int  # including the try being decided
+    window_start: dt.datetime  # when the stream went live (or when a host posted by hand)
+    previous_reason: str | None = None  # why the try before this one did not post
+
+
+@dataclass(frozen=True)
+class Transition:
+    """Where a tweet goes after one answer, and how its attempt row reads."""
+
+    status: PostStatus
+    outcome: AttemptOutcome
+    reason: Reason | None = None
+    next_attempt_at: dt.datetime | None = None
+    refund_attempt: bool = False  # the app's problem, not the host's: this try is not counted
+
+
+# After these, X may have accepted the request even though we did not see it say so.
+_MAYBE_ACCEPTED = frozenset(
+    {Reason.TIMEOUT, Reason.BAD_RESPONSE, Reason.NETWORK_ERROR, Reason.SERVER_ERROR}
+)
+
+
+def decide(
+    state: TweetState, result: PostResult, now: dt.datetime, policy: RetryPolicy
+) -> Transition:
+    """The transition for one X answer (`now`: when it came). No I/O."""
+    if result.accepted:
+        return Transition(PostStatus.POSTED, AttemptOutcome.POSTED)
+    reason = result.reason or Reason.UNEXPECTED
+    if reason is Reason.UNEXPECTED:
+        return Transition(PostStatus.UNKNOWN, AttemptOutcome.UNKNOWN, reason)
+    if reason is Reason.DUPLICATE and state.previous_reason in _MAYBE_ACCEPTED:
+        # The try before went unanswered, so X most likely has that one. Nobody stopped: say
+        # X may already have it, and let a person check.
+        return Transition(PostStatus.UNKNOWN, AttemptOutcome.UNKNOWN, Reason.DUPLICATE_AFTER_RETRY)
+    info = CATALOGUE[reason]
+    if info.retryable:
+        app_problem = info.party is Party.APP
+        if app_problem:
+            retry_at = max(result.retry_at or now, now + policy.app_delay)
+        else:
+            backoff = policy.base_delay * 2 ** max(state.attempts - 1, 0)
+            retry_at = result.retry_at or now + max(backoff, policy.min_delay)
+        in_window = retry_at <= state.window_start + policy.window
+        if in_window and (app_problem or state.attempts < policy.max_attempts):
+            return Transition(
+                PostStatus.PENDING, AttemptOutcome.RETRY, reason, retry_at, app_problem
+            )
+    return Transition(PostStatus.FAILED, AttemptOutcome.FAILED, reason)
+
+
+def held(reason: Reason, until: dt.datetime) -> Transition:
+    """A claimed tweet not sent because the app itself can't post right now (credits, caps):
+    back to pending, its attempt not counted."""
+    return Transition(PostStatus.PENDING, AttemptOutcome.RETRY, reason, until, True)
+
+
+# ---- recording ---------------------------------------------------------------------------------
+
+
+class OutcomeRecorder:
+    """Writes outcomes in small batches within `flush_every` of X's answer, so a crash loses at
+    most the posts in flight. While the database is down the outcomes stay here and are written
+    when it is back (X already has those tweets: they must not turn `unknown`)."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        flush_every: float = 0.5,
+        retry_every: float = 2.0,
+    ) -> None:
+        self._sessions = sessions
+        self._flush_every = flush_every
+        self._retry_every = retry_every
+        self._rows: list[OutcomeRow] = []
+        self._attempts: list[AttemptRow] = []
+        self._write_lock = asyncio.Lock()
+        self._flusher: asyncio.Task[None] | None = None
+
+    @property
+    def waiting(self) -> int:
+        """Outcomes not written yet."""
+        return len(self._rows)
+
+    def add(self, row: OutcomeRow, attempt: AttemptRow | None) -> None:
+        self._rows.append(row)
+        if attempt is not None:
+            self._attempts.append(attempt)
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_soon())
+
+    async def _flush_soon(self) -> None:
+        delay = self._flush_every
+        while True:
+            await asyncio.sleep(delay)
+            written = await self.flush()
+            if written and not self._rows:
+                return
+            delay = self._flush_every if written else self._retry_every
+
+    async def flush(self) -> bool:
+        """Write everything waiting; False (and everything kept) if the database refused."""
+        async with self._write_lock:
+            rows, attempts = list(self._rows), list(self._attempts)
+            if not rows and not attempts:
+                return True
+            try:
+                async with self._sessions() as session, session.begin():
+                    await queries.record_outcomes(session, rows, attempts)
+            except Exception:
+                log.warning(
+                    "could not record %d outcomes (ref %s); kept, retrying",
+                    len(rows),
+                    new_reference(),
+                    exc_info=True,
+                )
+                return False
+            del self._rows[: len(rows)]
+            del self._attempts[: len(attempts)]
+            return True
+
+    async def aclose(self) -> None:
+        """Shut down: one last write; if the database is still down, say what is lost."""
+        if self._flusher is not None:
+            self._flusher.cancel()
+        if not await self.flush():
+            log.error("%d outcomes could not be recorded before shutdown", self.waiting)
+
+
+# ---- the poster --------------------------------------------------------------------------------
+
+
 @dataclass(frozen=True)
 class PostedLine:
     """What happened to one host's tweet, for the report."""
@@ -64,36 +222,57 @@ class PostedLine:
     episode_id: int
     host_name: str
     host_user_id: int
-    status: PostStatus  # posted | pending (retry later) | failed | unknown | dry_run
+    status: PostStatus
     tweet_url: str | None
-    reason: str | None
+    reason: Reason | None
     text: str
+
+
+class _Batch:
+    """One call's claimed tweets on their way out. A tweet is marked sent (in the database)
+    just before its request goes to X, a few at a time as workers free up, so a process that
+    dies leaves as `posting`-and-sent only what X may really have. Notes the first app-level
+    problem, so the rest wait instead of each hitting it (and burning its host's attempts)."""
+
+    def __init__(self, tweets: Sequence[EpisodeTweet]) -> None:
+        self.queued: deque[EpisodeTweet] = deque(tweets)  # claimed, not marked sent
+        self.ready: deque[EpisodeTweet] = deque()  # marked sent, not yet taken by a worker
+        self.idle = 0  # workers waiting for their next tweet
+        self.delay: dict[int, float] = {}  # seconds after the start each may go (stagger)
+        self.lock = asyncio.Lock()
+        self.app_problem: Transition | None = None
 
 
 class TweetPoster:
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
-        x: XService,
+        publisher: Publisher,
         cipher: TokenCipher,
         *,
         dry_run: bool,
         x_limiter: AsyncLimiter,
+        policy: RetryPolicy | None = None,
+        recorder: OutcomeRecorder | None = None,
         concurrency: int = 8,
-        retry_base: dt.timedelta = dt.timedelta(seconds=30),
+        send_ahead: int = 0,
         clock: Callable[[], dt.datetime] = utcnow,
         metrics: Metrics | None = None,
         stagger: dt.timedelta = dt.timedelta(0),
     ) -> None:
         self._sessions = sessions
+        self._publisher = publisher
+        self._x_limiter = x_limiter
         self._metrics = metrics
         self._stagger = stagger.total_seconds()
-        self._x = x
         self._cipher = cipher
         self._dry_run = dry_run
-        self._x_limiter = x_limiter
-        self._semaphore = asyncio.Semaphore(concurrency)
-        self._retry_base = retry_base
+        self._policy = policy or RetryPolicy()
+        self.recorder = recorder or OutcomeRecorder(sessions)
+        self._concurrency = concurrency
+        # Tweets marked sent at once beyond the workers that are free: 0 marks exactly what is
+        # about to go out; more means fewer statements, and more `unknown` after a crash.
+        self._send_ahead = send_ahead
         self._clock = clock
         # Set by the Discord layer: (guild id, user id, host role id) -> does the member still
         # hold the host role (None: can't tell). Checked at claim time, before each post.
@@ -104,34 +283,40 @@ class TweetPoster:
         link X first, not lose the tweet to a `not_linked` failure)."""
         if self._dry_run:
             return
-        if not self._x.configured:
+        if not self._publisher.configured:
             raise XNotConfigured()
         if tweet.host.x_account is None:
             raise XNotLinked()
 
     async def post_claimed(self, tweet_ids: list[int]) -> list[PostedLine]:
-        """Post tweets this process claimed, then record all outcomes in one transaction."""
+        """Post tweets this process claimed; each outcome is recorded as it comes in."""
         if not tweet_ids:
             return []
         async with self._sessions() as session:
             tweets = await queries.load_claimed(session, tweet_ids)
         away = [t for t in tweets if self._lost_host_role(t)]
+        lines: dict[int, PostedLine] = {t.id: self._hold_away(t) for t in away}
+        if away:
+            async with self._sessions() as session, session.begin():
+                await queries.mark_hosts_away(session, [t.host_id for t in away], self._clock())
+        batch = _Batch([t for t in tweets if t.id not in lines])
         # POST_STAGGER_SECONDS: one episode's hosts post that far apart, not all at once.
         place: dict[int, int] = {}
-        delays = []
-        for tweet in tweets:
-            if tweet not in away:
-                delays.append((tweet, place.get(tweet.episode_id, 0) * self._stagger))
-                place[tweet.episode_id] = place.get(tweet.episode_id, 0) + 1
-        outcomes = await asyncio.gather(*(self._post_bounded(t, d) for t, d in delays))
-        updates = [u for u, _, _ in outcomes] + [_held_update(t) for t in away]
-        attempts = [a for _, a, _ in outcomes if a is not None]
-        async with self._sessions() as session, session.begin():
-            await queries.record_outcomes(session, updates, attempts)
-            await queries.mark_hosts_away(session, [t.host_id for t in away], self._clock())
-        if self._metrics is not None:
-            self._metrics.post_attempts(attempts)
-        return [line for _, _, line in outcomes] + [_held_line(t) for t in away]
+        for tweet in batch.queued:
+            batch.delay[tweet.id] = place.get(tweet.episode_id, 0) * self._stagger
+            place[tweet.episode_id] = place.get(tweet.episode_id, 0) + 1
+        started = asyncio.get_running_loop().time()
+
+        async def worker() -> None:
+            while (tweet := await self._next(batch)) is not None:
+                wait = started + batch.delay.get(tweet.id, 0) - asyncio.get_running_loop().time()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                lines[tweet.id] = await self._post_one(tweet, batch)
+
+        await asyncio.gather(*(worker() for _ in range(self._concurrency)))
+        await self.recorder.flush()  # if the database is down, the recorder keeps retrying
+        return [lines[t.id] for t in tweets if t.id in lines]
 
     def _lost_host_role(self, tweet: EpisodeTweet) -> bool:
         """The member left or lost the host role and we missed the event: hold, don't post."""
@@ -143,142 +328,150 @@ class TweetPoster:
             is False
         )
 
-    async def _post_bounded(
-        self, tweet: EpisodeTweet, delay: float = 0
-    ) -> tuple[dict[str, object], dict[str, object] | None, PostedLine]:
-        if delay:
-            await asyncio.sleep(delay)
-        async with self._semaphore:
-            return await self._post_one(tweet)
-
-    async def _post_one(
-        self, tweet: EpisodeTweet
-    ) -> tuple[dict[str, object], dict[str, object] | None, PostedLine]:
-        now = self._clock()
-        text = final_text(tweet)
-        update: dict[str, object] = {
-            "tid": tweet.id,
-            "status": PostStatus.FAILED,
-            "tweet_id": None,
-            "tweet_url": None,
-            "failure_reason": None,
-            "next_attempt_at": None,
-            "posted_at": None,
-        }
-        attempt: dict[str, object] = {
-            "episode_tweet_id": tweet.id,
-            "attempt_no": tweet.attempts,
-            "outcome": AttemptOutcome.FAILED,
-            "reason": None,
-            "http_status": None,
-            "duration_ms": 0,
-        }
-        account = tweet.host.x_account
-        if self._dry_run:
-            update["status"] = PostStatus.DRY_RUN
-            attempt["outcome"] = AttemptOutcome.DRY_RUN
-        elif not self._x.configured:
-            update["failure_reason"] = attempt["reason"] = Reason.NOT_CONFIGURED
-        elif account is None:
-            update["failure_reason"] = attempt["reason"] = Reason.NOT_LINKED
-        else:
-            try:
-                token = self._cipher.decrypt(account.access_token_encrypted)
-                secret = self._cipher.decrypt(account.access_token_secret_encrypted)
-            except TokenUnreadable:
-                update["failure_reason"] = attempt["reason"] = Reason.TOKEN_UNREADABLE
-            else:
-                try:
-                    async with self._x_limiter:
-                        result = await self._x.post_tweet(token, secret, text)
-                except Exception:
-                    # We can't tell whether X got it: a person must check, never a blind retry.
-                    ref = new_reference()
-                    log.exception(
-                        "posting tweet %s failed unexpectedly (ref %s)",
-                        tweet.id,
-                        ref,
-                        extra={"ref": ref, "tweet_id": tweet.id, "episode_id": tweet.episode_id},
-                    )
-                    update.update(status=PostStatus.UNKNOWN, failure_reason=Reason.UNEXPECTED)
-                    attempt.update(outcome=AttemptOutcome.UNKNOWN, reason=Reason.UNEXPECTED)
-                else:
-                    attempt.update(
-                        outcome=AttemptOutcome(result.outcome),
-                        reason=result.reason_code,
-                        http_status=result.http_status,
-                        duration_ms=result.duration_ms or 0,
-                    )
-                    self._apply_result(tweet, account.username, result, now, update)
-                    if (
-                        update["status"] != PostStatus.PENDING
-                        and attempt["outcome"] == AttemptOutcome.RETRY
-                    ):
-                        attempt["outcome"] = AttemptOutcome.FAILED  # retries ran out
-        line = PostedLine(
+    def _hold_away(self, tweet: EpisodeTweet) -> PostedLine:
+        """Back to pending, unposted: it posts again only if its host gets the role back."""
+        self.recorder.add(
+            OutcomeRow(
+                tid=tweet.id,
+                status=PostStatus.PENDING,
+                tweet_id=None,
+                tweet_url=None,
+                failure_reason=AWAY,
+                next_attempt_at=None,
+                posted_at=None,
+                refund=0,
+            ),
+            None,
+        )
+        return PostedLine(
             episode_id=tweet.episode_id,
             host_name=tweet.host.display_name,
             host_user_id=tweet.host.discord_user_id,
-            status=PostStatus(update["status"]),
-            tweet_url=update["tweet_url"],  # type: ignore[arg-type]
-            reason=update["failure_reason"],  # type: ignore[arg-type]
+            status=PostStatus.PENDING,
+            tweet_url=None,
+            reason=AWAY,
+            text=final_text(tweet),
+        )
+
+    async def _next(self, batch: _Batch) -> EpisodeTweet | None:
+        """The next tweet to post, marked sent; None when the batch is done."""
+        batch.idle += 1
+        await asyncio.sleep(0)  # let every free worker queue up: one mark for all of them
+        try:
+            async with batch.lock:
+                if not batch.ready and batch.queued:
+                    await self._mark_sending(batch)
+                return batch.ready.popleft() if batch.ready else None
+        finally:
+            batch.idle -= 1
+
+    async def _mark_sending(self, batch: _Batch) -> None:
+        size = min(max(batch.idle, self._send_ahead, 1), len(batch.queued))
+        lease = [batch.queued.popleft() for _ in range(size)]
+        if self._dry_run or batch.app_problem is not None:
+            batch.ready.extend(lease)  # nothing of these goes to X
+            return
+        try:
+            async with self._sessions() as session, session.begin():
+                ours = await queries.mark_sending(
+                    session, [t.id for t in lease], [t.id for t in batch.queued]
+                )
+        except Exception:
+            # Nothing unmarked may go to X. These stay claimed; once their claim is stale they
+            # go back to pending (never sent) and a later check posts them.
+            log.warning(
+                "could not mark %d posts as sent (ref %s); they wait for a later check",
+                len(lease) + len(batch.queued),
+                new_reference(),
+                exc_info=True,
+            )
+            batch.queued.clear()
+            return
+        batch.ready.extend(t for t in lease if t.id in ours)
+
+    async def _post_one(self, tweet: EpisodeTweet, batch: _Batch) -> PostedLine:
+        text = final_text(tweet)
+        state = TweetState(
+            tweet.attempts, tweet.episode.went_live_at or self._clock(), tweet.failure_reason
+        )
+        result: PostResult | None = None
+        if self._dry_run:
+            transition = Transition(PostStatus.DRY_RUN, AttemptOutcome.DRY_RUN)
+        elif batch.app_problem is not None:
+            problem = batch.app_problem
+            transition = held(
+                problem.reason or Reason.UNEXPECTED, problem.next_attempt_at or self._clock()
+            )
+        else:
+            result = await self._send(tweet, text)
+            transition = decide(state, result, self._clock(), self._policy)
+            if transition.refund_attempt and batch.app_problem is None:
+                batch.app_problem = transition
+                log.warning("X refused the app itself (%s): holding this batch", result.reason)
+        self._record(tweet, transition, result)
+        return PostedLine(
+            episode_id=tweet.episode_id,
+            host_name=tweet.host.display_name,
+            host_user_id=tweet.host.discord_user_id,
+            status=transition.status,
+            tweet_url=result.tweet_url if result is not None else None,
+            reason=transition.reason,
             text=text,
         )
-        return update, attempt, line
 
-    def _apply_result(
-        self,
-        tweet: EpisodeTweet,
-        username: str,
-        result: PostResult,
-        now: dt.datetime,
-        update: dict[str, object],
-    ) -> None:
-        if result.outcome == AttemptOutcome.POSTED:
-            update.update(
-                status=PostStatus.POSTED,
-                tweet_id=result.tweet_id,
-                tweet_url=f"https://x.com/{username}/status/{result.tweet_id}",
-                posted_at=now,
+    async def _send(self, tweet: EpisodeTweet, text: str) -> PostResult:
+        """Post through the publisher; what happens before X is asked is a result too."""
+        account = tweet.host.x_account
+        if not self._publisher.configured:
+            return PostResult(reason=Reason.NOT_CONFIGURED)
+        if account is None:
+            return PostResult(reason=Reason.NOT_LINKED)
+        try:
+            credentials = credentials_of(account, self._cipher)
+        except TokenUnreadable:
+            return PostResult(reason=Reason.TOKEN_UNREADABLE)
+        try:
+            async with self._x_limiter:
+                return await self._publisher.post(credentials, text)
+        except Exception:
+            # We can't tell whether X got it: a person must check, never a blind retry.
+            ref = new_reference()
+            log.exception(
+                "posting tweet %s failed unexpectedly (ref %s)",
+                tweet.id,
+                ref,
+                extra={"ref": ref, "tweet_id": tweet.id, "episode_id": tweet.episode_id},
             )
-            return
-        if result.outcome == AttemptOutcome.RETRY:
-            started = tweet.episode.went_live_at or now
-            retry_at = result.retry_at or now + self._retry_base * 2 ** max(tweet.attempts - 1, 0)
-            if tweet.attempts < MAX_ATTEMPTS and retry_at <= started + RETRY_WINDOW:
-                update.update(
-                    status=PostStatus.PENDING,
-                    failure_reason=result.reason_code,
-                    next_attempt_at=retry_at,
-                )
-                return
-        if result.reason_code == Reason.DUPLICATE and tweet.attempts > 1:
-            # An earlier attempt timed out after X may have accepted it: a person checks.
-            update.update(status=PostStatus.UNKNOWN, failure_reason=Reason.INTERRUPTED)
-            return
-        update.update(status=PostStatus.FAILED, failure_reason=result.reason_code)
+            return PostResult(reason=Reason.UNEXPECTED)
 
-
-def _held_update(tweet: EpisodeTweet) -> dict[str, object]:
-    """Back to pending, unposted: the tweet posts again only if its host gets the role back."""
-    return {
-        "tid": tweet.id,
-        "status": PostStatus.PENDING,
-        "tweet_id": None,
-        "tweet_url": None,
-        "failure_reason": AWAY,
-        "next_attempt_at": None,
-        "posted_at": None,
-    }
-
-
-def _held_line(tweet: EpisodeTweet) -> PostedLine:
-    return PostedLine(
-        episode_id=tweet.episode_id,
-        host_name=tweet.host.display_name,
-        host_user_id=tweet.host.discord_user_id,
-        status=PostStatus.PENDING,
-        tweet_url=None,
-        reason=AWAY,
-        text=final_text(tweet),
-    )
+    def _record(
+        self, tweet: EpisodeTweet, transition: Transition, result: PostResult | None
+    ) -> None:
+        posted = transition.status is PostStatus.POSTED and result is not None
+        attempt = (
+            None
+            if result is None and transition.status is not PostStatus.DRY_RUN
+            else AttemptRow(
+                episode_tweet_id=tweet.id,
+                attempt_no=tweet.attempts,
+                outcome=transition.outcome,
+                reason=transition.reason,
+                http_status=result.http_status if result else None,
+                duration_ms=result.duration_ms if result else 0,
+            )
+        )
+        self.recorder.add(
+            OutcomeRow(
+                tid=tweet.id,
+                status=transition.status,
+                tweet_id=result.tweet_id if posted and result else None,
+                tweet_url=result.tweet_url if posted and result else None,
+                failure_reason=transition.reason,
+                next_attempt_at=transition.next_attempt_at,
+                posted_at=self._clock() if posted else None,
+                refund=int(transition.refund_attempt),
+            ),
+            attempt,
+        )
+        if self._metrics is not None and attempt is not None:
+            self._metrics.post_attempts([{"outcome": attempt.outcome, "reason": attempt.reason}])

@@ -180,11 +180,11 @@ class ReadinessService:
             candidates = await queries.board_candidates(session, now.date(), self._shards)
             fresh: dict[int, int] = {}
             for episode in candidates:
-                stage = due_stage(episode_start(episode, episode.podcast), now)
-                if stage > episode.board_stage and await queries.take_board_stage(
-                    session, episode.id, stage
+                due = due_stage(episode_start(episode, episode.podcast), now)
+                if due > episode.board_stage and await queries.take_board_stage(
+                    session, episode.id, due
                 ):
-                    fresh[episode.id] = stage
+                    fresh[episode.id] = due
             tweets = await queries.tweets_for_board(session, [e.id for e in candidates])
         by_episode: dict[int, list[EpisodeTweet]] = {}
         for tweet in tweets:

@@ -286,7 +286,10 @@ class ShowEvents:
                 log.info("Discord refused to %s the event of episode %s", work.action, episode.id)
                 if work.action == "create":
                     return released
-                done = {"move": {"start_at": spec.start}, "start": {"state": "active"}}
+                done: dict[str, dict[str, object]] = {
+                    "move": {"start_at": spec.start},
+                    "start": {"state": "active"},
+                }
                 return _Outcome(
                     episode.id, {**values, **done.get(work.action, {"state": work.status})}
                 )

@@ -1,42 +1,42 @@
 """Linking X accounts (OAuth 1.0a PIN flow) and posting tweets on their behalf.
 
-Knows nothing of Discord or the database: plain values in, dataclasses out. All traffic goes to
-``api_base_url`` (X_API_BASE_URL), which tweepy does not support on its own; the two small
-subclasses below each override the one tweepy method that hardcodes https://api.twitter.com.
+Knows nothing of Discord or the database: plain values in, dataclasses out. tweepy's AsyncClient
+(v2) and requests-oauthlib's OAuth1Session (the PIN flow, which tweepy itself wraps) are used as
+published; all traffic goes to ``api_base_url`` (X_API_BASE_URL) through one transport seam.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 import logging
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, TypeVar
+from typing import TypeVar
 
 import aiohttp
 import requests
 import tweepy
-from oauthlib.oauth1 import Client as OAuthClient
 from requests.adapters import HTTPAdapter
 from requests_oauthlib import OAuth1Session
 from requests_oauthlib.oauth1_session import TokenRequestDenied
 from tweepy.asynchronous import AsyncClient
 from yarl import URL
 
-from bot.errors import Reason, explain
+from bot.errors import Reason, XNotConfigured, explain
+from bot.publisher import Credentials, PostResult
+from bot.tweet_text import weighted_length
 
 logger = logging.getLogger("onair.x")
 
-DEFAULT_API_BASE_URL = "https://api.twitter.com"
+X_ORIGIN = "https://api.twitter.com"
+DEFAULT_API_BASE_URL = X_ORIGIN
 # Without a username the x.com link still resolves to the tweet.
 TWEET_URL = "https://x.com/{username}/status/{tweet_id}"
 # X's 15-minute window: when a 429 carries no reset header, try again after it.
 DEFAULT_RATE_LIMIT_WAIT = timedelta(minutes=15)
 
-PostOutcome = Literal["posted", "retry", "failed"]
 
 # ---- results and errors ----------------------------------------------------------------------
 
@@ -70,26 +70,6 @@ class XIdentity:
     name: str
 
 
-@dataclasses.dataclass(frozen=True)
-class PostResult:
-    """What happened to one tweet.
-
-    outcome "posted": tweet_id/tweet_url are set. "retry": a temporary problem; try again, at
-    ``retry_at`` when X said when (429), else on the caller's own backoff. "failed": retrying the
-    same text with the same tokens will not help; ``reason_code`` says why (bot.errors.CATALOGUE).
-    After a "timeout" or "bad_response" the tweet may in fact have been posted; a retry then
-    answers "duplicate".
-    """
-
-    outcome: PostOutcome
-    reason_code: Reason | None = None
-    tweet_id: str | None = None
-    tweet_url: str | None = None
-    http_status: int | None = None
-    retry_at: datetime | None = None
-    duration_ms: int = 0
-
-
 class XError(Exception):
     """Base of this module's errors; messages are plain and free of secrets."""
 
@@ -99,12 +79,6 @@ class XError(Exception):
         super().__init__(message)
         if reason_code is not None:
             self.reason_code = reason_code
-
-
-class XNotConfigured(XError):
-    """X_CONSUMER_KEY / X_CONSUMER_SECRET are missing."""
-
-    reason_code = Reason.NOT_CONFIGURED
 
 
 class XLinkFailed(XError):
@@ -119,144 +93,60 @@ class XUnavailable(XError):
     reason_code = Reason.SERVER_ERROR
 
 
-# ---- tweepy pointed at api_base_url ----------------------------------------------------------
+# ---- the one seam: X's origin rerouted to X_API_BASE_URL --------------------------------------
+# tweepy (v2) and requests-oauthlib (the PIN flow) are used through their public APIs, so every
+# request is built and OAuth-signed for https://api.twitter.com, the URL X itself verifies the
+# signature against. Only at the transport is the request sent to X_API_BASE_URL instead (the
+# same in production by default; a proxy or the test emulator otherwise): an aiohttp client
+# middleware (aiohttp >= 3.12, "Client Middleware" in its docs) and a requests transport adapter
+# ("Transport Adapters" in the requests docs).
 
 
-class _TimeoutAdapter(HTTPAdapter):
-    """requests has no session-wide timeout; this adapter supplies one to every request."""
-
-    def __init__(self, timeout: float) -> None:
-        super().__init__(max_retries=0)
-        self._timeout = timeout
-
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
-        if kwargs.get("timeout") is None:
-            kwargs["timeout"] = self._timeout
-        return super().send(request, **kwargs)
+def _rerouted(url: str, api_base_url: str) -> str:
+    return api_base_url + url[len(X_ORIGIN) :] if url.startswith(X_ORIGIN) else url
 
 
-class _OAuth1UserHandler(tweepy.OAuth1UserHandler):
-    """tweepy's (synchronous) PIN-flow handler, aimed at ``api_base_url`` and with a timeout."""
+def _reroute_middleware(api_base_url: str) -> aiohttp.ClientMiddlewareType:
+    target = URL(api_base_url)
 
-    def __init__(
-        self,
-        consumer_key: str,
-        consumer_secret: str,
-        *,
-        api_base_url: str,
-        timeout: float,
-        on_status: Callable[[int], None] | None = None,
-    ) -> None:
-        self._api_base_url = api_base_url
-        self._timeout = timeout
-        self._on_status = on_status
-        super().__init__(consumer_key, consumer_secret, callback="oob")  # "oob": the PIN flow
-
-    def _get_oauth_url(self, endpoint: str) -> str:
-        # tweepy: 'https://api.twitter.com/oauth/' + endpoint. Used for request_token,
-        # authorize (the URL shown to users) and access_token.
-        return f"{self._api_base_url}/oauth/{endpoint}"
-
-    # tweepy assigns ``self.oauth`` a fresh requests session in __init__ and again in
-    # get_access_token, and never passes a timeout; equip each one as it is assigned.
-    @property
-    def oauth(self) -> OAuth1Session:
-        return self._oauth_session
-
-    @oauth.setter
-    def oauth(self, session: OAuth1Session) -> None:
-        adapter = _TimeoutAdapter(self._timeout)
-        session.mount("http://", adapter)
-        session.mount("https://", adapter)
-        on_status = self._on_status
-        if on_status is not None:  # /metrics counts X's answers by status
-            session.hooks["response"].append(
-                lambda response, *_, **__: on_status(response.status_code)
-            )
-        self._oauth_session = session
-
-
-class _AsyncClient(AsyncClient):
-    """tweepy's v2 AsyncClient, aimed at ``api_base_url`` and sharing the service's session."""
-
-    def __init__(self, *, api_base_url: str, session: aiohttp.ClientSession, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._api_base_url = api_base_url
-        self.session = session  # tweepy uses (and does not close) a session set here
-
-    async def request(
-        self,
-        method: str,
-        route: str,
-        params: dict[str, Any] | None = None,
-        json: dict[str, Any] | None = None,
-        user_auth: bool = False,
+    async def reroute(
+        request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
     ) -> aiohttp.ClientResponse:
-        """tweepy 4.17's AsyncBaseClient.request, with three deliberate differences:
+        if str(request.url).startswith(X_ORIGIN) and api_base_url != X_ORIGIN:
+            request.url = URL(_rerouted(str(request.url), api_base_url), encoded=True)
+            request.headers["Host"] = target.raw_authority
+        return await handler(request)
 
-        1. the URL is ``api_base_url + route`` (tweepy: "https://api.twitter.com" + route), so
-           the OAuth signature covers the URL actually requested;
-        2. an error body that is not JSON (an HTML 503 page) no longer escapes as
-           aiohttp.ContentTypeError: the status decides which tweepy error is raised;
-        3. no ``wait_on_rate_limit`` sleeping: OnAir schedules its own retries.
-        """
-        url = self._api_base_url + route
-        headers = {"User-Agent": self.user_agent}
-        if json is not None:
-            headers["Content-Type"] = "application/json"
-        if user_auth:
-            oauth_client = OAuthClient(
-                self.consumer_key,
-                self.consumer_secret,
-                self.access_token,
-                self.access_token_secret,
-            )
-            url = str(URL(url).with_query(sorted((params or {}).items())))
-            url, headers, _ = oauth_client.sign(url, method, headers=headers)
-            # As in tweepy: oauthlib signed colons percent-encoded; aiohttp would not encode them.
-            before_query, _, query = url.partition("?")
-            request_url: str | URL = URL(
-                f"{before_query}?{query.replace(':', '%3A')}", encoded=True
-            )
-            params = None
-        else:
-            headers["Authorization"] = f"Bearer {self.bearer_token}"
-            request_url = url
-
-        async with self.session.request(
-            method, request_url, params=params, json=json, headers=headers
-        ) as response:
-            body = await response.read()
-        if 200 <= response.status < 300:
-            return response
-        raise _tweepy_error(response, _json_object(body))
+    return reroute
 
 
-def _json_object(body: bytes) -> dict[str, Any]:
-    """The JSON object in ``body``, or {} when it is not one (tweepy's errors accept {})."""
-    try:
-        parsed = json.loads(body)
-    except ValueError:
-        return {}
-    return parsed if isinstance(parsed, dict) else {}
+class _RerouteAdapter(HTTPAdapter):
+    """Sends the PIN flow's requests to X_API_BASE_URL, with a deadline on each (requests has no
+    session-wide timeout)."""
 
+    def __init__(self, api_base_url: str, timeout: float) -> None:
+        super().__init__(max_retries=0)
+        self._api_base_url = api_base_url
+        self._timeout = timeout
 
-def _tweepy_error(response: aiohttp.ClientResponse, body: dict[str, Any]) -> tweepy.HTTPException:
-    """The exception tweepy raises for this status (same classes as tweepy's own request)."""
-    status = response.status
-    if status == 429:
-        reset = response.headers.get("x-rate-limit-reset")
-        reset_time = int(reset) if reset is not None and reset.isdigit() else None
-        return tweepy.TooManyRequests(response, response_json=body, reset_time=reset_time)
-    error_classes: dict[int, type[tweepy.HTTPException]] = {
-        400: tweepy.BadRequest,
-        401: tweepy.Unauthorized,
-        403: tweepy.Forbidden,
-        404: tweepy.NotFound,
-    }
-    if status >= 500:
-        return tweepy.TwitterServerError(response, response_json=body)
-    return error_classes.get(status, tweepy.HTTPException)(response, response_json=body)
+    def send(
+        self,
+        request: requests.PreparedRequest,
+        stream: bool = False,
+        timeout: float | tuple[float, float] | tuple[float, None] | None = None,
+        verify: bool | str = True,
+        cert: bytes | str | tuple[bytes | str, bytes | str] | None = None,
+        proxies: Mapping[str, str] | None = None,
+    ) -> requests.Response:
+        request.url = _rerouted(request.url or "", self._api_base_url)
+        return super().send(
+            request,
+            stream=stream,
+            timeout=self._timeout if timeout is None else timeout,
+            verify=verify,
+            cert=cert,
+            proxies=proxies,
+        )
 
 
 # ---- the service -----------------------------------------------------------------------------
@@ -305,15 +195,16 @@ class XService:
 
         Raises XNotConfigured, XLinkFailed (X refused the app credentials), XUnavailable.
         """
-        handler = self._oauth_handler()
-        authorization_url = await self._run_oauth_step(
-            "request_token", handler.get_authorization_url
+        oauth = self._oauth_session()  # callback "oob": the PIN flow
+        token = await self._run_oauth_step(
+            "request_token", lambda: oauth.fetch_request_token(f"{X_ORIGIN}/oauth/request_token")
         )
-        token = handler.request_token
+        request_token = str(token["oauth_token"])
         return PendingLink(
-            request_token=token["oauth_token"],
-            request_token_secret=token["oauth_token_secret"],
-            authorization_url=authorization_url,
+            request_token=request_token,
+            request_token_secret=str(token["oauth_token_secret"]),
+            # Where the member's browser goes: X's authorize page (behind X_API_BASE_URL).
+            authorization_url=f"{self._api_base_url}/oauth/authorize?oauth_token={request_token}",
         )
 
     async def finish_link(
@@ -323,19 +214,16 @@ class XService:
 
         Raises XNotConfigured, XLinkFailed (wrong or expired PIN), XUnavailable.
         """
-        handler = self._oauth_handler()
         pin = pin.strip()
+        oauth = self._oauth_session(request_token, request_token_secret, pin)
         if not pin:
             raise XLinkFailed("The PIN is empty.", Reason.BAD_PIN)
-        handler.request_token = {
-            "oauth_token": request_token,
-            "oauth_token_secret": request_token_secret,
-        }
-        access_token, access_token_secret = await self._run_oauth_step(
-            "access_token", lambda: handler.get_access_token(pin)
+        token = await self._run_oauth_step(
+            "access_token", lambda: oauth.fetch_access_token(f"{X_ORIGIN}/oauth/access_token")
         )
-        # tweepy keeps only the token pair from X's answer; /2/users/me says whose it is and
-        # proves the pair works for posting (v2).
+        access_token = str(token["oauth_token"])
+        access_token_secret = str(token["oauth_token_secret"])
+        # /2/users/me says whose the pair is and proves it works for posting (v2).
         identity = await self.verify(access_token, access_token_secret)
         if identity is None:
             raise XLinkFailed(explain(Reason.UNAUTHORIZED, closed=False), Reason.UNAUTHORIZED)
@@ -388,7 +276,7 @@ class XService:
         client = self._client(access_token, access_token_secret)
         started = time.monotonic()
         try:
-            await client.request("POST", "/1.1/oauth/invalidate_token", user_auth=True)
+            await client.request("POST", "/1.1/oauth/invalidate_token", params={}, user_auth=True)
         except tweepy.Unauthorized:
             logger.info("X revoke: tokens were already no longer accepted (401)")
         except Exception as error:
@@ -404,97 +292,93 @@ class XService:
                 "X could not be asked right now; try again in a few minutes.", reason_code
             ) from None
 
-    async def post_tweet(
-        self,
-        access_token: str,
-        access_token_secret: str,
-        text: str,
-        *,
-        username: str | None = None,
-    ) -> PostResult:
-        """Post ``text`` as the account owning the tokens; never raises for X's answers.
-
-        ``username`` only shapes ``tweet_url`` (https://x.com/i/web/status/<id> without it).
-        """
+    async def post(self, credentials: Credentials, text: str) -> PostResult:
+        """Post ``text`` as the owner of ``credentials``; X's answers are results, not raised."""
         started = time.monotonic()
         if not self.configured:
             logger.warning("X post skipped: X is not configured")
-            return PostResult(outcome="failed", reason_code=Reason.NOT_CONFIGURED)
-        client = self._client(access_token, access_token_secret)
+            return PostResult(reason=Reason.NOT_CONFIGURED)
+        client = self._client(credentials.token, credentials.secret)
         try:
             answer = await client.create_tweet(text=text, user_auth=True)
             tweet_id = str(answer["data"]["id"])
         except Exception as error:
-            reason_code, status, retry_at = _classify(error)
-            outcome: PostOutcome = "failed" if reason_code in _FINAL_REASONS else "retry"
+            reason, status, retry_at = _classify(error)
             duration_ms = _elapsed_ms(started)
             logger.warning(
-                "X post not done: outcome=%s reason=%s status=%s error=%s duration_ms=%d",
-                outcome,
-                reason_code,
+                "X post not done: reason=%s status=%s error=%s duration_ms=%d",
+                reason,
                 status,
                 type(error).__name__,
                 duration_ms,
             )
             return PostResult(
-                outcome=outcome,
-                reason_code=reason_code,
-                http_status=status,
-                retry_at=retry_at,
-                duration_ms=duration_ms,
+                reason=reason, http_status=status, retry_at=retry_at, duration_ms=duration_ms
             )
         duration_ms = _elapsed_ms(started)
         logger.info("X post done: tweet_id=%s duration_ms=%d", tweet_id, duration_ms)
         return PostResult(
-            outcome="posted",
             tweet_id=tweet_id,
-            tweet_url=TWEET_URL.format(username=username or "i/web", tweet_id=tweet_id),
+            tweet_url=TWEET_URL.format(username=credentials.username or "i/web", tweet_id=tweet_id),
             http_status=201,
             duration_ms=duration_ms,
         )
+
+    def weighted_length(self, text: str) -> int:
+        return weighted_length(text)
 
     # ---- internals ---------------------------------------------------------------------------
 
     def _require_configured(self) -> tuple[str, str]:
         key, secret = self._consumer_key, self._consumer_secret
         if key is None or secret is None:
-            missing = [
-                n for n, v in (("X_CONSUMER_KEY", key), ("X_CONSUMER_SECRET", secret)) if v is None
-            ]
-            raise XNotConfigured(f"X is not configured: set {' and '.join(missing)}.")
+            raise XNotConfigured()
         return key, secret
 
-    def _oauth_handler(self) -> _OAuth1UserHandler:
+    def _oauth_session(
+        self, token: str | None = None, token_secret: str | None = None, pin: str | None = None
+    ) -> OAuth1Session:
+        """A requests-oauthlib session for one PIN-flow step (the library tweepy's own
+        OAuth1UserHandler uses), sent through the reroute adapter."""
         consumer_key, consumer_secret = self._require_configured()
-        return _OAuth1UserHandler(
+        oauth = OAuth1Session(
             consumer_key,
-            consumer_secret,
-            api_base_url=self._api_base_url,
-            timeout=self._timeout,
-            on_status=self._on_oauth_status,
+            client_secret=consumer_secret,
+            resource_owner_key=token,
+            resource_owner_secret=token_secret,
+            callback_uri="oob" if token is None else None,
+            verifier=pin or None,
         )
+        oauth.mount(X_ORIGIN, _RerouteAdapter(self._api_base_url, self._timeout))
+        on_status = self._on_oauth_status
+        if on_status is not None:  # /metrics counts X's answers by status
+            oauth.hooks["response"].append(
+                lambda response, *_, **__: on_status(response.status_code)
+            )
+        return oauth
 
-    def _client(self, access_token: str, access_token_secret: str) -> _AsyncClient:
+    def _client(self, access_token: str, access_token_secret: str) -> AsyncClient:
         consumer_key, consumer_secret = self._require_configured()
         if self._session is None:
             self._session = aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=self._timeout),
+                middlewares=(_reroute_middleware(self._api_base_url),),
                 trace_configs=self._trace_configs,
             )
-        return _AsyncClient(
-            api_base_url=self._api_base_url,
-            session=self._session,
+        client = AsyncClient(
             consumer_key=consumer_key,
             consumer_secret=consumer_secret,
             access_token=access_token,
             access_token_secret=access_token_secret,
             return_type=dict,
         )
+        client.session = self._session  # tweepy uses (and leaves open) a session set here
+        return client
 
     async def _run_oauth_step(self, step: str, call: Callable[[], _T]) -> _T:
-        """Run a blocking tweepy OAuth call in a thread, bounded by the timeout.
+        """Run a blocking PIN-flow call in a thread, bounded by the timeout.
 
-        requests' own timeout (see _TimeoutAdapter) ends the thread soon after, too.
+        requests' own timeout (see _RerouteAdapter) ends the thread soon after, too.
         """
         started = time.monotonic()
         try:
@@ -517,31 +401,20 @@ class XService:
             ) from None
 
 
-# Reason codes for which retrying the same tweet cannot help.
-_FINAL_REASONS = frozenset(
-    {Reason.UNAUTHORIZED, Reason.DUPLICATE, Reason.FORBIDDEN, Reason.BAD_REQUEST}
-)
-
-
 def _elapsed_ms(started: float) -> int:
     return int((time.monotonic() - started) * 1000)
 
 
 def _classify(error: BaseException) -> tuple[Reason, int | None, datetime | None]:
-    """(reason_code, http_status, retry_at) for an error from a v2 call."""
+    """(reason, http_status, retry_at) for an error from a v2 call."""
     if isinstance(error, tweepy.HTTPException):
         status = error.response.status
-        if status == 429:
-            reason_code, retry_at = _rate_limit_reason(error.response.headers)
-            return reason_code, status, retry_at
-        if status >= 500:
-            return Reason.SERVER_ERROR, status, None
-        if status == 401:
-            return Reason.UNAUTHORIZED, status, None
-        if status == 403:
-            duplicate = any("duplicate" in str(m).lower() for m in error.api_messages)
-            return (Reason.DUPLICATE if duplicate else Reason.FORBIDDEN), status, None
-        return Reason.BAD_REQUEST, status, None
+        reason, retry_at = _refusal(status, error.api_messages, error.response.headers)
+        return reason, status, retry_at
+    if isinstance(error, aiohttp.ContentTypeError) and error.status >= 400:
+        # tweepy reads every error body as JSON; X's edge answers an HTML page when overloaded.
+        reason, retry_at = _refusal(error.status, [], error.headers or {})
+        return reason, error.status, retry_at
     if isinstance(error, TimeoutError):  # also aiohttp's ServerTimeoutError
         return Reason.TIMEOUT, None, None
     if isinstance(error, aiohttp.ClientConnectionError):
@@ -552,12 +425,43 @@ def _classify(error: BaseException) -> tuple[Reason, int | None, datetime | None
     raise error
 
 
+def _refusal(
+    status: int, messages: list[str], headers: Mapping[str, str]
+) -> tuple[Reason, datetime | None]:
+    """Which reason an error status means, from X's message (tweepy keeps a v2 problem's
+    `detail`, or each `errors[].message`). The texts are those X sends (see the emulator's
+    bodies in tests/emulators/x_api.py for where each is recorded)."""
+    text = " ".join(str(m) for m in messages).lower()
+    if status == 402:  # pay-per-use: "Your enrolled account [...] does not have any credits"
+        return Reason.CREDITS_DEPLETED, None
+    if status == 429:
+        if "usage cap" in text:  # UsageCapped: "Usage cap exceeded: Monthly product cap"
+            return Reason.USAGE_CAPPED, None
+        return _rate_limit_reason(headers)
+    if status >= 500:
+        return Reason.SERVER_ERROR, None
+    if status == 401:
+        return Reason.UNAUTHORIZED, None
+    if status == 403:
+        if "spending limit" in text:
+            return Reason.SPENDING_LIMIT, None
+        if "attached to a project" in text:  # reason "client-not-enrolled"
+            return Reason.CLIENT_NOT_ENROLLED, None
+        if "reply to this conversation is not allowed" in text:
+            return Reason.REPLY_RESTRICTED, None
+        if "duplicate" in text:
+            return Reason.DUPLICATE, None
+        return Reason.FORBIDDEN, None
+    return Reason.BAD_REQUEST, None
+
+
 def _rate_limit_reason(headers: Mapping[str, str]) -> tuple[Reason, datetime]:
-    """daily_cap when a 24-hour limit is used up (user or app), else rate_limited."""
-    for scope in ("user", "app"):
+    """A used-up 24-hour cap of POST /2/tweets (x-user-limit-24hour-*: this host's account;
+    x-app-limit-24hour-*: the app, all hosts together), else the 15-minute window."""
+    for scope, reason in (("user", Reason.DAILY_CAP), ("app", Reason.APP_DAILY_CAP)):
         if headers.get(f"x-{scope}-limit-24hour-remaining") == "0":
             reset = _epoch(headers.get(f"x-{scope}-limit-24hour-reset"))
-            return Reason.DAILY_CAP, reset or datetime.now(UTC) + timedelta(hours=24)
+            return reason, reset or datetime.now(UTC) + timedelta(hours=24)
     reset = _epoch(headers.get("x-rate-limit-reset"))
     return Reason.RATE_LIMITED, reset or datetime.now(UTC) + DEFAULT_RATE_LIMIT_WAIT
 

@@ -39,7 +39,16 @@ class Refused(app_commands.CheckFailure):
 
 
 def services_of(interaction: discord.Interaction) -> Services:
-    return interaction.client.services  # type: ignore[attr-defined]
+    return services_of_bot(interaction.client)
+
+
+def services_of_bot(client: discord.Client) -> Services:
+    """The services of the OnAir bot that runs this cog or interaction."""
+    from bot.app import OnAirBot  # bot.app wires the cogs: imported when first needed
+
+    if not isinstance(client, OnAirBot):
+        raise TypeError("OnAir cogs run only in OnAirBot")
+    return client.services
 
 
 def _member(interaction: discord.Interaction) -> discord.Member:
@@ -151,7 +160,7 @@ def _typed_strings(options: list[Any]) -> Iterator[str]:
         yield from _typed_strings(option.get("options") or [])
 
 
-class InputCheckedTree(app_commands.CommandTree):  # type: ignore[type-arg]
+class InputCheckedTree(app_commands.CommandTree):
     """The command tree, with one input rule for every option of every command: a value with a
     control character (NUL, which PostgreSQL refuses, and the like) is refused before any
     command runs. Invisible characters are stripped later, by the services that store text."""

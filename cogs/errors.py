@@ -66,10 +66,10 @@ class ErrorHandler(commands.Cog):
     def __init__(self, bot: commands.Bot) -> None:
         self.bot = bot
         self._previous = bot.tree.on_error
-        bot.tree.on_error = answer_error  # type: ignore[assignment]
+        bot.tree.error(answer_error)  # discord.py's documented way to set the tree's handler
 
     async def cog_unload(self) -> None:
-        self.bot.tree.on_error = self._previous  # type: ignore[method-assign]
+        self.bot.tree.error(self._previous)
 
 
 async def setup(bot: commands.Bot) -> None:

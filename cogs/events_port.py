@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from typing import Any
 
 import discord
 
@@ -46,7 +47,6 @@ class DiscordEventsPort:
 
     async def create(self, guild_id: int, spec: EventSpec) -> int:
         guild = self._guild(guild_id)
-        extra: dict[str, str] = {"description": spec.description} if spec.description else {}
         try:
             event = await guild.create_scheduled_event(
                 name=spec.name,
@@ -55,7 +55,7 @@ class DiscordEventsPort:
                 entity_type=discord.EntityType.external,
                 privacy_level=discord.PrivacyLevel.guild_only,
                 location=spec.location,
-                **extra,
+                description=spec.description or discord.utils.MISSING,
             )
         except discord.HTTPException as error:
             raise _translated(error) from None
@@ -104,7 +104,7 @@ class DiscordEventsPort:
     async def finish(self, guild_id: int, event_id: int, status: str) -> None:
         await self._edit(guild_id, event_id, {"status": STATUS_VALUES[status]})
 
-    async def _edit(self, guild_id: int, event_id: int, payload: dict[str, object]) -> None:
+    async def _edit(self, guild_id: int, event_id: int, payload: dict[str, Any]) -> None:
         self._guild(guild_id)
         try:
             await self._client.http.edit_scheduled_event(guild_id, event_id, **payload)

@@ -11,18 +11,28 @@ from discord.ext import commands, tasks
 
 from bot.errors import new_reference
 from bot.live_check import Announcement, Notice, StreamReport
+from cogs.checks import services_of_bot
 from cogs.events_port import DiscordEventsPort
 from cogs.render import CALM_BLUE, announcement_mentions, announcement_text, report_embed
 
 log = logging.getLogger("onair.live")
 
 SHUTDOWN_GRACE_SECONDS = 30
+# The channel kinds whose messages can be edited by id (discord.PartialMessage's channels).
+EditableChannel = (
+    discord.TextChannel
+    | discord.Thread
+    | discord.VoiceChannel
+    | discord.StageChannel
+    | discord.DMChannel
+    | discord.PartialMessageable
+)
 
 
 class LiveCog(commands.Cog):
     def __init__(self, bot: commands.Bot) -> None:
         self.bot = bot
-        self.services = bot.services  # type: ignore[attr-defined]
+        self.services = services_of_bot(bot)
         settings = self.services.settings
         tick = min(settings.live_check_interval_seconds, settings.fast_check_interval_seconds)
         self.check_loop.change_interval(seconds=tick)
@@ -109,7 +119,9 @@ class LiveCog(commands.Cog):
                 allowed_mentions=announcement_mentions(announcement.ping_role_id),
             )
         except discord.HTTPException:
-            log.warning("could not post the go-live announcement in %s", channel.id)  # type: ignore[union-attr]
+            log.warning(
+                "could not post the go-live announcement in %s", announcement.announce_channel_id
+            )
 
     @commands.Cog.listener()
     async def on_guild_remove(self, guild: discord.Guild) -> None:
@@ -137,13 +149,13 @@ class LiveCog(commands.Cog):
             return
         embed = report_embed(report)
         try:
-            if report.report_message_id:
-                await channel.get_partial_message(report.report_message_id).edit(embed=embed)  # type: ignore[union-attr]
+            if report.report_message_id and isinstance(channel, EditableChannel):
+                await channel.get_partial_message(report.report_message_id).edit(embed=embed)
                 return
             message = await channel.send(embed=embed)
             await self.services.checker.save_report_message(
-                report.episode_id, channel.id, message.id
-            )  # type: ignore[union-attr]
+                report.episode_id, message.channel.id, message.id
+            )
         except discord.HTTPException:
             log.warning(
                 "could not post the stream report for episode %s",

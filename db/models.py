@@ -256,6 +256,9 @@ class EpisodeTweet(Base):
     failure_reason: Mapped[str | None] = mapped_column(sa.String(32))
     attempts: Mapped[int] = mapped_column(sa.Integer, server_default="0")
     next_attempt_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    # When this attempt's request went to X. NULL while claimed but not yet sent: a process that
+    # dies then leaves a tweet X never saw, which goes back to pending instead of `unknown`.
+    sent_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
     posted_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
     created_at: Mapped[dt.datetime] = _created()
     updated_at: Mapped[dt.datetime] = _updated()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -19,6 +19,8 @@ from sqlalchemy.orm import contains_eager, joinedload
 
 from db.models import (
     ApiToken,
+    AttemptOutcome,
+    Base,
     Episode,
     EpisodeEvent,
     EpisodeTweet,
@@ -31,6 +33,9 @@ from db.models import (
     XLinkRequest,
 )
 
+# The episode_tweets Table itself, for Core executemany statements (typed as a Table).
+_TWEETS = Base.metadata.tables[EpisodeTweet.__tablename__]
+
 # -- shards ------------------------------------------------------------------------------------
 
 
@@ -42,7 +47,9 @@ class Shards:
     ids: tuple[int, ...]
 
 
-def on_shards(guild_id: sa.ColumnElement[int], shards: Shards | None) -> sa.ColumnElement[bool]:
+def on_shards(
+    guild_id: sa.SQLColumnExpression[int], shards: Shards | None
+) -> sa.ColumnElement[bool]:
     """Whether a server is on these shards, by Discord's rule `(guild_id >> 22) % count`
     (discord-api-docs, Gateway, "Sharding"), in SQL so it filters the same statement.
     None: not sharded, every server."""
@@ -61,15 +68,16 @@ async def get_podcast_by_guild(session: AsyncSession, guild_id: int) -> Podcast 
 
 async def upsert_podcast(session: AsyncSession, guild_id: int, **fields: object) -> Podcast:
     """Create the server's podcast or update it in place (one statement, race-free)."""
-    stmt = pg_insert(Podcast).values(guild_id=guild_id, **fields)
-    stmt = stmt.on_conflict_do_update(
+    insert = pg_insert(Podcast).values(guild_id=guild_id, **fields)
+    upsert = insert.on_conflict_do_update(
         index_elements=[Podcast.guild_id],
-        set_={**{k: stmt.excluded[k] for k in fields}, "updated_at": sa.func.now()},
+        set_={**{k: insert.excluded[k] for k in fields}, "updated_at": sa.func.now()},
     ).returning(Podcast)
-    result = await session.execute(
-        sa.select(Podcast).from_statement(stmt).execution_options(populate_existing=True)
+    result = await session.scalars(
+        sa.select(Podcast).from_statement(upsert).execution_options(populate_existing=True)
     )
-    return result.scalar_one()
+    podcast: Podcast = result.one()
+    return podcast
 
 
 async def set_title_filter(session: AsyncSession, podcast_id: int, text: str | None) -> None:
@@ -564,7 +572,7 @@ async def save_drafts(session: AsyncSession, rows: list[dict[str, object]]) -> N
     """Store drafts (id, generated_text, draft_is_fallback) for tweets not yet claimed."""
     if rows:
         await session.execute(
-            sa.update(EpisodeTweet.__table__)  # Core executemany: not ORM bulk-by-PK
+            sa.update(_TWEETS)  # Core executemany: not ORM bulk-by-PK
             .where(
                 EpisodeTweet.id == sa.bindparam("tid"), EpisodeTweet.status == PostStatus.PENDING
             )
@@ -646,7 +654,7 @@ async def claim_pending_tweets(
     result = await session.scalars(
         sa.update(EpisodeTweet)
         .where(EpisodeTweet.id.in_(claimable.scalar_subquery()))
-        .values(status=PostStatus.POSTING, attempts=EpisodeTweet.attempts + 1)
+        .values(status=PostStatus.POSTING, attempts=EpisodeTweet.attempts + 1, sent_at=None)
         .returning(EpisodeTweet.id)
         .execution_options(synchronize_session=False)
     )
@@ -662,7 +670,12 @@ async def claim_host_tweet(session: AsyncSession, tweet_id: int, now: dt.datetim
             EpisodeTweet.status == PostStatus.PENDING,
             EpisodeTweet.enabled,
         )
-        .values(status=PostStatus.POSTING, attempts=EpisodeTweet.attempts + 1, next_attempt_at=None)
+        .values(
+            status=PostStatus.POSTING,
+            attempts=EpisodeTweet.attempts + 1,
+            next_attempt_at=None,
+            sent_at=None,
+        )
         .returning(EpisodeTweet.id)
         .execution_options(synchronize_session=False)
     )
@@ -683,13 +696,39 @@ async def load_claimed(session: AsyncSession, tweet_ids: list[int]) -> Sequence[
     return result.unique().all()
 
 
+@dataclass(frozen=True)
+class OutcomeRow:
+    """A claimed tweet's new state after one answer (field names are the statement's binds)."""
+
+    tid: int
+    status: PostStatus
+    tweet_id: str | None
+    tweet_url: str | None
+    failure_reason: str | None
+    next_attempt_at: dt.datetime | None
+    posted_at: dt.datetime | None
+    refund: int  # 1: the try is not counted against the host (the app's problem)
+
+
+@dataclass(frozen=True)
+class AttemptRow:
+    """One post_attempts row."""
+
+    episode_tweet_id: int
+    attempt_no: int
+    outcome: AttemptOutcome
+    reason: str | None
+    http_status: int | None
+    duration_ms: int
+
+
 async def record_outcomes(
-    session: AsyncSession, updates: list[dict[str, object]], attempts: list[dict[str, object]]
+    session: AsyncSession, rows: Sequence[OutcomeRow], attempts: Sequence[AttemptRow]
 ) -> None:
-    """Write the outcome of every posted tweet (executemany) and its post_attempts rows."""
-    if updates:
+    """Write outcomes (one executemany) and their post_attempts rows (one more)."""
+    if rows:
         await session.execute(
-            sa.update(EpisodeTweet.__table__)  # Core executemany: not ORM bulk-by-PK
+            sa.update(_TWEETS)  # Core executemany: not ORM bulk-by-PK
             .where(EpisodeTweet.id == sa.bindparam("tid"))
             .values(
                 status=sa.bindparam("status"),
@@ -698,14 +737,15 @@ async def record_outcomes(
                 failure_reason=sa.bindparam("failure_reason"),
                 next_attempt_at=sa.bindparam("next_attempt_at"),
                 posted_at=sa.bindparam("posted_at"),
+                attempts=EpisodeTweet.attempts - sa.bindparam("refund", type_=sa.Integer),
             ),
-            updates,
+            [asdict(row) for row in rows],
             execution_options={"synchronize_session": False},
         )
     if attempts:
         # A tweet whose row vanished meanwhile (its episode was removed) has no attempt row to
         # keep; the others are still recorded.
-        ids = {a["episode_tweet_id"] for a in attempts}
+        ids = {a.episode_tweet_id for a in attempts}
         existing = set(
             await session.scalars(
                 sa.select(EpisodeTweet.id)
@@ -713,16 +753,41 @@ async def record_outcomes(
                 .with_for_update(read=True, key_share=True)  # kept until the attempts are in
             )
         )
-        kept = [a for a in attempts if a["episode_tweet_id"] in existing]
+        kept = [asdict(a) for a in attempts if a.episode_tweet_id in existing]
         if kept:
             await session.execute(sa.insert(PostAttempt), kept)
+
+
+async def mark_sending(
+    session: AsyncSession, sending: Sequence[int], still_queued: Sequence[int]
+) -> set[int]:
+    """Just before their requests go to X: mark `sending` as sent, and keep the claims of
+    `still_queued` fresh (so no other process takes this live process's queue for a crash).
+    Returns the ids of `sending` that are still this claim's to send."""
+    result = await session.scalars(
+        sa.update(EpisodeTweet)
+        .where(
+            EpisodeTweet.id.in_([*sending, *still_queued]),
+            EpisodeTweet.status == PostStatus.POSTING,
+        )
+        .values(
+            sent_at=sa.case(
+                (EpisodeTweet.id.in_(list(sending)), sa.func.now()), else_=EpisodeTweet.sent_at
+            ),
+            updated_at=sa.func.now(),
+        )
+        .returning(EpisodeTweet.id)
+        .execution_options(synchronize_session=False)
+    )
+    return set(result.all()) & set(sending)
 
 
 async def mark_stale_posting_unknown(
     session: AsyncSession, older_than: dt.datetime, reason: str, shards: Shards | None = None
 ) -> Sequence[EpisodeTweet]:
-    """Tweets left in `posting` (the process died mid-post) become `unknown`: they may or may
-    not be on X, so a person checks; they are never re-posted automatically. Only servers on
+    """Tweets left in `posting` by a process that died: those whose request went to X may or
+    may not be on X, so they become `unknown` (a person checks; never re-posted by itself);
+    those never sent go back to `pending`, their attempt not counted. Only servers on
     `shards`, so each shard process recovers (and announces) its own."""
     stuck = [EpisodeTweet.status == PostStatus.POSTING, EpisodeTweet.updated_at < older_than]
     if shards is not None:
@@ -732,6 +797,15 @@ async def mark_stale_posting_unknown(
             .where(on_shards(Podcast.guild_id, shards))
         )
         stuck.append(EpisodeTweet.episode_id.in_(on_these_shards.scalar_subquery()))
+    await session.execute(
+        sa.update(EpisodeTweet)
+        .where(*stuck, EpisodeTweet.sent_at.is_(None))
+        .values(
+            status=PostStatus.PENDING,
+            attempts=sa.func.greatest(EpisodeTweet.attempts - 1, 0),
+        )
+        .execution_options(synchronize_session=False)
+    )
     ids = (
         await session.scalars(
             sa.update(EpisodeTweet)
@@ -1037,7 +1111,7 @@ async def release_events(
     of creations that didn't happen, so a later sync tries again."""
     if updates:
         await session.execute(
-            sa.update(EpisodeEvent.__table__)
+            sa.update(Base.metadata.tables[EpisodeEvent.__tablename__])
             .where(EpisodeEvent.episode_id == sa.bindparam("eid"))
             .values(
                 discord_event_id=sa.bindparam("discord_event_id"),
@@ -1126,7 +1200,7 @@ async def record_stream_ends(session: AsyncSession, rows: list[dict[str, object]
     """Each row: id, offline_checks, ended_at (executemany)."""
     if rows:
         await session.execute(
-            sa.update(Episode.__table__)
+            sa.update(Base.metadata.tables[Episode.__tablename__])
             .where(Episode.id == sa.bindparam("eid"))
             .values(
                 offline_checks=sa.bindparam("offline_checks"), ended_at=sa.bindparam("ended_at")

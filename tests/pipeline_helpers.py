@@ -17,7 +17,7 @@ from bot.crypto import TokenCipher
 from bot.drafts import Drafter
 from bot.live_check import CheckResult, LiveChecker, StreamReport
 from bot.podcasts import PodcastService
-from bot.posting import TweetPoster
+from bot.posting import OutcomeRecorder, RetryPolicy, TweetPoster
 from bot.tweets import TweetService
 from bot.x import XService
 from bot.youtube import YouTubeClient
@@ -96,6 +96,9 @@ async def open_pipeline(
     dry_run: bool = False,
     retry_base: dt.timedelta = dt.timedelta(milliseconds=10),
     x_rate: float = 1000,
+    flush_every: float = 0.5,
+    http_timeout: float = HTTP_TIMEOUT,
+    send_ahead: int = 0,
 ) -> AsyncIterator[Pipeline]:
     """Real clients against the emulators (started here unless given), real services on
     `sessions`. Pass the same emulators and cipher to a second call for a second 'process'."""
@@ -110,20 +113,26 @@ async def open_pipeline(
             youtube_emu.base_url, youtube_emu.base_url + "/youtube/v3", None, timeout=HTTP_TIMEOUT
         )
         stack.push_async_callback(youtube.aclose)
+        x_limiter = AsyncLimiter(x_rate, 1)
         x = XService(
-            x_emu.base_url, x_emu.consumer_key, x_emu.consumer_secret, timeout=HTTP_TIMEOUT
+            x_emu.base_url,
+            x_emu.consumer_key,
+            x_emu.consumer_secret,
+            timeout=http_timeout,
         )
         stack.push_async_callback(x.aclose)
-        x_limiter = AsyncLimiter(x_rate, 1)
         poster = TweetPoster(
             sessions,
             x,
             cipher,
             dry_run=dry_run,
             x_limiter=x_limiter,
-            retry_base=retry_base,
+            policy=RetryPolicy(base_delay=retry_base, min_delay=dt.timedelta(seconds=http_timeout)),
+            recorder=OutcomeRecorder(sessions, flush_every=flush_every),
+            send_ahead=send_ahead,
             clock=clock,
         )
+        stack.push_async_callback(poster.recorder.aclose)
         checker = LiveChecker(
             sessions,
             youtube,

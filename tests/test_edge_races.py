@@ -71,13 +71,12 @@ async def test_outcomes_are_recorded_when_one_tweet_row_vanished(pipe: Pipeline)
                 )
             )
         ).all()
-    attempt = {"attempt_no": 1, "outcome": AttemptOutcome.POSTED, "http_status": 201}
+
+    def attempt(tweet_id: int) -> queries.AttemptRow:
+        return queries.AttemptRow(tweet_id, 1, AttemptOutcome.POSTED, None, 201, 0)
+
     async with pipe.sessions() as session, session.begin():
-        await queries.record_outcomes(
-            session,
-            [],
-            [{**attempt, "episode_tweet_id": kept}, {**attempt, "episode_tweet_id": 99_999}],
-        )
+        await queries.record_outcomes(session, [], [attempt(kept), attempt(99_999)])
     async with pipe.sessions() as session:
         rows = (await session.execute(sa.text("SELECT episode_tweet_id FROM post_attempts"))).all()
     assert [r[0] for r in rows] == [kept]

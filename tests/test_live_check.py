@@ -428,6 +428,8 @@ async def test_tweet_claimed_by_a_dead_process_becomes_unknown_and_is_never_post
         )
         claimed = await queries.claim_pending_tweets(session, now - dt.timedelta(hours=2), now)
     assert attached == {setup.episode_id} and len(claimed) == 1
+    async with pipe.sessions() as session, session.begin():  # its request went to X
+        assert await queries.mark_sending(session, claimed, []) == set(claimed)
 
     assert await pipe.checker.recover_interrupted() == []  # not stale yet: maybe still posting
     assert (await tweet_rows(pipe.sessions))[ALICE].status == "posting"
@@ -446,6 +448,41 @@ async def test_tweet_claimed_by_a_dead_process_becomes_unknown_and_is_never_post
         assert later.notices == [] and later.reports == []
     assert pipe.x_emu.count(TWEET_PATH) == 0
     assert (await tweet_rows(pipe.sessions))[ALICE].status == "unknown"
+
+
+async def test_tweet_claimed_but_never_sent_by_a_dead_process_is_posted_once_later(
+    pipe: Pipeline,
+) -> None:
+    """A tweet a dead process claimed but never sent to X (not marked sent) is not `unknown`:
+    once stale it goes back to pending, its attempt not counted, and the next check posts it,
+    once, without an "interrupted" notice."""
+    setup = await alice_live(pipe)
+    now = utcnow()
+    async with pipe.sessions() as session, session.begin():
+        await queries.attach_streams(
+            session,
+            [
+                {
+                    "id": setup.episode_id,
+                    "live_video_id": VIDEO,
+                    "live_url": STREAM_URL,
+                    "live_title": "Episode 12",
+                    "went_live_at": now,
+                }
+            ],
+        )
+        claimed = await queries.claim_pending_tweets(session, now - dt.timedelta(hours=2), now)
+    assert len(claimed) == 1
+
+    pipe.clock.advance(dt.timedelta(minutes=11))
+    assert await pipe.checker.recover_interrupted() == []
+    tweet = (await tweet_rows(pipe.sessions))[ALICE]
+    assert (tweet.status, tweet.attempts) == ("pending", 0)
+
+    later = await pipe.checker.run_check()
+    assert later.notices == []
+    assert pipe.x_emu.tweets_of("alice") and len(pipe.x_emu.tweets_of("alice")) == 1
+    assert (await tweet_rows(pipe.sessions))[ALICE].status == "posted"
 
 
 # ---- what YouTube really does mid-show -------------------------------------------------------

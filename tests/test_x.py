@@ -10,12 +10,11 @@ from datetime import UTC, datetime
 import aiohttp
 import pytest
 
-from bot.errors import CATALOGUE, Reason, explain
+from bot.errors import CATALOGUE, Party, Reason, XNotConfigured, explain
+from bot.publisher import Credentials, PostResult
 from bot.x import (
     LinkedAccount,
-    PostResult,
     XLinkFailed,
-    XNotConfigured,
     XService,
     XUnavailable,
 )
@@ -53,11 +52,13 @@ async def link(x: XService, emu: XEmulator, username: str = "alice") -> LinkedAc
 
 async def post(x: XService, emu: XEmulator, text: str = "We're live!") -> PostResult:
     token, secret = emu.issue_access_token("alice")
-    return await x.post_tweet(token, secret, text, username="alice")
+    return await x.post(Credentials(token, secret, "alice"), text)
 
 
 def assert_not_done(result: PostResult, outcome: str, reason_code: str, status: int | None) -> None:
-    assert (result.outcome, result.reason_code, result.http_status) == (
+    """`outcome` is what the catalogue makes of the reason: "retry" or "failed"."""
+    retryable = CATALOGUE[Reason(reason_code)].retryable
+    assert (("retry" if retryable else "failed"), result.reason, result.http_status) == (
         outcome,
         reason_code,
         status,
@@ -84,8 +85,8 @@ async def test_pin_flow_links_account_and_tokens_post(x: XService, emu: XEmulato
 
     assert linked.username == "alice"
     assert linked.user_id == emu.accounts["alice"].user_id
-    result = await x.post_tweet(linked.access_token, linked.access_token_secret, "Hello")
-    assert result.outcome == "posted"
+    result = await x.post(Credentials(linked.access_token, linked.access_token_secret, ""), "Hello")
+    assert result.accepted
     assert emu.tweets_of("alice") == ["Hello"]
 
 
@@ -188,7 +189,7 @@ async def test_verify_when_x_is_down_raises_unavailable(x: XService, emu: XEmula
 async def test_post_success_records_tweet_and_returns_link(x: XService, emu: XEmulator) -> None:
     """A posted tweet is on X and the result carries its id and x.com URL."""
     result = await post(x, emu, "Episode 12 is live")
-    assert result.outcome == "posted" and result.reason_code is None
+    assert result.accepted and result.reason is None
     assert result.http_status == 201
     assert emu.all_tweets[-1].text == "Episode 12 is live"
     assert result.tweet_id == emu.all_tweets[-1].tweet_id
@@ -198,13 +199,13 @@ async def test_post_success_records_tweet_and_returns_link(x: XService, emu: XEm
 async def test_post_without_username_uses_web_link(x: XService, emu: XEmulator) -> None:
     """Without a username the URL uses x.com/i/web."""
     token, secret = emu.issue_access_token("alice")
-    result = await x.post_tweet(token, secret, "hi")
+    result = await x.post(Credentials(token, secret, ""), "hi")
     assert result.tweet_url == f"https://x.com/i/web/status/{result.tweet_id}"
 
 
 async def test_same_text_twice_is_duplicate(x: XService, emu: XEmulator) -> None:
     """The emulator refuses repeated text on one account like X; the second post fails."""
-    assert (await post(x, emu, "same")).outcome == "posted"
+    assert (await post(x, emu, "same")).accepted
     assert_not_done(await post(x, emu, "same"), "failed", "duplicate", 403)
     assert emu.tweets_of("alice") == ["same"]
 
@@ -218,14 +219,42 @@ async def test_rate_limited_retries_at_reset(x: XService, emu: XEmulator) -> Non
     assert result.retry_at == datetime.fromtimestamp(reset, UTC)
 
 
-@pytest.mark.parametrize("scope", ["user", "app"])
-async def test_daily_cap_retries_at_24_hour_reset(x: XService, emu: XEmulator, scope: str) -> None:
-    """429 from the 24-hour cap -> daily_cap, retry at the 24-hour reset (not the 15-min one)."""
+@pytest.mark.parametrize(("scope", "reason"), [("user", "daily_cap"), ("app", "app_daily_cap")])
+async def test_daily_cap_retries_at_24_hour_reset(
+    x: XService, emu: XEmulator, scope: str, reason: str
+) -> None:
+    """429 from POST /2/tweets' 24-hour cap: the host's (x-user-limit-24hour-*) or the app's
+    (x-app-limit-24hour-*), retried at that reset, not the 15-minute one."""
     fault = emu.daily_cap(reset_in=20 * 3600, scope=scope)
     result = await post(x, emu)
-    assert_not_done(result, "retry", "daily_cap", 429)
+    assert_not_done(result, "retry", reason, 429)
     reset = int(fault.headers[f"x-{scope}-limit-24hour-reset"])
     assert result.retry_at == datetime.fromtimestamp(reset, UTC)
+
+
+@pytest.mark.parametrize(
+    ("fault", "reason", "status", "party"),
+    [
+        ("credits_depleted", "credits_depleted", 402, Party.APP),
+        ("usage_capped", "usage_capped", 429, Party.APP),
+        ("spending_limit", "spending_limit", 403, Party.APP),
+        ("client_not_enrolled", "client_not_enrolled", 403, Party.APP),
+        ("reply_restricted", "reply_restricted", 403, Party.HOST),
+    ],
+)
+async def test_x_pay_per_use_answers_map_to_their_reasons(
+    x: XService, emu: XEmulator, fault: str, reason: str, status: int, party: Party
+) -> None:
+    """X's 2026 answers (402 CreditsDepleted, 429 UsageCapped, 403 spending limit /
+    client-not-enrolled / reply restriction) reach their own catalogue reasons through tweepy;
+    the app's own limits are the app's, not the host's, and never wait on the 15-minute reset."""
+    getattr(emu, fault)()
+    result = await post(x, emu)
+    assert (result.reason, result.http_status, result.tweet_id) == (reason, status, None)
+    assert CATALOGUE[Reason(reason)].party is party
+    if reason == "usage_capped":
+        assert result.retry_at is None  # the 15-minute window says nothing about the cap
+    assert emu.all_tweets == []
 
 
 async def test_html_503_is_retry_not_crash(x: XService, emu: XEmulator) -> None:
@@ -258,7 +287,7 @@ async def test_hang_times_out_and_retries(impatient_x: XService, emu: XEmulator)
 async def test_slow_answer_within_timeout_posts(x: XService, emu: XEmulator) -> None:
     """Latency below the timeout still posts."""
     emu.slow(0.1)
-    assert (await post(x, emu)).outcome == "posted"
+    assert (await post(x, emu)).accepted
 
 
 async def test_unauthorized_fails(x: XService, emu: XEmulator) -> None:
@@ -272,7 +301,9 @@ async def test_revoked_tokens_fail_unauthorized(x: XService, emu: XEmulator) -> 
     """Tokens revoked on X give failed/unauthorized."""
     token, secret = emu.issue_access_token("alice")
     emu.revoke("alice")
-    assert_not_done(await x.post_tweet(token, secret, "hi"), "failed", "unauthorized", 401)
+    assert_not_done(
+        await x.post(Credentials(token, secret, ""), "hi"), "failed", "unauthorized", 401
+    )
 
 
 async def test_duplicate_fault_fails(x: XService, emu: XEmulator) -> None:
@@ -308,7 +339,7 @@ async def test_network_error_retries(emu: XEmulator) -> None:
     """Nothing listening at the base URL: network_error, retried."""
     service = XService("http://127.0.0.1:9", "k", "s", timeout=TINY_TIMEOUT)
     try:
-        result = await service.post_tweet("t", "s", "hi")
+        result = await service.post(Credentials("t", "s", ""), "hi")
     finally:
         await service.aclose()
     assert_not_done(result, "retry", "network_error", None)
@@ -327,7 +358,7 @@ async def test_wrong_consumer_secret_is_rejected(emu: XEmulator) -> None:
         assert caught.value.reason_code == "app_rejected"
         assert await service.verify(token, secret) is None
         assert_not_done(
-            await service.post_tweet(token, secret, "hi"), "failed", "unauthorized", 401
+            await service.post(Credentials(token, secret, ""), "hi"), "failed", "unauthorized", 401
         )
     finally:
         await service.aclose()
@@ -335,7 +366,7 @@ async def test_wrong_consumer_secret_is_rejected(emu: XEmulator) -> None:
 
 
 async def test_not_configured(emu: XEmulator) -> None:
-    """Without consumer credentials nothing reaches X and the message names what is missing."""
+    """Without consumer credentials nothing reaches X and the message names the settings."""
     service = XService(emu.base_url, None, None)
     assert not service.configured
     with pytest.raises(XNotConfigured) as caught:
@@ -345,14 +376,14 @@ async def test_not_configured(emu: XEmulator) -> None:
         await service.finish_link("t", "s", "1234567")
     with pytest.raises(XNotConfigured):
         await service.verify("t", "s")
-    result = await service.post_tweet("t", "s", "hi")
-    assert (result.outcome, result.reason_code) == ("failed", "not_configured")
+    result = await service.post(Credentials("t", "s", ""), "hi")
+    assert result.reason == "not_configured"
     assert emu.requests == []
 
     half = XService(emu.base_url, "key", "")
     with pytest.raises(XNotConfigured) as caught:
         await half.start_link()
-    assert str(caught.value) == "X is not configured: set X_CONSUMER_SECRET."
+    assert "X_CONSUMER_SECRET" in str(caught.value)
 
 
 # ---- secrets stay out of logs ----------------------------------------------------------------
@@ -371,14 +402,14 @@ async def test_no_token_or_secret_in_logs(
         await x.finish_link(pending.request_token, pending.request_token_secret, "0000000")
     linked = await x.finish_link(pending.request_token, pending.request_token_secret, pin)
     token, secret = linked.access_token, linked.access_token_secret
-    await x.post_tweet(token, secret, "one")
-    await x.post_tweet(token, secret, "one")
+    await x.post(Credentials(token, secret, ""), "one")
+    await x.post(Credentials(token, secret, ""), "one")
     emu.server_error_html()
-    await x.post_tweet(token, secret, "two")
+    await x.post(Credentials(token, secret, ""), "two")
     emu.rate_limit()
-    await x.post_tweet(token, secret, "two")
+    await x.post(Credentials(token, secret, ""), "two")
     emu.revoke("alice")
-    await x.post_tweet(token, secret, "two")
+    await x.post(Credentials(token, secret, ""), "two")
     await x.verify(token, secret)
 
     warnings = [r for r in caplog.records if r.name == "onair.x" and r.levelno >= logging.WARNING]

@@ -205,14 +205,22 @@ def parse_player_response(player: dict[str, Any] | None, canonical_id: str | Non
     title = details.get("title") if isinstance(details.get("title"), str) else None
     start_stamp = parse_timestamp(broadcast.get("startTimestamp"))
     is_premiere = details.get("isLiveContent") is False
-    common = {"video_id": video_id, "title": title, "is_premiere": is_premiere}
-
     if broadcast.get("endTimestamp"):
-        return LivePage("offline", started_at=start_stamp, **common)
+        return LivePage(
+            "offline",
+            video_id=video_id,
+            title=title,
+            started_at=start_stamp,
+            is_premiere=is_premiere,
+        )
     if gated:
-        return LivePage("unknown", reason="gated", **common)
+        return LivePage(
+            "unknown", reason="gated", video_id=video_id, title=title, is_premiere=is_premiere
+        )
     if broadcast.get("isLiveNow") is True or details.get("isLive") is True:
-        return LivePage("live", started_at=start_stamp, **common)
+        return LivePage(
+            "live", video_id=video_id, title=title, started_at=start_stamp, is_premiere=is_premiere
+        )
     if details.get("isUpcoming") is True or playability.get("status") == "LIVE_STREAM_OFFLINE":
         slate_time = _dig(
             playability,
@@ -223,9 +231,15 @@ def parse_player_response(player: dict[str, Any] | None, canonical_id: str | Non
             "scheduledStartTime",
         )
         scheduled = parse_timestamp(slate_time) or start_stamp
-        return LivePage("upcoming", scheduled_start=scheduled, **common)
+        return LivePage(
+            "upcoming",
+            video_id=video_id,
+            title=title,
+            scheduled_start=scheduled,
+            is_premiere=is_premiere,
+        )
     # A watch page that is neither live nor waiting: an ordinary video, so nothing is on air.
-    return LivePage("offline", **common)
+    return LivePage("offline", video_id=video_id, title=title, is_premiere=is_premiere)
 
 
 def _valid_id(value: object) -> str | None:
@@ -287,8 +301,9 @@ def tab_entries(tab: dict[str, Any]) -> Iterable[TabEntry]:
 
 def _text(value: object) -> str | None:
     if isinstance(value, dict):
-        if isinstance(value.get("simpleText"), str):
-            return value["simpleText"]
+        simple = value.get("simpleText")
+        if isinstance(simple, str):
+            return simple
         runs = value.get("runs")
         if isinstance(runs, list):
             return "".join(r.get("text", "") for r in runs if isinstance(r, dict)) or None
@@ -377,10 +392,12 @@ def parse_api_video(item: Mapping[str, Any]) -> ApiVideo | None:
     video_id = item.get("id")
     if not isinstance(video_id, str):
         return None
-    snippet = item.get("snippet") if isinstance(item.get("snippet"), dict) else {}
+    raw_snippet = item.get("snippet")
+    snippet: Mapping[str, Any] = raw_snippet if isinstance(raw_snippet, dict) else {}
     details = item.get("liveStreamingDetails")
-    title = snippet.get("title") if isinstance(snippet.get("title"), str) else ""
-    channel_id = snippet.get("channelId") if isinstance(snippet.get("channelId"), str) else None
+    raw_title, raw_channel = snippet.get("title"), snippet.get("channelId")
+    title = raw_title if isinstance(raw_title, str) else ""
+    channel_id = raw_channel if isinstance(raw_channel, str) else None
     if not isinstance(details, dict):
         return ApiVideo(video_id, title, channel_id, VideoState.UPLOAD)
     scheduled = parse_timestamp(details.get("scheduledStartTime"))

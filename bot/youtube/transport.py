@@ -366,7 +366,7 @@ class Transport:
 
     def _same_site_target(self, response: Reply) -> str | None:
         """Where a redirect points, mapped onto ``base_url`` when it stays on YouTube."""
-        location = response.headers.get("location")
+        location: str | None = response.headers.get("location")
         if not location:
             return None
         absolute = urljoin(response.url, location)

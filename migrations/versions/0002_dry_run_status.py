@@ -1,4 +1,4 @@
-"""a dry run is its own status; an attempt can end unknown
+"""a dry run is its own status; an attempt can end unknown; sent_at marks a post sent to X
 
 Revision ID: 0002
 Revises: 0004
@@ -10,6 +10,7 @@ it meant when the enums change later.
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0002"
@@ -24,6 +25,7 @@ NEW_OUTCOMES = "outcome IN ('posted', 'retry', 'failed', 'unknown', 'dry_run')"
 
 
 def upgrade() -> None:
+    op.add_column("episode_tweets", sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True))
     op.drop_constraint(op.f("ck_episode_tweets_status"), "episode_tweets", type_="check")
     op.create_check_constraint(op.f("ck_episode_tweets_status"), "episode_tweets", NEW_STATUSES)
     op.execute(
@@ -52,3 +54,4 @@ def downgrade() -> None:
     )
     op.drop_constraint(op.f("ck_episode_tweets_status"), "episode_tweets", type_="check")
     op.create_check_constraint(op.f("ck_episode_tweets_status"), "episode_tweets", OLD_STATUSES)
+    op.drop_column("episode_tweets", "sent_at")

@@ -49,6 +49,49 @@ SERVICE_UNAVAILABLE_BODY = {
     "type": "about:blank",
     "status": 503,
 }
+# X as it answers since pay-per-use (February 2026). X's own docs describe the credit model
+# (docs.x.com/x-api/getting-started/pricing) but not these bodies; they are as the live API sends
+# them, recorded in public client code and bug reports (e.g. xdevplatform/samples#58 for
+# client-not-enrolled, and the 402/429 bodies quoted by projects posting with twitter-api-v2).
+CREDITS_DEPLETED_BODY = {
+    "type": "https://api.twitter.com/2/problems/credits",
+    "title": "CreditsDepleted",
+    "detail": "Your enrolled account [1146115155501039616] does not have any credits to fulfill "
+    "this request.",
+}
+USAGE_CAPPED_BODY = {
+    "account_id": 1146115155501039616,
+    "product_name": "standard-basic",
+    "title": "UsageCapped",
+    "period": "Monthly",
+    "scope": "Product",
+    "detail": "Usage cap exceeded: Monthly product cap",
+    "type": "https://api.twitter.com/2/problems/usage-capped",
+}
+SPENDING_LIMIT_BODY = {
+    "title": "Forbidden",
+    "detail": "Your account has hit its spending limit for this billing cycle",
+    "type": "about:blank",
+    "status": 403,
+}
+CLIENT_NOT_ENROLLED_BODY = {
+    "client_id": "27512824",
+    "detail": "When authenticating requests to the Twitter API v2 endpoints, you must use keys and "
+    "tokens from a Twitter developer App that is attached to a Project. You can create a project "
+    "via the developer portal.",
+    "registration_url": "https://developer.twitter.com/en/docs/projects/overview",
+    "title": "Client Forbidden",
+    "required_enrollment": "Appropriate Level of API Access",
+    "reason": "client-not-enrolled",
+    "type": "https://api.twitter.com/2/problems/client-forbidden",
+}
+REPLY_RESTRICTED_BODY = {
+    "detail": "Reply to this conversation is not allowed because you have not been mentioned or "
+    "otherwise engaged by the author of the post you are replying to.",
+    "type": "about:blank",
+    "title": "Forbidden",
+    "status": 403,
+}
 # The OAuth 1.0a endpoints answer in the v1.1 error format.
 OAUTH_NOT_AUTHENTICATED_BODY = {"errors": [{"code": 32, "message": "Could not authenticate you."}]}
 INVALID_VERIFIER_TEXT = "Error processing your OAuth request: Invalid oauth_verifier parameter"
@@ -58,6 +101,7 @@ OVERLOADED_HTML = (
 )
 
 REQUEST_TOKEN_TTL_SECONDS = 15 * 60
+X_ORIGIN = "https://api.twitter.com"
 TWEET_PATH = "/2/tweets"
 # https://developer.x.com/en/docs/authentication/api-reference/invalidate_access_token: signed
 # with the token to revoke; 200 {"access_token": ...}; an invalid token gets 401, code 89.
@@ -250,6 +294,36 @@ class XEmulator(LoopbackEmulator):
         }
         return self._json_fault(path, 429, TOO_MANY_REQUESTS_BODY, headers, times)
 
+    def credits_depleted(self, path: str = TWEET_PATH, times: int = 1) -> Fault:
+        """402: the app's pay-per-use credits are used up (every user of the app gets it)."""
+        return self._json_fault(path, 402, CREDITS_DEPLETED_BODY, self._window_headers(), times)
+
+    def usage_capped(self, path: str = TWEET_PATH, times: int = 1) -> Fault:
+        """429 UsageCapped: the monthly cap is reached. Not the 15-minute window: that still
+        has room, and x-rate-limit-reset says nothing about when the cap lifts."""
+        return self._json_fault(path, 429, USAGE_CAPPED_BODY, self._window_headers(), times)
+
+    def spending_limit(self, path: str = TWEET_PATH, times: int = 1) -> Fault:
+        """403: the spending limit the app's owner set for this billing cycle is reached."""
+        return self._json_fault(path, 403, SPENDING_LIMIT_BODY, self._window_headers(), times)
+
+    def client_not_enrolled(self, path: str = TWEET_PATH, times: int = 1) -> Fault:
+        """403 client-not-enrolled: the app is not attached to a Project."""
+        return self._json_fault(path, 403, CLIENT_NOT_ENROLLED_BODY, {}, times)
+
+    def reply_restricted(self, path: str = TWEET_PATH, times: int = 1) -> Fault:
+        """403: the conversation's author restricted who may reply."""
+        return self._json_fault(path, 403, REPLY_RESTRICTED_BODY, self._window_headers(), times)
+
+    @staticmethod
+    def _window_headers() -> dict[str, str]:
+        """The 15-minute window's headers, with room left, as on X's other answers."""
+        return {
+            "x-rate-limit-limit": "100",
+            "x-rate-limit-remaining": "99",
+            "x-rate-limit-reset": str(int(time.time() + 900)),
+        }
+
     def server_error_html(self, path: str = TWEET_PATH, status: int = 503, times: int = 1) -> Fault:
         """5xx with an HTML page, as X's edge sends when overloaded."""
         return self.inject(
@@ -308,8 +382,10 @@ class XEmulator(LoopbackEmulator):
     async def _signed(self, request: web.Request) -> OAuthRequest | None:
         """oauthlib's view of the request if its signature is valid, else None."""
         body = (await request.read()).decode("utf-8", errors="replace")
-        # The base string uses the URL the client signed and connected to.
-        uri = f"{request.scheme}://{request.host}{request.raw_path}"
+        # As X does, the signature is checked against X's own URL, whatever address the
+        # request reached it through (OnAir signs for https://api.twitter.com and sends the
+        # request to X_API_BASE_URL).
+        uri = f"{X_ORIGIN}{request.raw_path}"
         valid, oauth_request = self._signature_endpoint.validate_request(
             uri, request.method, body, dict(request.headers)
         )
