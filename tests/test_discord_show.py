@@ -13,7 +13,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.show_events import EventSpec
 from bot.youtube import watch_url
+from db import queries
 from tests.command_helpers import (
     CHANNEL_ID,
     NOTES,
@@ -308,3 +310,30 @@ async def test_two_bot_processes_make_one_event_not_two(tmp_path: Path, database
         assert await sync_both() == [0, 0]
         [event] = events(w)
         assert event.name == "Race"
+
+
+async def test_a_creation_cut_short_by_a_crash_is_adopted_not_repeated(
+    tmp_path: Path, database_url: str, engine: AsyncEngine
+) -> None:
+    """A process died after Discord made the event but before it saved the id: once its claim
+    lapsed, the next sync finds that event in Discord and keeps it instead of making another."""
+    async with show(tmp_path, database_url) as (w, bot):
+        await setup_podcast(w, events=False)  # /episode add makes no event yet
+        start = local_start("UTC", 24 * 60)
+        await add_timed_episode(w, "UTC", start, title="Crash")
+        episode_id = await scalar(engine, "SELECT id FROM episodes")
+        port = bot.get_cog("LiveCog").events
+        # What the crashed process got done: its claim (now lapsed) and Discord's event.
+        async with bot.services.sessions() as session, session.begin():
+            lapsed = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
+            await queries.claim_new_events(session, [(episode_id, w.guild.id)], lapsed)
+        spec = EventSpec("Crash", NOTES, CHANNEL_LIVE, start, start + dt.timedelta(minutes=120))
+        made = await port.create(w.guild.id, spec)
+        await setup_podcast(w, events=True)
+
+        result = await bot.services.show.sync(port)
+
+        assert result.created == 1  # recorded as this episode's event ...
+        assert [e.id for e in events(w)] == [made]  # ... and it is the one already there
+        assert await scalar(engine, "SELECT discord_event_id FROM episode_events") == made
+        assert await scalar(engine, "SELECT state FROM episode_events") == "scheduled"
