@@ -254,16 +254,7 @@ class XService:
             return None
         except Exception as error:
             reason_code, status, _ = _classify(error)
-            logger.warning(
-                "X verify failed: reason=%s status=%s error=%s duration_ms=%d",
-                reason_code,
-                status,
-                type(error).__name__,
-                _elapsed_ms(started),
-            )
-            raise XUnavailable(
-                "X could not be asked right now; try again in a few minutes.", reason_code
-            ) from None
+            raise _unavailable("verify", reason_code, status, error, started) from None
 
     async def revoke(self, access_token: str, access_token_secret: str) -> None:
         """Invalidate the token pair at X, so it can never be used again.
@@ -281,16 +272,7 @@ class XService:
             logger.info("X revoke: tokens were already no longer accepted (401)")
         except Exception as error:
             reason_code, status, _ = _classify(error)
-            logger.warning(
-                "X revoke failed: reason=%s status=%s error=%s duration_ms=%d",
-                reason_code,
-                status,
-                type(error).__name__,
-                _elapsed_ms(started),
-            )
-            raise XUnavailable(
-                "X could not be asked right now; try again in a few minutes.", reason_code
-            ) from None
+            raise _unavailable("revoke", reason_code, status, error, started) from None
 
     async def post(self, credentials: Credentials, text: str) -> PostResult:
         """Post ``text`` as the owner of ``credentials``; X's answers are results, not raised."""
@@ -386,23 +368,29 @@ class XService:
                 return await asyncio.to_thread(call)
         except Exception as error:
             status, reason_code = _oauth_failure(error)
-            logger.warning(
-                "X %s failed: reason=%s status=%s error=%s duration_ms=%d",
-                step,
-                reason_code,
-                status,
-                type(error).__name__,
-                _elapsed_ms(started),
-            )
+            unavailable = _unavailable(step, reason_code, status, error, started)
             if reason_code in (Reason.BAD_PIN, Reason.APP_REJECTED):
                 raise XLinkFailed(explain(reason_code, closed=False), reason_code) from None
-            raise XUnavailable(
-                "X could not be asked right now; try again in a few minutes.", reason_code
-            ) from None
+            raise unavailable from None
 
 
 def _elapsed_ms(started: float) -> int:
     return int((time.monotonic() - started) * 1000)
+
+
+def _unavailable(
+    step: str, reason: Reason | None, status: int | None, error: BaseException, started: float
+) -> XUnavailable:
+    """Log a failed X call (never its text: it may quote a token) and say X can't be asked."""
+    logger.warning(
+        "X %s failed: reason=%s status=%s error=%s duration_ms=%d",
+        step,
+        reason,
+        status,
+        type(error).__name__,
+        _elapsed_ms(started),
+    )
+    return XUnavailable("X could not be asked right now; try again in a few minutes.", reason)
 
 
 def _classify(error: BaseException) -> tuple[Reason, int | None, datetime | None]:
