@@ -9,6 +9,7 @@ import discord
 from discord.ext import commands
 
 from bot.errors import new_reference
+from cogs.checks import services_of_bot
 
 log = logging.getLogger("onair.hosts")
 
@@ -16,7 +17,8 @@ log = logging.getLogger("onair.hosts")
 class MembershipCog(commands.Cog):
     def __init__(self, bot: commands.Bot) -> None:
         self.bot = bot
-        self.roster = bot.services.roster  # type: ignore[attr-defined]
+        self.services = services_of_bot(bot)
+        self.roster = self.services.roster
 
     @commands.Cog.listener()
     async def on_member_update(self, before: discord.Member, after: discord.Member) -> None:
@@ -39,7 +41,7 @@ class MembershipCog(commands.Cog):
             await self._guarded(self._reconcile(guild))
 
     async def _reconcile(self, guild: discord.Guild) -> None:
-        podcast = await self.bot.services.podcasts.find(guild.id)  # type: ignore[attr-defined]
+        podcast = await self.services.podcasts.find(guild.id)
         role = guild.get_role(podcast.host_role_id) if podcast is not None else None
         if role is not None:
             await self.roster.reconcile(guild.id, [m.id for m in role.members if not m.bot])

@@ -10,6 +10,7 @@ from discord.ext import commands, tasks
 
 from bot.errors import new_reference
 from bot.readiness import Board
+from cogs.checks import services_of_bot
 from cogs.render import board_embed, board_mention_text
 
 log = logging.getLogger("onair.readiness")
@@ -28,7 +29,7 @@ def host_members(guild: discord.Guild | None, role_id: int) -> list[tuple[int, s
 class ReadinessCog(commands.Cog):
     def __init__(self, bot: commands.Bot) -> None:
         self.bot = bot
-        self.services = bot.services  # type: ignore[attr-defined]
+        self.services = services_of_bot(bot)
         self.board_loop.change_interval(seconds=self.services.settings.readiness_check_seconds)
 
     async def cog_load(self) -> None:

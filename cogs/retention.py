@@ -8,6 +8,7 @@ import discord
 from discord.ext import commands, tasks
 
 from bot.errors import new_reference
+from cogs.checks import services_of_bot
 
 log = logging.getLogger("onair.retention")
 
@@ -15,10 +16,11 @@ log = logging.getLogger("onair.retention")
 class RetentionCog(commands.Cog):
     def __init__(self, bot: commands.Bot) -> None:
         self.bot = bot
-        self.retention = bot.services.retention  # type: ignore[attr-defined]
+        self.services = services_of_bot(bot)
+        self.retention = self.services.retention
 
     async def cog_load(self) -> None:
-        if self.bot.services.settings.holds_shard_zero:  # type: ignore[attr-defined]
+        if self.services.settings.holds_shard_zero:
             self.cleanup_loop.start()  # once, not in every shard process (README "Sharding")
 
     async def cog_unload(self) -> None:
