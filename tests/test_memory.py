@@ -1,6 +1,7 @@
 """Memory: what the bot doesn't need is never imported (openai without a key, Alembic when the
-database is already migrated, twitter_text until a tweet is measured). Each probe runs in a
-fresh interpreter."""
+database is already migrated, twitter_text until a tweet is measured, cryptography until a
+token is encrypted or decrypted, rapidfuzz until two tweets are compared, httpx without the AI
+client). Each probe runs in a fresh interpreter."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from alembic.config import Config
 from alembic.script import ScriptDirectory
@@ -18,6 +20,8 @@ from tests.rig import REPO
 PROBE = """
 import asyncio, importlib, json, sys
 import bot.app
+from bot.config import Settings
+from bot.crypto import TokenCipher
 from bot.drafts import Drafter
 from db import migrate
 from db.engine import create_engine
@@ -29,9 +33,11 @@ async def main():
     finally:
         await engine.dispose()
     Drafter(api_key=None)
+    settings = Settings(_env_file=None, data_dir=sys.argv[2])
+    TokenCipher(settings.encryption_keys())  # generates the key file, as at a first start
     for extension in bot.app.EXTENSIONS:
         importlib.import_module(extension)
-    names = ("openai", "alembic", "twitter_text")
+    names = ("openai", "alembic", "twitter_text", "cryptography", "rapidfuzz", "httpx")
     print(json.dumps({name: name in sys.modules for name in names}))
 
 asyncio.run(main())
@@ -45,11 +51,14 @@ def test_head_revision_read_from_files_is_alembics_head() -> None:
     assert migrate.head_revision() == ScriptDirectory.from_config(config).get_current_head()
 
 
-def test_migrated_bot_without_ai_key_loads_neither_openai_nor_alembic(database_url: str) -> None:
+def test_migrated_bot_without_ai_key_loads_neither_openai_nor_alembic(
+    database_url: str, tmp_path: Path
+) -> None:
     """Start-up on a database at the head, with no OPENAI_API_KEY, imports neither library,
-    nor twitter_text before a tweet is measured."""
+    nor twitter_text before a tweet is measured, nor cryptography while the encryption key is
+    generated and checked, nor rapidfuzz or httpx."""
     done = subprocess.run(
-        [sys.executable, "-c", PROBE, database_url],
+        [sys.executable, "-c", PROBE, database_url, str(tmp_path)],
         cwd=REPO,
         env={**os.environ, "PYTHONPATH": str(REPO)},
         capture_output=True,
@@ -62,4 +71,7 @@ def test_migrated_bot_without_ai_key_loads_neither_openai_nor_alembic(database_u
         "openai": False,
         "alembic": False,
         "twitter_text": False,
+        "cryptography": False,
+        "rapidfuzz": False,
+        "httpx": False,
     }
