@@ -209,40 +209,48 @@ class EpisodeSummary:
     posted: int
 
 
+# Tweet counts of one podcast's episodes (only its own tweets are counted).
+_TWEET_COUNTS = (
+    sa.select(
+        EpisodeTweet.episode_id,
+        sa.func.count().label("tweets"),
+        sa.func.count().filter(EpisodeTweet.enabled).label("enabled"),
+        sa.func.count().filter(EpisodeTweet.status == PostStatus.POSTED).label("posted"),
+    )
+    .join(Episode, Episode.id == EpisodeTweet.episode_id)
+    .where(Episode.podcast_id == sa.bindparam("podcast_id"))
+    .group_by(EpisodeTweet.episode_id)
+    .subquery()
+)
+_EPISODES_WITH_COUNTS = (
+    sa.select(
+        Episode,
+        sa.func.coalesce(_TWEET_COUNTS.c.tweets, 0),
+        sa.func.coalesce(_TWEET_COUNTS.c.enabled, 0),
+        sa.func.coalesce(_TWEET_COUNTS.c.posted, 0),
+    )
+    .outerjoin(_TWEET_COUNTS, _TWEET_COUNTS.c.episode_id == Episode.id)
+    .where(Episode.podcast_id == sa.bindparam("podcast_id"))
+)
+_UPCOMING_EPISODES = (
+    _EPISODES_WITH_COUNTS.where(Episode.scheduled_date >= sa.bindparam("today"))
+    .order_by(Episode.scheduled_date, Episode.scheduled_at.nulls_last(), Episode.id)
+    .limit(sa.bindparam("limit", type_=sa.Integer))
+)
+_RECENT_EPISODES = (
+    _EPISODES_WITH_COUNTS.where(Episode.scheduled_date < sa.bindparam("today"))
+    .order_by(Episode.scheduled_date.desc(), Episode.scheduled_at.desc(), Episode.id.desc())
+    .limit(sa.bindparam("limit", type_=sa.Integer))
+)
+
+
 async def list_episodes(
     session: AsyncSession, podcast_id: int, today: dt.date, *, upcoming: int, recent: int
 ) -> tuple[list[EpisodeSummary], list[EpisodeSummary]]:
     """Upcoming episodes (soonest first) and recent ones (latest first) with tweet counts."""
-    counts = (
-        sa.select(
-            EpisodeTweet.episode_id,
-            sa.func.count().label("tweets"),
-            sa.func.count().filter(EpisodeTweet.enabled).label("enabled"),
-            sa.func.count().filter(EpisodeTweet.status == PostStatus.POSTED).label("posted"),
-        )
-        .group_by(EpisodeTweet.episode_id)
-        .subquery()
-    )
-    base = (
-        sa.select(
-            Episode,
-            sa.func.coalesce(counts.c.tweets, 0),
-            sa.func.coalesce(counts.c.enabled, 0),
-            sa.func.coalesce(counts.c.posted, 0),
-        )
-        .outerjoin(counts, counts.c.episode_id == Episode.id)
-        .where(Episode.podcast_id == podcast_id)
-    )
-    up = await session.execute(
-        base.where(Episode.scheduled_date >= today)
-        .order_by(Episode.scheduled_date, Episode.scheduled_at.nulls_last(), Episode.id)
-        .limit(upcoming)
-    )
-    past = await session.execute(
-        base.where(Episode.scheduled_date < today)
-        .order_by(Episode.scheduled_date.desc(), Episode.scheduled_at.desc(), Episode.id.desc())
-        .limit(recent)
-    )
+    where = {"podcast_id": podcast_id, "today": today}
+    up = await session.execute(_UPCOMING_EPISODES, {**where, "limit": upcoming})
+    past = await session.execute(_RECENT_EPISODES, {**where, "limit": recent})
     return (
         [EpisodeSummary(e, t, en, p) for e, t, en, p in up.all()],
         [EpisodeSummary(e, t, en, p) for e, t, en, p in past.all()],
