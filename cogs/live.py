@@ -38,19 +38,33 @@ class LiveCog(commands.Cog):
         self.check_loop.change_interval(seconds=tick)
         self._current: asyncio.Task[None] | None = None
         self.events = DiscordEventsPort(bot)
+        # Reports edited while tweets post in the background go out the same way.
+        self.services.checker.reports.deliver = self._deliver_reports
 
     async def cog_load(self) -> None:
         self.check_loop.start()
 
     async def cog_unload(self) -> None:
-        """Stop checking; a check that is posting right now may finish (bounded), so a
-        shutdown doesn't leave tweets half-posted and in need of a person's check."""
+        """Stop checking; posts under way may finish (bounded, while Discord still takes the
+        reports' last edits), so a shutdown doesn't leave tweets half-posted and in need of a
+        person's check. What is not sent by then goes back to pending (the poster's close)."""
         self.check_loop.cancel()
+        deadline = asyncio.get_running_loop().time() + SHUTDOWN_GRACE_SECONDS
+
+        def left() -> float:
+            return max(deadline - asyncio.get_running_loop().time(), 0.1)
+
         if self._current is not None and not self._current.done():
             try:
-                await asyncio.wait_for(asyncio.shield(self._current), SHUTDOWN_GRACE_SECONDS)
+                await asyncio.wait_for(asyncio.shield(self._current), left())
             except (TimeoutError, asyncio.CancelledError):
                 self._current.cancel()
+        for last_work in (self.services.poster.drain, self.services.checker.reports.finish):
+            try:
+                async with asyncio.timeout(left()):
+                    await last_work()
+            except TimeoutError:
+                log.warning("shutting down before posting finished; the rest waits for a restart")
 
     @tasks.loop(seconds=180)
     async def check_loop(self) -> None:
@@ -79,16 +93,7 @@ class LiveCog(commands.Cog):
                     announcement.guild_id,
                     new_reference(),
                 )
-        for report in result.reports:
-            try:
-                await self._deliver_report(report)
-            except Exception:
-                log.exception(
-                    "could not deliver the report for episode %s in guild %s (ref %s)",
-                    report.episode_id,
-                    report.guild_id,
-                    new_reference(),
-                )
+        await self._deliver_reports(result.reports)
         for notice in result.notices:
             try:
                 await self._deliver_notice(notice)
@@ -100,6 +105,20 @@ class LiveCog(commands.Cog):
                     new_reference(),
                 )
         await self._sync_events()
+
+    async def _deliver_reports(self, reports: list[StreamReport]) -> None:
+        """Send (first) or edit each stream report; one that can't be built or sent doesn't
+        stop the others. Both the check and the report editor deliver through here."""
+        for report in reports:
+            try:
+                await self._deliver_report(report)
+            except Exception:
+                log.exception(
+                    "could not deliver the report for episode %s in guild %s (ref %s)",
+                    report.episode_id,
+                    report.guild_id,
+                    new_reference(),
+                )
 
     async def _sync_events(self) -> None:
         """Every episode's Discord Scheduled Event follows what this check learned."""

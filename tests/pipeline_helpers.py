@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.crypto import TokenCipher
 from bot.drafts import Drafter
-from bot.live_check import CheckResult, LiveChecker, StreamReport
+from bot.live_check import CheckResult, LiveChecker, StreamReport, build_reports
 from bot.podcasts import PodcastService
 from bot.posting import OutcomeRecorder, RetryPolicy, TweetPoster
 from bot.tweets import TweetService
@@ -76,6 +76,26 @@ class Pipeline:
     clock: OffsetClock
     x_limiter: AsyncLimiter = field(repr=False, default_factory=lambda: AsyncLimiter(1000, 1))
 
+    async def check(self) -> CheckResult:
+        """One live check and the posting it handed over, to the end: each report as the
+        check returned it (sent or edited), its lines as the report editor's last edit shows
+        them once every outcome is written."""
+        result = await self.checker.run_check()
+        await self.poster.drain()
+        if result.reports:
+            async with self.sessions() as session:
+                tweets = await queries.tweets_of_episodes(
+                    session, [r.episode_id for r in result.reports]
+                )
+            final = {
+                r.episode_id: r
+                for r in build_reports(tweets, {r.episode_id for r in result.reports})
+            }
+            for report in result.reports:
+                report.lines = final[report.episode_id].lines
+                report.app_problem = final[report.episode_id].app_problem
+        return result
+
     def tweets_posted(self) -> int:
         """How many tweets X accepted (the only count that matters for at-most-once)."""
         return len(self.x_emu.all_tweets)
@@ -95,10 +115,10 @@ async def open_pipeline(
     clock: OffsetClock | None = None,
     dry_run: bool = False,
     retry_base: dt.timedelta = dt.timedelta(milliseconds=10),
-    x_rate: float = 1000,
     flush_every: float = 0.5,
     http_timeout: float = HTTP_TIMEOUT,
-    send_ahead: int = 0,
+    lease_every: float = 0.5,
+    concurrency: int = 8,
 ) -> AsyncIterator[Pipeline]:
     """Real clients against the emulators (started here unless given), real services on
     `sessions`. Pass the same emulators and cipher to a second call for a second 'process'."""
@@ -113,7 +133,7 @@ async def open_pipeline(
             youtube_emu.base_url, youtube_emu.base_url + "/youtube/v3", None, timeout=HTTP_TIMEOUT
         )
         stack.push_async_callback(youtube.aclose)
-        x_limiter = AsyncLimiter(x_rate, 1)
+        x_limiter = AsyncLimiter(1000, 1)  # the X budget of commands (linking, checks)
         x = XService(
             x_emu.base_url,
             x_emu.consumer_key,
@@ -126,13 +146,13 @@ async def open_pipeline(
             x,
             cipher,
             dry_run=dry_run,
-            x_limiter=x_limiter,
             policy=RetryPolicy(base_delay=retry_base, min_delay=dt.timedelta(seconds=http_timeout)),
             recorder=OutcomeRecorder(sessions, flush_every=flush_every),
-            send_ahead=send_ahead,
             clock=clock,
+            lease_every=lease_every,
+            concurrency=concurrency,
         )
-        stack.push_async_callback(poster.recorder.aclose)
+        stack.push_async_callback(poster.aclose)
         checker = LiveChecker(
             sessions,
             youtube,
