@@ -209,13 +209,14 @@ async def _quota_rows(
         channels, changing = await queries.channels_that_can_change(session)
     per_check = quota.units_per_check(changing)
     per_day = quota.projected_units_per_day(per_check, settings.live_check_interval_seconds)
+    daily = settings.youtube_daily_quota
     row(
         "YouTube quota",
         f"about {per_day:,} units a day ({per_check} a check every "
         f"{settings.live_check_interval_seconds} s: {channels} channels, {changing} live or "
-        f"waiting; quota {quota.DEFAULT_DAILY_QUOTA:,})",
+        f"waiting; quota {daily:,})",
     )
-    if warning := quota.quota_warning(per_day):
+    if warning := quota.quota_warning(per_day, daily):
         row("", "WARNING: " + warning)
 
 

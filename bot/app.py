@@ -35,6 +35,7 @@ from bot.logs import log_context
 from bot.metrics import Metrics
 from bot.podcasts import PodcastService
 from bot.posting import RetryPolicy, TweetPoster
+from bot.quota import QuotaWatch
 from bot.ratelimit import KeyedRateLimiter, SharedBudget
 from bot.readiness import ReadinessService
 from bot.retention import RemovedServerCleanup
@@ -143,6 +144,8 @@ async def build_services(
     )
     stack.push_async_callback(youtube.aclose)
     metrics.count_units_of(youtube)
+    quota_watch = QuotaWatch(settings.youtube_daily_quota)
+    metrics.watch_quota(quota_watch)
     x = XService(
         settings.x_api_base_url,
         settings.secret("x_consumer_key"),
@@ -204,6 +207,7 @@ async def build_services(
             fast_interval=dt.timedelta(seconds=settings.fast_check_interval_seconds),
             stale_posting_after=dt.timedelta(seconds=settings.posting_stuck_after_seconds),
             shards=shards_of(settings),
+            quota=quota_watch,
         ),
         limits={name: KeyedRateLimiter(rate, 60) for name, rate in COMMAND_LIMITS.items()},
         poster=poster,

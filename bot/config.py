@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     # Extensions beyond CONTRACT.md (tuning knobs with safe defaults).
     fast_check_interval_seconds: int = Field(default=30, ge=1, le=3_600)
     live_check_concurrency: int = Field(default=20, ge=1, le=200)
+    # The Google Cloud project's Data API quota (units a day): the warnings are measured on it.
+    youtube_daily_quota: int = Field(default=10_000, ge=1, le=100_000_000)
     http_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
     post_retry_base_seconds: float = Field(default=30.0, gt=0, le=3_600)
     # A tweet still `posting` this long after its claim is taken for a crash: it turns `unknown`.

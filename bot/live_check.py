@@ -22,6 +22,7 @@ from bot.clock import utcnow
 from bot.errors import DRY_RUN_NOTE, Reason, explain, is_app_problem, new_reference
 from bot.metrics import channel_state
 from bot.posting import RETRY_WINDOW, TweetPoster, final_text
+from bot.quota import QuotaWatch
 from bot.timezones import local_today
 from bot.user_text import escape_markdown
 from bot.youtube import ChannelBatch, LiveCheck, ScheduledStream, VideoState, YouTubeClient
@@ -208,6 +209,7 @@ class LiveChecker:
         stale_posting_after: dt.timedelta = dt.timedelta(minutes=10),
         clock: Callable[[], dt.datetime] = utcnow,
         shards: queries.Shards | None = None,
+        quota: QuotaWatch | None = None,
     ) -> None:
         self._sessions = sessions
         self._youtube = youtube
@@ -218,6 +220,7 @@ class LiveChecker:
         self._clock = clock
         self._shards = shards  # only servers on this process's shards (README "Sharding")
         self._failing: set[int] = set()  # podcasts already told their check fails
+        self.quota = quota or QuotaWatch()  # Data API units today (README "Quota")
         self.reports = ReportEditor(self.render_reports)
         poster.on_progress = self.reports.progress
 
@@ -286,6 +289,7 @@ class LiveChecker:
                 sorted({p.youtube_channel_id for p in podcasts}),
                 scheduled=known_scheduled(podcasts),
             )
+            self.quota.observe(batch.units_used, now)
         checks = batch.checks
         result.states = {cid: channel_state(c.state, c.reason) for cid, c in checks.items()}
         live = [

@@ -22,6 +22,7 @@ from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
 from bot.errors import Reason
+from bot.quota import QuotaWatch
 from bot.youtube.transport import Reply
 from db.models import AttemptOutcome
 
@@ -115,6 +116,21 @@ class Metrics:
     def count_units_of(self, youtube_client: object) -> None:
         """Report `youtube_client.units_used` as onair_youtube_api_units."""
         self._units.source = youtube_client
+
+    def watch_quota(self, watch: QuotaWatch) -> None:
+        """Today's Data API units, spent and projected to YouTube's reset (bot/quota.py)."""
+        spent = Gauge(
+            "onair_youtube_api_units_today",
+            "Data API units spent since YouTube's daily reset (midnight Pacific time).",
+            registry=self.registry,
+        )
+        spent.set_function(lambda: watch.spent_today)
+        projected = Gauge(
+            "onair_youtube_api_units_projected_today",
+            "Data API units the day ends with at the current rate; compare with the quota.",
+            registry=self.registry,
+        )
+        projected.set_function(lambda: watch.projected_today)
 
     def check_finished(self, seconds: float, *, ok: bool) -> None:
         self.checks.labels("ok" if ok else "error").inc()

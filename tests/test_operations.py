@@ -110,6 +110,8 @@ async def test_metrics_parse_and_move_after_a_go_live(
     assert value("onair_command_duration_seconds_count", command="x verify") == 1
     assert 0 <= value("onair_last_live_check_age_seconds") < 5
     assert ("onair_youtube_api_units_total", ()) in after
+    assert value("onair_youtube_api_units_today") == 0  # page mode spends no units
+    assert ("onair_youtube_api_units_projected_today", ()) in after
     for leak in (STREAM_TITLE, VIDEO_ID, episode, *w.secrets()):
         assert leak not in text
 

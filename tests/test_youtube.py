@@ -22,6 +22,7 @@ from bot.youtube import (
     parse_feed,
     parse_live_page,
 )
+from bot.youtube.client import FEED_NEWS_EVERY
 from tests.emulators.base import Fault
 from tests.emulators.youtube_site import YouTubeEmulator
 
@@ -159,20 +160,43 @@ async def test_started_premiere_is_live_and_marked_premiere(
 
 
 async def test_ended_stream_leaves_the_home_page_at_live_offline(
-    emu: YouTubeEmulator, page_client: YouTubeClient
+    emu: YouTubeEmulator, page_client: YouTubeClient, clock: FakeClock
 ) -> None:
     """With nothing live, /live serves the channel's home page (not the last stream): offline."""
     emu.go_live(CHANNEL, "endedVid001", "Episode 11", started_at=START - timedelta(hours=2))
     emu.end_stream("endedVid001", ended_at=START - timedelta(hours=1))
 
-    check = await page_client.check_channel(CHANNEL)
-    watch_pages_first = emu.count("/watch")
-    again = await page_client.check_channel(CHANNEL)
+    checks = []
+    for _ in range(3):  # each a feed read apart
+        checks.append(await page_client.check_channel(CHANNEL))
+        clock.advance(FEED_NEWS_EVERY.total_seconds())
 
-    assert (check.state, check.reason) == ("offline", None)
-    assert (again.state, again.reason) == ("offline", None)
+    assert [(c.state, c.reason) for c in checks] == [("offline", None)] * 3
     # The feed's new entry was looked at once; an ended stream is never looked at again.
-    assert watch_pages_first == 1 and emu.count("/watch") == 1
+    assert emu.count("/watch") == 1
+
+
+async def test_feed_is_read_at_its_own_pace_when_live_decides(
+    emu: YouTubeEmulator, page_client: YouTubeClient, clock: FakeClock
+) -> None:
+    """While /live decides (here the home page: offline), the feed is read once per
+    FEED_NEWS_EVERY, each channel at its own phase of it, not on every check."""
+    channels = [f"UC{n:022d}" for n in range(40)]
+    for channel in channels:
+        emu.add_channel(channel)
+    checks = round(FEED_NEWS_EVERY.total_seconds() / 30)
+
+    per_check = []
+    for _ in range(checks):  # one FEED_NEWS_EVERY of 30-second checks
+        before = emu.count("/feeds/videos.xml")
+        batch = await page_client.check_channels(channels)
+        assert {c.state for c in batch.checks.values()} == {"offline"}
+        per_check.append(emu.count("/feeds/videos.xml") - before)
+        clock.advance(30)
+
+    assert max(per_check) <= len(channels) // 4  # spread: a share of the feeds per check
+    assert len(channels) // 2 <= sum(per_check) <= len(channels)  # each read at most once
+    assert emu.count("/channel/") == checks * len(channels)
 
 
 async def test_unknown_channel_is_unknown_not_found(page_client: YouTubeClient) -> None:

@@ -3,6 +3,7 @@ read it all: pages from the loopback YouTube, cut where ``LivePageCutoff`` says.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -45,15 +46,16 @@ def cut(page: bytes) -> bytes | None:
     return None
 
 
-@pytest.mark.parametrize("scene", ["live", "upcoming", "offline", "ended"])
+@pytest.mark.parametrize("scene", ["live", "upcoming", "offline", "ended", "live tab"])
 async def test_cut_page_decides_like_the_whole_page(emu: YouTubeEmulator, scene: str) -> None:
-    """For each state, the cutoff stops right after the script holding the deciding object
-    (the player response of a watch page, ytInitialData of a channel page) and the kept
-    prefix parses to exactly what the whole page says."""
+    """For each state, the cutoff stops as soon as the deciding part is in, and the kept
+    prefix parses to exactly what the whole page says: a watch page or a Live tab right after
+    the script holding the deciding object (the player response, ytInitialData), the home page
+    (nothing live) right after its selected tab's header, before the tab's content."""
     now = datetime.now(UTC)
-    if scene == "live":
+    if scene in ("live", "live tab"):
         emu.go_live(CHANNEL, "liveVideo01", 'Ep 13: {"live"}; </script> Q&A')
-    elif scene == "upcoming":
+    if scene in ("upcoming", "live tab"):
         emu.schedule_stream(CHANNEL, "soonVideo01", "Ep 14", now + timedelta(hours=1))
     elif scene == "ended":
         emu.go_live(CHANNEL, "doneVideo01", "Ep 12", started_at=now - timedelta(hours=2))
@@ -66,9 +68,14 @@ async def test_cut_page_decides_like_the_whole_page(emu: YouTubeEmulator, scene:
     marker = b"ytInitialPlayerResponse = {" if watch_page else b"ytInitialData = {"
     decided_at = page.index(b"</script", page.index(marker))
     assert prefix is not None
-    assert decided_at < len(prefix) <= decided_at + CHUNK + len(b"</script")
+    if scene in ("offline", "ended"):
+        home_content = page.index(b'"content":{"sectionListRenderer"')
+        assert home_content < len(prefix) <= home_content + CHUNK + len(b'"content":')
+    else:
+        assert decided_at < len(prefix) <= decided_at + CHUNK + len(b"</script")
     whole = parse_live_page(page.decode())
-    assert whole.state == scene if scene != "ended" else whole.state == "offline"
+    expected = {"ended": "offline", "live tab": "unknown"}.get(scene, scene)
+    assert whole.state == expected
     assert parse_live_page(prefix.decode(errors="replace")) == whole
 
 
@@ -99,3 +106,32 @@ async def test_client_decides_without_waiting_for_the_tail(emu: YouTubeEmulator)
         check = await client.check_channel(CHANNEL)
     assert check.state == "live"
     assert check.video_id == "liveVideo01"
+
+
+@pytest.mark.parametrize("scene", ["home", "live tab"])
+async def test_channel_page_laid_out_otherwise_decides_the_same(
+    emu: YouTubeEmulator, scene: str
+) -> None:
+    """A channel page whose ytInitialData is spaced out, or whose tabs list their members in
+    another order (content before selected), is read another way (whole, or every member)
+    and decides exactly as the page YouTube serves, cut or not."""
+    if scene == "live tab":
+        emu.go_live(CHANNEL, "liveVideo01", "Ep 13")
+        emu.schedule_stream(CHANNEL, "soonVideo01", "Ep 14", datetime.now(UTC) + timedelta(hours=1))
+    page = (await live_page(emu)).decode()
+    start = page.index("var ytInitialData = ") + len("var ytInitialData = ")
+    data, end = json.JSONDecoder().raw_decode(page, start)
+    spaced = page[:start] + json.dumps(data) + page[end:]
+    for tab in data["contents"]["twoColumnBrowseResultsRenderer"]["tabs"]:
+        tab["tabRenderer"] = dict(reversed(list(tab["tabRenderer"].items())))
+    reordered = page[:start] + json.dumps(data, separators=(",", ":")) + page[end:]
+
+    whole = parse_live_page(page)
+
+    assert whole.state == ("unknown" if scene == "live tab" else "offline")
+    assert len(whole.entries) == (2 if scene == "live tab" else 0)
+    for variant in (spaced, reordered):
+        assert parse_live_page(variant) == whole
+        prefix = cut(variant.encode())
+        assert prefix is not None
+        assert parse_live_page(prefix.decode()) == whole

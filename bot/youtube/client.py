@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import zlib
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -84,6 +85,10 @@ ABANDONED_AFTER = timedelta(hours=6)
 MAX_WATCH_PAGES = 3  # per kind of candidate and check: a bound on requests per channel
 MAX_TRACKED = 10
 FEED_NEWS_AGE = timedelta(days=2)
+# In page mode a channel's feed is read when its /live page didn't decide, and otherwise
+# every this long (its entries are hints: /live shows what is live).
+FEED_NEWS_EVERY = timedelta(minutes=10)
+MAX_FEED_SCHEDULES = 100_000  # channels whose next feed read is remembered (5 MB)
 # Answers after which no other page is asked this time (YouTube wants us gone).
 _STOPS_PAGE_CHECKS = frozenset({"blocked", "captcha", "rate_limited"})
 # Results that say nothing about the channel's waiting rooms: the known ones are kept.
@@ -171,6 +176,7 @@ class YouTubeClient:
         self._final_states: OrderedDict[str, VideoState] = OrderedDict()
         self._video_cache_size = video_cache_size
         self._final_store = final_store
+        self._feed_due_at: dict[str, datetime] = {}
 
     async def aclose(self) -> None:
         await self._transport.aclose()
@@ -367,7 +373,8 @@ class YouTubeClient:
         if not _any_live(seen):
             due = [s.video_id for s in scheduled if s.video_id not in seen and _due(s, now)]
             seen |= await self._watch_pages(due[:MAX_WATCH_PAGES])
-        if not _any_live(seen):
+        undecided = live_trouble is not None or page.state == "unknown"
+        if not _any_live(seen) and (undecided or self._feed_due(channel_id, now)):
             news = await self._feed_news(channel_id, now, skip=seen.keys() | tracked)
             seen |= await self._watch_pages(news[:MAX_WATCH_PAGES])
         if live_trouble is not None and not _any_live(seen):
@@ -396,6 +403,20 @@ class YouTubeClient:
                 self._remember_final(video_id, final)
             pages[video_id] = dataclasses.replace(page, video_id=page.video_id or video_id)
         return pages
+
+    def _feed_due(self, channel_id: str, now: datetime) -> bool:
+        """Whether a check that found nothing live reads the channel's feed: every
+        ``FEED_NEWS_EVERY``, each channel at its own phase of it (from its id), so a check of
+        many channels reads a share of their feeds, not all of them (bench/load.py)."""
+        due = self._feed_due_at.pop(channel_id, None)
+        if due is None:  # first seen: at its phase, so a start-up doesn't read every feed
+            every = int(FEED_NEWS_EVERY.total_seconds())
+            due = now + timedelta(seconds=zlib.crc32(channel_id.encode()) % every)
+        read = now >= due
+        self._feed_due_at[channel_id] = now + FEED_NEWS_EVERY if read else due
+        while len(self._feed_due_at) > MAX_FEED_SCHEDULES:  # the longest unseen go first
+            del self._feed_due_at[next(iter(self._feed_due_at))]
+        return read
 
     async def _feed_news(self, channel_id: str, now: datetime, skip: Collection[str]) -> list[str]:
         """Recent feed entries we know nothing final about: candidates for a look.

@@ -112,6 +112,13 @@ def _dig(data: Any, *keys: str) -> Any:
 # * the inline consent page: "Before you continue to YouTube" with a form posting to
 #   consent.youtube.com/save (yt-dlp _base.py consent handling, many scrapers' tests).
 _INITIAL_DATA_RE = re.compile(r"""ytInitialData["'\]]*\s*=\s*""")
+_INITIAL_DATA_OBJECT_RE = re.compile(r"""ytInitialData["'\]]*\s*=\s*\{""")
+_PLAYER_OBJECT_RE = re.compile(r"""ytInitialPlayerResponse["'\]]*\s*=\s*\{""")
+_PLAYER_PART_RES = tuple(
+    (name, re.compile(rf'"{name}"\s*:\s*\{{'))
+    for name in ("playabilityStatus", "videoDetails", "microformat")
+)
+_DECODER = json.JSONDecoder()
 BOT_WALL_MARKERS = ("confirm you're not a bot", "confirm that you're not a bot")
 CONSENT_MARKERS = ("consent.youtube.com/save", "before you continue to youtube")
 # playabilityStatus values that hide the stream from anonymous visitors. LIVE_STREAM_OFFLINE
@@ -169,13 +176,14 @@ def parse_live_page(page: str) -> LivePage:
     tab with nothing live or upcoming, or a watch page whose stream has ended (or that is no
     stream at all). A waiting room is "upcoming", never live. The bot wall and the consent page
     are "blocked"; a page that hides the stream (sign-in, age, members) is "gated".
+
+    Only the parts that decide are decoded (``player_parts``, ``parse_channel_page``): about
+    a millisecond of CPU less than the page's ~1 MB of JSON would cost to decode whole.
     """
-    player = extract_player_response(page)
-    if _is_bot_wall(player):
-        return LivePage("unknown", reason="blocked")
     canonical = extract_canonical_url(page)
     if canonical is None or canonical == "undefined":
-        if looks_like_consent_page(page):
+        # The bot wall's canonical link is "undefined" (see above): only such pages need it.
+        if _is_bot_wall(extract_player_response(page)) or looks_like_consent_page(page):
             return LivePage("unknown", reason="blocked")
         return LivePage("unknown", reason="captcha" if looks_like_captcha(page) else "unparseable")
     parts = urlsplit(canonical)
@@ -183,8 +191,45 @@ def parse_live_page(page: str) -> LivePage:
         return parse_channel_page(page)
     if parts.path != "/watch":
         return LivePage("unknown", reason="unparseable")
+    player = player_parts(page)
+    if _is_bot_wall(player):
+        return LivePage("unknown", reason="blocked")
     canonical_ids = parse_qs(parts.query).get("v", [])
     return parse_player_response(player, canonical_ids[0] if canonical_ids else None)
+
+
+def player_parts(page: str) -> dict[str, Any] | None:
+    """The members of ``ytInitialPlayerResponse`` that decide a watch page, and only those.
+
+    ``playabilityStatus``, ``videoDetails`` and ``microformat`` are small; the rest of the
+    object (stream formats, captions, storyboards, ads: most of its few hundred KB) is never
+    decoded. Each member is found by its key, which JSON can't hold unescaped inside a string,
+    within the object's script (a script ends at the first ``</script``); on real pages these
+    names are top-level members only (yt-dlp and streamlink read them there: yt-dlp
+    _video.py, streamlink plugins/youtube.py). When none of them is found this way, the whole
+    object is decoded instead.
+    """
+    start = page.find("ytInitialPlayerResponse")
+    if start < 0:
+        return None
+    found = _PLAYER_OBJECT_RE.search(page, start)
+    if found is None:
+        return None
+    end = found.end()
+    while (end := page.find("<", end + 1)) >= 0 and not page.startswith("</script", end):
+        pass  # YouTube escapes "<" inside the object (\u003c): few to skip
+    end = len(page) if end < 0 else end
+    parts: dict[str, Any] = {}
+    try:
+        for name, pattern in _PLAYER_PART_RES:
+            at = page.find(f'"{name}":{{', found.end(), end)
+            if at < 0 and (member := pattern.search(page, found.end(), end)) is not None:
+                at = member.start()  # spaced out: JSON allows it
+            if at >= 0:
+                parts[name], _ = _DECODER.raw_decode(page, page.index("{", at))
+    except ValueError:
+        parts = {}
+    return parts if parts else extract_player_response(page)
 
 
 def parse_player_response(player: dict[str, Any] | None, canonical_id: str | None) -> LivePage:
@@ -248,8 +293,10 @@ def _valid_id(value: object) -> str | None:
 
 def parse_channel_page(page: str) -> LivePage:
     """A channel page at ``/live``: its Live tab (streams to look at) or its home (offline)."""
-    data = extract_initial_data(page)
-    tab = _selected_tab(data)
+    try:
+        tab = selected_tab_from_headers(page, with_content=True)
+    except _Unsure:
+        tab = _selected_tab(extract_initial_data(page))
     if tab is None or not _is_streams_tab(tab):
         return LivePage("offline")  # the home page: YouTube's answer when nothing is live
     entries = tuple(tab_entries(tab))
@@ -266,6 +313,104 @@ def parse_channel_page(page: str) -> LivePage:
             entries=entries,
         )
     return LivePage("offline", entries=entries)
+
+
+class _Unsure(Exception):
+    """The fast reading of a page's tabs can't tell: decode the whole object instead."""
+
+
+# ytInitialData of a channel page: ``contents.twoColumnBrowseResultsRenderer.tabs``, each tab
+# ``{"tabRenderer": {"endpoint", "title", "selected", "content", "trackingParams"}}`` in that
+# order, only the selected tab with a ``content`` (the types recorded from real pages in
+# mjz19910/snippet_repo yt_json_types/TabData.ts; yt-dlp _tab.py ``_extract_selected_tab``).
+TABS_MARKER = '"contents":{"twoColumnBrowseResultsRenderer":{"tabs":['
+_WHITESPACE = re.compile(r"[ \t\n\r]*")
+
+
+def selected_tab_from_headers(page: str, *, with_content: bool) -> dict[str, Any] | None:
+    """The selected tab of the channel page's ``ytInitialData``, read tab by tab.
+
+    The selected tab's ``content`` (the bulk of a real page: the home page's shelves, the Live
+    tab's items) is decoded only when that tab is the Live tab and ``with_content``; every
+    other member of the object is never looked at. Returns the tab's members (None: no tab is
+    selected). Raises ``_Unsure`` when the page isn't laid out as expected or ends too early:
+    then only decoding the whole object can tell.
+    """
+    data = _INITIAL_DATA_OBJECT_RE.search(page, max(0, page.find("ytInitialData")))
+    if data is None:
+        raise _Unsure
+    tabs = page.find(TABS_MARKER, data.end())
+    # Inside the object's script? YouTube escapes "<" in these objects (\u003c), so any "<"
+    # between (such as the script's end) leaves it to the whole decode.
+    if tabs < 0 or page.find("<", data.end(), tabs) >= 0:
+        raise _Unsure
+    try:
+        return _walk_tabs(page, tabs + len(TABS_MARKER), with_content)
+    except (ValueError, IndexError):
+        raise _Unsure from None
+
+
+def _walk_tabs(text: str, at: int, with_content: bool) -> dict[str, Any] | None:
+    """From just inside the ``tabs`` array: the first tab whose ``selected`` is true."""
+    at = _skip_space(text, at)
+    if text[at] == "]":
+        return None
+    while True:
+        if text[at] != "{":
+            raise ValueError("a tab that is not an object")
+        key, at = _next_key(text, at + 1, first=True)
+        while key is not None:
+            if key == "tabRenderer" and text[at] == "{":
+                tab, at = _tab_renderer(text, at, with_content)
+                if tab is not None:
+                    return tab
+            else:
+                _, at = _DECODER.raw_decode(text, at)
+            key, at = _next_key(text, at, first=False)
+        at = _skip_space(text, at)
+        if text[at] == "]":
+            return None
+        if text[at] != ",":
+            raise ValueError("tabs are not a list")
+        at = _skip_space(text, at + 1)
+
+
+def _tab_renderer(text: str, at: int, with_content: bool) -> tuple[dict[str, Any] | None, int]:
+    """One ``tabRenderer`` (``text[at]`` is its brace): its members if it is the selected tab,
+    read up to its ``content`` (decoded only for the Live tab)."""
+    members: dict[str, Any] = {}
+    key, at = _next_key(text, at + 1, first=True)
+    while key is not None:
+        if key == "content" and members.get("selected") is True and "endpoint" in members:
+            if with_content and _is_streams_tab(members):
+                members["content"], at = _DECODER.raw_decode(text, at)
+            return members, at
+        members[key], at = _DECODER.raw_decode(text, at)
+        key, at = _next_key(text, at, first=False)
+    return (members if members.get("selected") is True else None), at
+
+
+def _skip_space(text: str, at: int) -> int:
+    match = _WHITESPACE.match(text, at)
+    return match.end() if match else at
+
+
+def _next_key(text: str, at: int, *, first: bool) -> tuple[str | None, int]:
+    """The next member's key and where its value starts; (None, after the brace) at the end."""
+    at = _skip_space(text, at)
+    if text[at] == "}":
+        return None, at + 1
+    if not first:
+        if text[at] != ",":
+            raise ValueError("members are not separated")
+        at = _skip_space(text, at + 1)
+    if text[at] != '"':
+        raise ValueError("a key is not a string")
+    key, at = _DECODER.raw_decode(text, at)
+    at = _skip_space(text, at)
+    if text[at] != ":":
+        raise ValueError("a key without a value")
+    return key, _skip_space(text, at + 1)
 
 
 def _selected_tab(data: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -437,21 +582,35 @@ _CANONICAL_BYTES_RE = re.compile(
 )
 _PLAYER_OBJECT_BYTES_RE = re.compile(rb"""ytInitialPlayerResponse["'\]]*\s*=\s*\{""")
 _INITIAL_DATA_OBJECT_BYTES_RE = re.compile(rb"""ytInitialData["'\]]*\s*=\s*\{""")
-_SCRIPT_END_BYTES_RE = re.compile(rb"</script", re.IGNORECASE)
+_TABS_MARKER_BYTES = TABS_MARKER.encode()
+_SCRIPT_END = b"</script"
 _OVERLAP = 512  # longer than any of the patterns above can match across a chunk boundary
+# The tabs' headers before the selected tab's content: a few KB on real pages.
+TAB_HEADERS_WINDOW = 64 * 1024
+
+
+def _script_end(body: bytes | bytearray, start: int) -> int:
+    """Where the first ``</script`` from ``start`` is (-1: none yet). Found by its "<", which
+    YouTube escapes inside these scripts' JSON (\\u003c), so there are few to look at."""
+    at = body.find(b"<", start)
+    while at >= 0 and not body.startswith(_SCRIPT_END, at):
+        at = body.find(b"<", at + 1)
+    return at
 
 
 class LivePageCutoff:
     """Says when enough of a ``/live`` or watch page has arrived for ``parse_live_page``.
 
     The canonical link (in the head) says which object decides: a watch page's
-    ``ytInitialPlayerResponse``, a channel page's (home or Live tab) ``ytInitialData``. That
-    object is complete at the latest at the end of its script: HTML ends script text at the
-    first ``</script``, so a literal one can't occur inside it
+    ``ytInitialPlayerResponse``, a channel page's (home or Live tab) ``ytInitialData``. A
+    channel page is decided as soon as its selected tab's header is in, when that tab is not
+    the Live tab (the home page: offline, ``selected_tab_from_headers``). Otherwise the object
+    is complete at the latest at the end of its script: HTML ends script text at the first
+    ``</script``, so a literal one can't occur inside it
     (https://html.spec.whatwg.org/#script-data-state). What follows on a real page (hundreds of
-    KB of player and configuration scripts) is never read. Each call scans only what arrived
-    since the last one. Anything unexpected (no canonical link, a captcha or consent page) is
-    read in full and left to ``parse_live_page``.
+    KB of shelves, player and configuration scripts) is never read. Each call scans only what
+    arrived since the last one. Anything unexpected (no canonical link, a captcha or consent
+    page) is read in full and left to ``parse_live_page``.
     """
 
     def __init__(self) -> None:
@@ -459,6 +618,10 @@ class LivePageCutoff:
         self._object_re: re.Pattern[bytes] | None = None
         self._object_from = 0
         self._object_at: int | None = None
+        self._read_tabs = False
+        self._tabs_from = 0
+        self._tabs_at: int | None = None
+        self._script_from = 0
 
     def __call__(self, body: bytes | bytearray) -> bool:
         if self._object_re is None:
@@ -469,6 +632,7 @@ class LivePageCutoff:
             tag = match.group(0)
             if b"/channel/" in tag or b"/@" in tag:
                 self._object_re = _INITIAL_DATA_OBJECT_BYTES_RE
+                self._read_tabs = True
             elif b"/watch" in tag:
                 self._object_re = _PLAYER_OBJECT_BYTES_RE
             else:
@@ -479,8 +643,27 @@ class LivePageCutoff:
             if found is None:
                 self._object_from = max(0, len(body) - _OVERLAP)
                 return False
-            self._object_at = found.end()
-        if _SCRIPT_END_BYTES_RE.search(body, self._object_at) is not None:
+            self._object_at = self._tabs_from = self._script_from = found.end()
+        if _script_end(body, self._script_from) >= 0:
             return True
-        self._object_at = max(self._object_at, len(body) - _OVERLAP)
-        return False
+        self._script_from = max(self._object_at, len(body) - len(_SCRIPT_END))
+        # No "</script" since the object began: whatever follows it is still the object's.
+        return self._read_tabs and self._home_tab_selected(body, self._object_at)
+
+    def _home_tab_selected(self, body: bytes | bytearray, object_at: int) -> bool:
+        """True once the selected tab's header shows it is not the Live tab."""
+        if self._tabs_at is None:
+            at = body.find(_TABS_MARKER_BYTES, self._tabs_from)
+            if at < 0:
+                self._tabs_from = max(object_at, len(body) - len(_TABS_MARKER_BYTES))
+                return False
+            self._tabs_at = at
+        window = body[self._tabs_at : self._tabs_at + TAB_HEADERS_WINDOW]
+        try:
+            tab = _walk_tabs(window.decode("utf-8", errors="replace"), len(TABS_MARKER), False)
+        except (ValueError, IndexError):
+            if len(window) >= TAB_HEADERS_WINDOW:
+                self._read_tabs = False  # no header decides: the script's end does
+            return False  # not all in yet
+        self._read_tabs = False
+        return tab is None or not _is_streams_tab(tab)
