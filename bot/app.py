@@ -182,6 +182,17 @@ async def build_services(
         stagger=dt.timedelta(seconds=settings.post_stagger_seconds),
     )
     stack.push_async_callback(poster.aclose)  # then its recorder's last write
+    checker = LiveChecker(
+        sessions,
+        youtube,
+        poster,
+        interval=dt.timedelta(seconds=settings.live_check_interval_seconds),
+        fast_interval=dt.timedelta(seconds=settings.fast_check_interval_seconds),
+        stale_posting_after=dt.timedelta(seconds=settings.posting_stuck_after_seconds),
+        shards=shards_of(settings),
+        quota=quota_watch,
+    )
+    poster.on_progress = checker.reports.progress  # reports edited as outcomes come in
     return Services(
         settings=settings,
         engine=engine,
@@ -199,16 +210,7 @@ async def build_services(
             ai_daily_drafts=settings.ai_daily_drafts_per_server,
         ),
         linking=XLinkService(sessions, x, cipher, x_limiter=x_command_limiter),
-        checker=LiveChecker(
-            sessions,
-            youtube,
-            poster,
-            interval=dt.timedelta(seconds=settings.live_check_interval_seconds),
-            fast_interval=dt.timedelta(seconds=settings.fast_check_interval_seconds),
-            stale_posting_after=dt.timedelta(seconds=settings.posting_stuck_after_seconds),
-            shards=shards_of(settings),
-            quota=quota_watch,
-        ),
+        checker=checker,
         limits={name: KeyedRateLimiter(rate, 60) for name, rate in COMMAND_LIMITS.items()},
         poster=poster,
         roster=HostRoster(sessions, clock=clock),

@@ -221,8 +221,8 @@ class LiveChecker:
         self._shards = shards  # only servers on this process's shards (README "Sharding")
         self._failing: set[int] = set()  # podcasts already told their check fails
         self.quota = quota or QuotaWatch()  # Data API units today (README "Quota")
+        # Wired to the poster's progress where both are built (bot/app.py).
         self.reports = ReportEditor(self.render_reports)
-        poster.on_progress = self.reports.progress
 
     async def recover_interrupted(self) -> list[Notice]:
         """Tweets stuck in `posting` (a crash mid-post) become `unknown` and are announced."""

@@ -161,6 +161,7 @@ async def open_pipeline(
             fast_interval=dt.timedelta(milliseconds=1),
             clock=clock,
         )
+        poster.on_progress = checker.reports.progress
         yield Pipeline(
             sessions=sessions,
             youtube_emu=youtube_emu,
