@@ -134,10 +134,15 @@ class ReportEditor:
         render: Callable[[list[int]], Awaitable[list[StreamReport]]],
         *,
         every: float = 1.5,
+        edits_per_second: float = 20.0,
         wait_for_first: float = 60.0,
     ) -> None:
         self._render = render
         self._every = every
+        # Discord allows a bot about 50 requests a second in all: edits take at most this many
+        # (the streams waiting longest first), whatever the number of streams posting.
+        self._edits_per_second = edits_per_second
+        self._per_round = max(1, int(edits_per_second * every))
         self._wait_for_first = wait_for_first  # a first report not saved yet: try this long
         self.deliver: ReportDelivery | None = None
         self._dirty: dict[int, float] = {}  # episode -> since when it waits for an edit
@@ -164,11 +169,13 @@ class ReportEditor:
         while self._dirty and self.deliver is not None:
             now = loop.time()
             due = [e for e in self._dirty if now - self._last.get(e, -self._every) >= self._every]
+            due = sorted(due, key=self._dirty.__getitem__)[: self._per_round]
             if due:
                 waited = {e: self._dirty.pop(e) for e in due}  # changes from now on: again
                 for episode_id in due:
                     self._last[episode_id] = now
                 await self._edit(waited, now)
+                await asyncio.sleep(len(due) / self._edits_per_second)
             for episode_id, at in list(self._last.items()):
                 if now - at > self._every and episode_id not in self._dirty:
                     del self._last[episode_id]  # only streams edited lately are remembered

@@ -35,6 +35,8 @@ from db.queries import AttemptRow, OutcomeRow
 log = logging.getLogger("onair.posting")
 
 RETRY_WINDOW = dt.timedelta(hours=2)
+# After the database refused a lease of "sent" marks, the next one is tried this much later.
+LEASE_RETRY_SECONDS = 2.0
 
 
 def stream_url(episode: Episode, channel_id: str) -> str:
@@ -341,6 +343,7 @@ class TweetPoster:
         self._answers: deque[float] = deque()  # loop times of recent answers
         self._app_problem: Transition | None = None
         self._last_refresh = 0.0
+        self._lease_failed = False  # the database refused the last lease
         self._wake = asyncio.Event()  # workers: something to take
         self._attention = asyncio.Event()  # the lease loop: new work, or a worker is idle
         self._tasks: list[asyncio.Task[None]] = []
@@ -544,6 +547,9 @@ class TweetPoster:
             self._attention.clear()
             started = loop.time()
             await self._lease()
+            if self._lease_failed:
+                await asyncio.sleep(LEASE_RETRY_SECONDS)
+                continue
             try:
                 async with asyncio.timeout(self._next_lease_in()):
                     await self._attention.wait()
@@ -591,7 +597,7 @@ class TweetPoster:
         for job in returned:
             self._leased.remove(job)
             job.marked = False
-        self._queued = waiting + eligible[len(sending) :] + returned
+        self._queued = returned + waiting + eligible[len(sending) :]
         refresh = now - self._last_refresh >= self._claim_refresh
         if self._leased:
             self._wake.set()
@@ -606,24 +612,25 @@ class TweetPoster:
                     list(self._open) if refresh else [],
                 )
         except Exception:
-            # Nothing unmarked may go to X. These stay claimed; once their claim is stale they
-            # go back to pending (never sent) and a later check posts them. The returned ones
-            # are still marked in the database: they may still be sent.
+            # Nothing unmarked may go to X: these wait, claimed, and the next lease (after
+            # `LEASE_RETRY_SECONDS`) tries again. The returned ones are still marked in the
+            # database, so they may still be sent.
             log.warning(
-                "could not mark %d posts as sent (ref %s); they wait for a later check",
-                len(self._queued),
+                "could not mark %d posts as sent (ref %s); trying again shortly",
+                len(sending),
                 new_reference(),
                 exc_info=True,
             )
             for job in returned:
                 job.marked = True
+                self._queued.remove(job)
                 self._leased.append(job)
-            for job in [*sending, *self._queued]:
-                if job not in returned:
-                    self._drop(job)
-            self._queued = []
-            self._wake.set()
+            self._queued = sending + self._queued
+            self._lease_failed = True
+            if returned:
+                self._wake.set()
             return
+        self._lease_failed = False
         if refresh:
             self._last_refresh = now
         for job in sending:

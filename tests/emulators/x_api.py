@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
+import math
 import secrets
 import time
 from urllib.parse import urlencode
@@ -130,8 +131,8 @@ class _Window:
     reset_at: float = 0.0  # epoch seconds
 
     def roll(self, now: float) -> None:
-        if now >= self.reset_at:
-            self.used, self.reset_at = 0, now + self.seconds
+        if now >= self.reset_at:  # X's resets are whole Unix seconds
+            self.used, self.reset_at = 0, math.ceil(now + self.seconds)
 
     def headers(self, prefix: str) -> dict[str, str]:
         return {
@@ -305,13 +306,13 @@ class XEmulator(LoopbackEmulator):
         and resets in ``reset_in`` seconds."""
         window = self._user_window(username)
         window.used = window.limit - remaining
-        window.reset_at = time.time() + reset_in
+        window.reset_at = math.ceil(time.time() + reset_in)
 
     def set_app_day(self, remaining: int, reset_in: float) -> None:
         """The app's 24-hour cap of POST /2/tweets has ``remaining`` requests left."""
         self.app_day.roll(time.time())
         self.app_day.used = self.app_day.limit - remaining
-        self.app_day.reset_at = time.time() + reset_in
+        self.app_day.reset_at = math.ceil(time.time() + reset_in)
 
     def _limits_for(self, username: str) -> tuple[bool, dict[str, str]]:
         """Count one POST /2/tweets of ``username``: (within every limit, X's headers)."""
