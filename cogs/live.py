@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable
 
 import discord
 from discord.ext import commands, tasks
@@ -85,40 +86,32 @@ class LiveCog(commands.Cog):
         metrics.channel_states(result.states)
         # Bulkheads: one server's report that can't be built or sent doesn't stop the others.
         for announcement in result.announcements:
-            try:
-                await self._deliver_announcement(announcement)
-            except Exception:
-                log.exception(
-                    "could not announce the stream in guild %s (ref %s)",
-                    announcement.guild_id,
-                    new_reference(),
-                )
+            await self._bulkhead(
+                self._deliver_announcement(announcement),
+                f"the go-live line in guild {announcement.guild_id}",
+            )
         await self._deliver_reports(result.reports)
         for notice in result.notices:
-            try:
-                await self._deliver_notice(notice)
-            except Exception:
-                log.exception(
-                    "could not deliver a %s notice in guild %s (ref %s)",
-                    notice.kind,
-                    notice.guild_id,
-                    new_reference(),
-                )
+            await self._bulkhead(
+                self._deliver_notice(notice), f"a {notice.kind} notice in guild {notice.guild_id}"
+            )
         await self._sync_events()
 
     async def _deliver_reports(self, reports: list[StreamReport]) -> None:
-        """Send (first) or edit each stream report; one that can't be built or sent doesn't
-        stop the others. Both the check and the report editor deliver through here."""
+        """Send (first) or edit each stream report. Both the check and the report editor
+        deliver through here."""
         for report in reports:
-            try:
-                await self._deliver_report(report)
-            except Exception:
-                log.exception(
-                    "could not deliver the report for episode %s in guild %s (ref %s)",
-                    report.episode_id,
-                    report.guild_id,
-                    new_reference(),
-                )
+            await self._bulkhead(
+                self._deliver_report(report),
+                f"the report of episode {report.episode_id} in guild {report.guild_id}",
+            )
+
+    async def _bulkhead(self, delivery: Awaitable[None], what: str) -> None:
+        """One delivery that fails is logged (with a reference code) and stops nothing else."""
+        try:
+            await delivery
+        except Exception:
+            log.exception("could not deliver %s (ref %s)", what, new_reference())
 
     async def _sync_events(self) -> None:
         """Every episode's Discord Scheduled Event follows what this check learned."""

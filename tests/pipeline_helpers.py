@@ -7,11 +7,15 @@ import datetime as dt
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from aiolimiter import AsyncLimiter
 from cryptography.fernet import Fernet
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+if TYPE_CHECKING:
+    from tests.rig import World
 
 from bot.crypto import TokenCipher
 from bot.drafts import Drafter
@@ -258,6 +262,38 @@ def go_live(
     """The channel's stream starts now (or at `started_at`)."""
     pipe.youtube_emu.schedule_stream(channel, vid, title, scheduled_start=utcnow())
     pipe.youtube_emu.start_stream(vid, started_at=started_at)
+
+
+async def podcast_on_server(
+    w: World, sessions: async_sessionmaker[AsyncSession], engine: AsyncEngine, hosts: int, n: int
+) -> tuple[Pipeline, PodcastSetup]:
+    """A podcast on the rig's server, channel `n`: `hosts` members holding its real host role,
+    each linked to X with their tweet approved, reporting in its announce channel; the X
+    tokens under a fresh key the bot is given too. The returned pipeline is closed (its
+    emulators are the world's)."""
+    key = Fernet.generate_key().decode()
+    w.encryption_key = key
+    members = [w.guild.add_member(f"host{h}", roles=[w.host_role]) for h in range(hosts)]
+    async with open_pipeline(
+        sessions, youtube_emu=w.youtube, x_emu=w.x, cipher=TokenCipher([key])
+    ) as pipe:
+        setup = await setup_podcast(
+            pipe,
+            guild_id=w.guild.id,
+            channel=channel_id(n),
+            members=[(m.id, m.name) for m in members],
+            linked={m.id: m.name for m in members},
+        )
+    async with engine.begin() as conn:
+        await conn.execute(
+            sa.text(
+                "UPDATE podcasts SET require_approval = false, host_role_id = :role, "
+                "announce_channel_id = :channel"
+            ),
+            {"role": w.host_role.id, "channel": w.announce.id},
+        )
+        await conn.execute(sa.text("UPDATE episode_tweets SET approved = true"))
+    return pipe, setup
 
 
 async def tweet_rows(sessions: async_sessionmaker[AsyncSession]) -> dict[int, EpisodeTweet]:

@@ -7,11 +7,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import sqlalchemy as sa
-from cryptography.fernet import Fernet
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.crypto import TokenCipher
 from db.models import PostStatus
 from tests.emulators.discord_model import StoredMessage
 from tests.pipeline_helpers import (
@@ -19,12 +16,14 @@ from tests.pipeline_helpers import (
     channel_id,
     go_live,
     open_pipeline,
+    podcast_on_server,
     setup_podcast,
     video_id,
 )
 from tests.rig import world
 
 X_LATENCY = 0.5  # seconds X takes to answer each post
+HOSTS_ON_SERVER = 8
 
 
 async def test_a_second_check_finds_another_stream_while_the_first_batch_still_posts(
@@ -80,24 +79,7 @@ async def test_the_report_is_edited_mid_batch_and_ends_showing_every_tweet_poste
     flight; the stream's report message is edited while the batch runs, once showing some
     hosts posted and others still posting, and ends showing all 8 posted."""
     async with world(tmp_path, database_url) as w:
-        key = Fernet.generate_key().decode()
-        w.encryption_key = key
-        members = [w.guild.add_member(f"host{n}", roles=[w.host_role]) for n in range(8)]
-        async with open_pipeline(
-            sessions, youtube_emu=w.youtube, x_emu=w.x, cipher=TokenCipher([key])
-        ) as pipe:
-            setup = await setup_podcast(
-                pipe,
-                guild_id=w.guild.id,
-                channel=channel_id(7),
-                members=[(m.id, m.name) for m in members],
-                linked={m.id: m.name for m in members},
-            )
-        async with engine.begin() as conn:  # the server's real roles and channel
-            await conn.execute(
-                sa.text("UPDATE podcasts SET host_role_id = :role, announce_channel_id = :channel"),
-                {"role": w.host_role.id, "channel": w.announce.id},
-            )
+        pipe, setup = await podcast_on_server(w, sessions, engine, HOSTS_ON_SERVER, 7)
         w.x.slow(X_LATENCY * 1.6, times=100)
         async with w.bot_in_process(POST_CONCURRENCY="2"):
             go_live(pipe, setup.channel_id, video_id(7))
@@ -117,9 +99,9 @@ async def test_the_report_is_edited_mid_batch_and_ends_showing_every_tweet_poste
 
             def all_posted() -> bool:
                 message = report()
-                return message is not None and message.text().count("✅ posted") == len(members)
+                return message is not None and message.text().count("✅ posted") == HOSTS_ON_SERVER
 
             await w.discord.wait_until(all_posted, timeout=30, what="the final edit")
             final = report()
             assert final is not None and "📤" not in final.text()
-            assert w.x.count("/2/tweets", "POST") == len(members)
+            assert w.x.count("/2/tweets", "POST") == HOSTS_ON_SERVER
