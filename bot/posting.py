@@ -672,12 +672,31 @@ class TweetPoster:
             self._in_flight += 1
             try:
                 line = await self._post_one(job)
+            except Exception:
+                line = self._unexpected(job)
             finally:
                 self._in_flight -= 1
                 self._answers.append(loop.time())
             self._open.pop(job.tweet.id, None)
             job.batch.finish(job.tweet.id, line)
             self._settle()
+
+    def _unexpected(self, job: _Job) -> PostedLine:
+        """A bug while posting one tweet: it may or may not be on X, so a person checks
+        (`unknown`); the worker and every other tweet go on."""
+        tweet = job.tweet
+        log.exception("posting tweet %s failed unexpectedly (ref %s)", tweet.id, new_reference())
+        transition = Transition(PostStatus.UNKNOWN, AttemptOutcome.UNKNOWN, Reason.UNEXPECTED)
+        self._record(tweet, transition, None)
+        return PostedLine(
+            episode_id=tweet.episode_id,
+            host_name=tweet.host.display_name,
+            host_user_id=tweet.host.discord_user_id,
+            status=transition.status,
+            tweet_url=None,
+            reason=transition.reason,
+            text="",
+        )
 
     async def _post_one(self, job: _Job) -> PostedLine:
         tweet = job.tweet
