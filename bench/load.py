@@ -31,7 +31,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -377,11 +377,21 @@ async def bot_process(
             await stop_process(process)
 
 
-async def one_burst(world: DiscordWorld, command: str, count: int) -> list[Any]:
-    """`count` members each run `command` at once; their runs once answered (or given up)."""
-    members = [world.admins[n % len(world.admins)] for n in range(count)]
+async def one_burst(
+    world: DiscordWorld,
+    command: str,
+    count: int,
+    members: Sequence[Member] = (),
+    options: dict[str, Any] | None = None,
+) -> list[Any]:
+    """`count` members (`members`, else the admins) each run `command` at once; their runs once
+    answered (or given up)."""
+    pool = members or world.admins
     runs = await asyncio.gather(
-        *(world.emulator.run_command(world.guild, m, command) for m in members)
+        *(
+            world.emulator.run_command(world.guild, pool[n % len(pool)], command, **(options or {}))
+            for n in range(count)
+        )
     )
 
     async def settled(run: Any) -> None:
@@ -392,14 +402,60 @@ async def one_burst(world: DiscordWorld, command: str, count: int) -> list[Any]:
     return list(runs)
 
 
-async def burst(world: DiscordWorld, command: str, count: int, rounds: int = 3) -> dict[str, Any]:
+async def burst(
+    world: DiscordWorld,
+    command: str,
+    count: int,
+    pid: int,
+    rounds: int = 3,
+    members: Sequence[Member] = (),
+    options: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """One warm-up burst (first connections, caches), then `rounds` bursts of `count` commands;
-    ack latency as Discord measures it (dispatch to callback), over all measured commands."""
-    await one_burst(world, command, count)
+    ack latency as Discord measures it (dispatch to callback), over all measured commands, and
+    the CPU the bot's processes (`pid` and its children) spent per command."""
+    await one_burst(world, command, count, members, options)
     runs: list[Any] = []
+    cpu = tree_cpu_seconds(pid)
     for _ in range(rounds):
-        runs += await one_burst(world, command, count)
-    return ack_figures(runs)
+        runs += await one_burst(world, command, count, members, options)
+    figures = ack_figures(runs)
+    figures["bot_cpu_ms_per_command"] = round((tree_cpu_seconds(pid) - cpu) * 1000 / len(runs), 2)
+    return figures
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and every process descended from it (a worker pool's processes count too)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    tree, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        tree.append(current)
+        todo += children.get(current, [])
+    return tree
+
+
+def tree_rss_mib(pid: int) -> float:
+    """Resident memory of `pid` and its descendants together, in MiB."""
+    total = 0.0
+    for member in process_tree(pid):
+        with contextlib.suppress(OSError, KeyError):
+            total += rss_mib(member)[0]
+    return round(total, 1)
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU of `pid` and its live descendants (and their waited-for children)."""
+    ticks = 0
+    for member in process_tree(pid):
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def ack_figures(runs: list[Any]) -> dict[str, Any]:
@@ -415,9 +471,12 @@ def ack_figures(runs: list[Any]) -> dict[str, Any]:
     }
 
 
-async def populate_podcasts(engine: AsyncEngine, world: DiscordWorld, podcasts: int) -> None:
-    """The bench server's podcast, then `podcasts` more (each an episode today, 3 hosts with a
-    tweet each), inserted in bulk."""
+async def populate_podcasts(
+    engine: AsyncEngine, world: DiscordWorld, podcasts: int, hosts: Sequence[Member] = ()
+) -> int:
+    """The bench server's podcast with an episode today and a tweet for each of `hosts`
+    (members of the bench server), then `podcasts` more, each with an episode today and 3
+    hosts with a tweet each; inserted in bulk. Returns the bench server's episode id."""
     sessions = create_sessionmaker(engine)
     today = dt.datetime.now(dt.UTC).date()
     async with sessions() as session, session.begin():
@@ -432,8 +491,6 @@ async def populate_podcasts(engine: AsyncEngine, world: DiscordWorld, podcasts: 
             for n in range(podcasts + 1)
         ]
         podcast_ids = list(await session.scalars(sa.insert(Podcast).returning(Podcast.id), rows))
-        if podcasts == 0:
-            return
         episode_ids = list(
             await session.scalars(
                 sa.insert(Episode).returning(Episode.id),
@@ -444,22 +501,27 @@ async def populate_podcasts(engine: AsyncEngine, world: DiscordWorld, podcasts: 
             )
         )
         host_rows = [
+            {"podcast_id": podcast_ids[0], "discord_user_id": m.id, "display_name": m.name}
+            for m in hosts
+        ] + [
             {"podcast_id": p, "discord_user_id": 5 * 10**9 + i * 10 + h, "display_name": f"H{h}"}
-            for i, p in enumerate(podcast_ids)
+            for i, p in enumerate(podcast_ids[1:], start=1)
             for h in range(3)
         ]
+        if not host_rows:
+            return episode_ids[0]
         host_ids = list(await session.scalars(sa.insert(Host).returning(Host.id), host_rows))
+        episode_of_host = [episode_ids[0]] * len(hosts) + [
+            episode_ids[1 + i // 3] for i in range(3 * podcasts)
+        ]
         await session.execute(
             sa.insert(EpisodeTweet),
             [
-                {
-                    "episode_id": episode_ids[i // 3],
-                    "host_id": host_id,
-                    "generated_text": "We're live: Episode 12!",
-                }
-                for i, host_id in enumerate(host_ids)
+                {"episode_id": episode, "host_id": host, "generated_text": "We're live: Ep 12!"}
+                for episode, host in zip(episode_of_host, host_ids, strict=True)
             ],
         )
+    return episode_ids[0]
 
 
 async def served(base: str) -> int:
@@ -475,6 +537,8 @@ async def bench_commands(podcasts: int, commands: int, scratch: Path) -> dict[st
         youtube_world(podcasts + 1, pad_kib=800, latency_ms=50, live_every=0) as youtube,
     ):
         world = discord_world(emulator, commanders=commands)
+        host_role = world.guild.roles[world.host_role_id]
+        hosts = [world.guild.add_member(f"host{n}", roles=[host_role]) for n in range(commands)]
         database_url = engine.url.render_as_string(hide_password=False)
         env = bot_env(world, youtube, database_url, scratch / "data")
         (scratch / "data").mkdir(parents=True, exist_ok=True)
@@ -482,33 +546,47 @@ async def bench_commands(podcasts: int, commands: int, scratch: Path) -> dict[st
         async with bot_process(
             world, "bench._trivial_bot", env, scratch / "trivial.log", "ping"
         ) as bot:
-            figures["trivial_rss_idle_mib"] = rss_mib(bot.pid)[0]
-            figures["trivial"] = await burst(world, "ping", commands)
+            figures["trivial_rss_idle_mib"] = tree_rss_mib(bot.pid)
+            figures["trivial"] = await burst(world, "ping", commands, bot.pid)
 
-        await populate_podcasts(engine, world, 0)
+        episode = await populate_podcasts(engine, world, 0, hosts)
+        tweet_show = {"members": hosts, "options": {"episode": str(episode)}}
         async with bot_process(world, "bot", env, scratch / "onair-idle.log", "podcast") as bot:
             await asyncio.sleep(2.0)  # the first (1-channel) check is done
-            figures["onair_rss_idle_mib"] = rss_mib(bot.pid)[0]
-            figures["onair_idle"] = await burst(world, "podcast show", commands)
+            figures["onair_rss_idle_mib"] = tree_rss_mib(bot.pid)
+            figures["onair_idle"] = await burst(world, "podcast show", commands, bot.pid)
+            figures["onair_idle_tweet_show"] = await burst(
+                world, "tweet show", commands, bot.pid, **tweet_show
+            )
+            figures["onair_idle_episode_list"] = await burst(
+                world, "episode list", commands, bot.pid
+            )
+            figures["onair_rss_idle_after_commands_mib"] = tree_rss_mib(bot.pid)
 
         async with engine.begin() as connection:
             await connection.execute(sa.text("TRUNCATE podcasts CASCADE"))
-        await populate_podcasts(engine, world, podcasts)
+        episode = await populate_podcasts(engine, world, podcasts, hosts)
+        tweet_show["options"] = {"episode": str(episode)}
         async with bot_process(world, "bot", env, scratch / "onair-check.log", "podcast") as bot:
             peak = 0.0
             started = time.perf_counter()
             while await served(youtube) < max(1, podcasts // 10):
-                peak = max(peak, rss_mib(bot.pid)[0])
+                peak = max(peak, tree_rss_mib(bot.pid))
                 await asyncio.sleep(0.1)
-            figures["onair_during_check"] = await burst(world, "podcast show", commands)
+            figures["onair_during_check"] = await burst(world, "podcast show", commands, bot.pid)
+            figures["onair_during_check_tweet_show"] = await burst(
+                world, "tweet show", commands, bot.pid, rounds=1, **tweet_show
+            )
+            figures["onair_rss_during_check_mib"] = tree_rss_mib(bot.pid)
             while await served(youtube) < podcasts + 1:
-                peak = max(peak, rss_mib(bot.pid)[0])
+                peak = max(peak, tree_rss_mib(bot.pid))
                 await asyncio.sleep(0.2)
             figures["check_seconds_in_bot"] = round(time.perf_counter() - started, 1)
             await asyncio.sleep(3.0)  # the check records its results
-            now, hwm = rss_mib(bot.pid)
-            figures["onair_rss_after_check_mib"] = now
-            figures["onair_rss_peak_mib"] = max(peak, hwm)
+            figures["onair_rss_after_check_mib"] = tree_rss_mib(bot.pid)
+            # Sampled every 0.1-0.2 s over the whole process tree; VmHWM of the bot's own
+            # process is a floor for it (a peak between two samples).
+            figures["onair_rss_peak_mib"] = max(peak, rss_mib(bot.pid)[1])
     return figures
 
 
@@ -709,25 +787,38 @@ def report_data_api(rows: list[dict[str, Any]]) -> None:
 
 
 def report_commands(c: dict[str, Any]) -> None:
+    checking = f"OnAir checking {c['podcasts']} channels"
     print_table(
-        f"{c['commands']} concurrent slash commands (ack latency, seconds)",
-        ["bot", "p50", "p99", "past 3 s", "never answered"],
+        f"{c['commands']} concurrent slash commands (ack latency, seconds; bot CPU per command)",
+        ["bot", "p50", "p99", "past 3 s", "never answered", "CPU ms/command"],
         [
-            [name, r["p50_s"], r["p99_s"], r["past_3s_deadline"], r["never_answered"]]
+            [
+                name,
+                r["p50_s"],
+                r["p99_s"],
+                r["past_3s_deadline"],
+                r["never_answered"],
+                r["bot_cpu_ms_per_command"],
+            ]
             for name, r in (
                 ("trivial discord.py bot (/ping)", c["trivial"]),
                 ("OnAir idle (/podcast show)", c["onair_idle"]),
-                (f"OnAir checking {c['podcasts']} channels", c["onair_during_check"]),
+                ("OnAir idle (/tweet show)", c["onair_idle_tweet_show"]),
+                ("OnAir idle (/episode list)", c["onair_idle_episode_list"]),
+                (f"{checking} (/podcast show)", c["onair_during_check"]),
+                (f"{checking} (/tweet show)", c["onair_during_check_tweet_show"]),
             )
         ],
     )
     print_table(
-        "Resident memory (MiB)",
-        ["trivial bot idle", "OnAir idle", f"OnAir after checking {c['podcasts']}", "OnAir peak"],
+        "Resident memory of the bot's processes (MiB)",
+        ["trivial bot idle", "OnAir idle", "after commands", "during check", "after check", "peak"],
         [
             [
                 c["trivial_rss_idle_mib"],
                 c["onair_rss_idle_mib"],
+                c["onair_rss_idle_after_commands_mib"],
+                c["onair_rss_during_check_mib"],
                 c["onair_rss_after_check_mib"],
                 c["onair_rss_peak_mib"],
             ]

@@ -6,6 +6,7 @@ Everything is created here at start-up and closed at shutdown; nothing is create
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import hashlib
 import json
 import logging
@@ -47,7 +48,7 @@ from bot.youtube import YouTubeClient
 from cogs.checks import InputCheckedTree
 from db import migrate, queries
 from db.embedded import start_embedded
-from db.engine import create_engine, create_sessionmaker
+from db.engine import create_fitted_engine, create_sessionmaker
 
 log = logging.getLogger("onair")
 
@@ -119,7 +120,7 @@ async def open_database(settings: Settings, stack: AsyncExitStack) -> AsyncEngin
         embedded = await start_embedded(settings.data_dir)
         stack.callback(embedded.stop)
         url = embedded.url
-    engine = create_engine(url)
+    engine = await create_fitted_engine(url, pool_size=settings.database_pool_size)
     stack.push_async_callback(engine.dispose)
     await migrate.upgrade(engine)
     return engine
@@ -320,6 +321,7 @@ class OnAirBot(commands.Bot):
         else:
             log.info("slash commands are synced by the process running shard 0")
         await self.start_http_server()
+        freeze_start_up_objects()
 
     async def start_http_server(self) -> None:
         """GET /healthz, /metrics and /api/v1/ when HTTP_PORT is set (README "Operations")."""
@@ -369,6 +371,19 @@ class OnAirBot(commands.Bot):
             await self.http_server.stop()
             self.http_server = None
         await super().close()
+        gc.unfreeze()
+
+
+def freeze_start_up_objects() -> None:
+    """Move everything alive after start-up (modules, the ORM's mappers, discord.py's
+    command tree: most of the heap) out of the cyclic garbage collector's sight.
+
+    They live as long as the process, yet every full collection walked them all: 115 ms with
+    the event loop stopped, in the middle of a burst of commands (bench/load.py). Frozen, a
+    full collection walks only what was made since (8 ms). Garbage made during start-up is
+    collected first, so nothing unreachable is kept (CPython's documented use of gc.freeze)."""
+    gc.collect()
+    gc.freeze()
 
 
 class ShardedOnAirBot(OnAirBot, commands.AutoShardedBot):

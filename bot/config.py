@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     shard_ids: list[int] | None = None
     # The show in Discord (README "The show in Discord").
     event_default_minutes: int = Field(default=120, ge=1, le=10_080)
+    # Connections OnAir opens to PostgreSQL at most (README "Performance"): fitted at start
+    # to what the server allows beside its other clients.
+    database_pool_size: int = Field(default=20, ge=1, le=1_000)
 
     @field_validator("log_format", mode="before")
     @classmethod

@@ -248,7 +248,7 @@ class PodcastService:
     async def list_episodes(
         self, guild_id: int, *, upcoming: int = 10, recent: int = 5
     ) -> tuple[Podcast, list[EpisodeLine], list[EpisodeLine]]:
-        async with self._sessions() as session:
+        async with single_read(self._sessions) as session:  # a listing: no snapshot needed
             podcast = await self._require(session, guild_id)
             today = local_today(podcast.timezone, self._clock())
             up, past = await queries.list_episodes(
@@ -305,12 +305,20 @@ def episode_label(episode: Episode) -> str:
     return label if len(label) <= 100 else label[:99] + "…"
 
 
+def episode_id_in(value: str) -> int | None:
+    """The episode id autocomplete put in an `episode` option, or None for a typed title."""
+    cleaned = value.strip()
+    if cleaned.isascii() and cleaned.isdigit() and len(cleaned) < 19:  # not "²" or "١"
+        return int(cleaned)
+    return None
+
+
 async def resolve_episode(session: AsyncSession, podcast_id: int, value: str) -> Episode:
     """An `episode` option's value: the id autocomplete put there, or a typed exact title."""
     cleaned = value.strip()
     episode = None
-    if cleaned.isascii() and cleaned.isdigit() and len(cleaned) < 19:  # not "²" or "١"
-        episode = await queries.get_episode(session, podcast_id, int(cleaned))
+    if (episode_id := episode_id_in(cleaned)) is not None:
+        episode = await queries.get_episode(session, podcast_id, episode_id)
     if episode is None and cleaned:
         episode = await queries.find_episode_by_title(session, podcast_id, cleaned)
     if episode is None:

@@ -12,6 +12,7 @@ A host's tweet is stored as a *body*; the stream URL is appended only when it is
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -62,8 +63,13 @@ def _chunks(text: str) -> list[tuple[int, str]]:
     return chunks
 
 
+@functools.lru_cache(maxsize=1024)
 def weighted_length(text: str) -> int:
-    """X's weighted length of ``text`` (what X compares with 280)."""
+    """X's weighted length of ``text`` (what X compares with 280).
+
+    Cached: a pure function of the text, and twitter-text's emoji scan costs about half a
+    millisecond of CPU per call, twice per `/tweet show` (bench/load.py); 1,024 tweets'
+    texts at most."""
     from twitter_text import parse_tweet
 
     return sum(parse_tweet(chunk).weightedLength for _, chunk in _chunks(_normalize(text)))

@@ -31,12 +31,13 @@ from bot.errors import (
     TweetTooLong,
 )
 from bot.live_check import HostLine, host_line
-from bot.podcasts import resolve_episode
+from bot.podcasts import episode_id_in, resolve_episode
 from bot.posting import PostedLine, TweetPoster, final_text, stream_url, tweet_link
 from bot.ratelimit import SharedBudget
 from bot.tweet_text import validate_custom_text, weighted_length
 from bot.user_text import clean_input
 from db import queries
+from db.engine import single_read
 from db.models import Episode, EpisodeTweet, Podcast, PostStatus
 
 Progress = Callable[[int, int], Awaitable[None]]
@@ -233,9 +234,16 @@ class TweetService:
     # -- host: always the caller's own tweet --------------------------------------------------
 
     async def show(self, guild_id: int, user_id: int, episode: str) -> TweetPreview:
-        async with self._sessions() as session:
-            tweet = await self._own_tweet(session, guild_id, user_id, episode, lock=False)
-            return _preview(tweet)
+        """One statement when the tweet is there; when it isn't, the step-by-step lookup says
+        what is missing (no podcast, no such episode, no tweet for this host)."""
+        async with single_read(self._sessions) as session:
+            tweet = await queries.find_own_tweet(
+                session, guild_id, user_id, episode_id=episode_id_in(episode), title=episode.strip()
+            )
+        if tweet is None:
+            async with self._sessions() as session:
+                tweet = await self._own_tweet(session, guild_id, user_id, episode, lock=False)
+        return _preview(tweet)
 
     async def generate(
         self, guild_id: int, user_id: int, display_name: str, episode: str

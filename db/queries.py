@@ -612,6 +612,38 @@ async def get_host_tweet(
     return (await session.scalars(stmt)).unique().first()
 
 
+async def find_own_tweet(
+    session: AsyncSession, guild_id: int, user_id: int, *, episode_id: int | None, title: str
+) -> EpisodeTweet | None:
+    """The member's tweet for an episode of the server's podcast, with what a preview needs,
+    in one statement: the episode picked by id, else by exact title (case-insensitive, the
+    latest of that title), as `resolve_episode` picks it. None when any of them is missing."""
+    if episode_id is not None:
+        episode_matches = Episode.id == episode_id
+    else:
+        latest_of_title = (
+            sa.select(Episode.id)
+            .where(Episode.podcast_id == Podcast.id, sa.func.lower(Episode.title) == title.lower())
+            .order_by(Episode.scheduled_date.desc())
+            .limit(1)
+            .correlate(Podcast)
+            .scalar_subquery()
+        )
+        episode_matches = Episode.id == latest_of_title
+    stmt = (
+        sa.select(EpisodeTweet)
+        .join(EpisodeTweet.episode)
+        .join(Episode.podcast)
+        .join(EpisodeTweet.host)
+        .options(
+            contains_eager(EpisodeTweet.host).joinedload(Host.x_account),
+            contains_eager(EpisodeTweet.episode).contains_eager(Episode.podcast),
+        )
+        .where(Podcast.guild_id == guild_id, Host.discord_user_id == user_id, episode_matches)
+    )
+    return (await session.scalars(stmt)).unique().first()
+
+
 def _due(now: dt.datetime) -> sa.ColumnElement[bool]:
     return sa.and_(
         EpisodeTweet.status == PostStatus.PENDING,
