@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
 
 async def run_bot(settings: Settings, args: argparse.Namespace) -> int:
     from bot.app import CommandSyncRefused, build_services, make_bot, point_discord_at
-    from bot.web.server import HttpPortUnavailable
+    from bot.web import HttpPortUnavailable
 
     point_discord_at(settings)
     async with AsyncExitStack() as stack:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import discord
 import yarl
@@ -33,6 +33,7 @@ from bot.hosts import HostRoster
 from bot.linking import XLinkService
 from bot.live_check import LiveChecker
 from bot.logs import log_context
+from bot.memory import release_free_heap
 from bot.metrics import Metrics
 from bot.podcasts import PodcastService
 from bot.posting import RetryPolicy, TweetPoster
@@ -42,13 +43,15 @@ from bot.readiness import ReadinessService
 from bot.retention import RemovedServerCleanup
 from bot.show_events import ShowEvents
 from bot.tweets import TweetService
-from bot.web.server import HttpServer, WebDeps, build_app
 from bot.x import XService
 from bot.youtube import YouTubeClient
 from cogs.checks import InputCheckedTree
 from db import migrate, queries
 from db.embedded import start_embedded
 from db.engine import create_fitted_engine, create_sessionmaker
+
+if TYPE_CHECKING:
+    from bot.web.server import HttpServer
 
 log = logging.getLogger("onair")
 
@@ -328,6 +331,8 @@ class OnAirBot(commands.Bot):
         settings = self.services.settings
         if settings.http_port is None:
             return
+        from bot.web.server import HttpServer, WebDeps, build_app
+
         deps = WebDeps(
             engine=self.services.engine,
             metrics=self.services.metrics,
@@ -381,9 +386,11 @@ def freeze_start_up_objects() -> None:
     They live as long as the process, yet every full collection walked them all: 115 ms with
     the event loop stopped, in the middle of a burst of commands (bench/load.py). Frozen, a
     full collection walks only what was made since (8 ms). Garbage made during start-up is
-    collected first, so nothing unreachable is kept (CPython's documented use of gc.freeze)."""
+    collected first, so nothing unreachable is kept (CPython's documented use of gc.freeze),
+    and the heap it leaves free goes back to the OS."""
     gc.collect()
     gc.freeze()
+    release_free_heap()
 
 
 class ShardedOnAirBot(OnAirBot, commands.AutoShardedBot):

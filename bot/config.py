@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from cryptography.fernet import Fernet
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.crypto import is_fernet_key, new_fernet_key
 from bot.logs import url_credentials
 
 ENCRYPTION_KEY_FILE = "encryption.key"
@@ -189,11 +189,8 @@ class Settings(BaseSettings):
     def _check_fernet_keys(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None:
             return None
-        for key in value.get_secret_value().split(","):
-            try:
-                Fernet(key.strip().encode())
-            except (ValueError, TypeError):
-                raise ValueError("is not a valid Fernet key list") from None
+        if not all(is_fernet_key(key.strip()) for key in value.get_secret_value().split(",")):
+            raise ValueError("is not a valid Fernet key list")
         return value
 
     # -- derived values -------------------------------------------------------------------------
@@ -237,7 +234,7 @@ class Settings(BaseSettings):
         try:
             if not path.exists():
                 self.data_dir.mkdir(parents=True, exist_ok=True)
-                key = Fernet.generate_key()
+                key = new_fernet_key()
                 try:
                     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
                 except FileExistsError:
@@ -252,20 +249,12 @@ class Settings(BaseSettings):
                 f"setting DATA_DIR: cannot create or read {path} "
                 f"({exc.strerror or type(exc).__name__}): point DATA_DIR at a folder OnAir can write to"
             ) from None
-        if not keys or not all(_is_fernet_key(key) for key in keys):
+        if not keys or not all(is_fernet_key(key) for key in keys):
             raise SettingsError(
                 f"setting TOKEN_ENCRYPTION_KEY: the key file {path} is damaged; "
                 "restore it from a backup (tokens encrypted with it cannot be read otherwise)"
             )
         return keys
-
-
-def _is_fernet_key(key: str) -> bool:
-    try:
-        Fernet(key.encode())
-    except (ValueError, TypeError):
-        return False
-    return True
 
 
 def load_settings(*, require_token: bool = False, env_file: str | None = ".env") -> Settings:

@@ -19,8 +19,6 @@ import zlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-import httpx
-
 if TYPE_CHECKING:
     # The SDK costs some 25 MB of memory to import: only a Drafter with a key loads it.
     import openai
@@ -256,7 +254,8 @@ class Drafter:
         """One chat request; its assistant text, or ``_Failure`` with the fallback reason."""
         if self._client is None:
             raise _Failure("no_api_key")
-        import openai  # loaded with the client: already in sys.modules
+        import httpx  # loaded with the client (the SDK's transport): already in sys.modules
+        import openai
         from openai.types.chat import ChatCompletion
 
         try:

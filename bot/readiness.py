@@ -25,7 +25,6 @@ from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from aiolimiter import AsyncLimiter
-from rapidfuzz import fuzz
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.approval import AWAY, HELD, hold_reason, needs_approval
@@ -352,6 +351,8 @@ def _todo(link: LinkState, tweet: TweetState) -> str | None:
 def near_duplicates(tweets: Sequence[EpisodeTweet]) -> list[NearDuplicate]:
     """Pairs of hosts whose texts are substantially similar (X forbids posting those from
     several accounts); only tweets that may still be posted count."""
+    from rapidfuzz import fuzz  # 3 MiB of memory: loaded when two texts are first compared
+
     live = [t for t in tweets if t.status.changeable and t.enabled and hold_reason(t) is None]
     found = []
     for a, b in itertools.combinations(live, 2):

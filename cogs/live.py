@@ -11,6 +11,7 @@ from discord.ext import commands, tasks
 
 from bot.errors import new_reference
 from bot.live_check import Announcement, Notice, StreamReport
+from bot.memory import release_free_heap
 from cogs.checks import services_of_bot
 from cogs.events_port import DiscordEventsPort
 from cogs.render import CALM_BLUE, announcement_mentions, announcement_text, report_embed
@@ -69,6 +70,7 @@ class LiveCog(commands.Cog):
             return
         metrics.check_finished(time.perf_counter() - started, ok=True)
         metrics.channel_states(result.states)
+        release_free_heap()  # a check of thousands of channels leaves tens of MiB free
         # Bulkheads: one server's report that can't be built or sent doesn't stop the others.
         for announcement in result.announcements:
             try:

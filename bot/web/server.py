@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.api_access import ApiAccess
 from bot.metrics import Metrics
 from bot.ratelimit import KeyedRateLimiter
+from bot.web import HttpPortUnavailable
 from bot.web.api import add_api_routes
 
 log = logging.getLogger("onair.web")
@@ -89,14 +90,6 @@ def build_app(deps: WebDeps) -> web.Application:
     app.router.add_get("/metrics", metrics)
     add_api_routes(app, deps.api, deps.api_limiter)
     return app
-
-
-class HttpPortUnavailable(Exception):
-    """HTTP_PORT can't be bound on HTTP_HOST (in use, or a privileged port)."""
-
-    def __init__(self, host: str, port: int, reason: str) -> None:
-        super().__init__(host, port, reason)
-        self.host, self.port, self.reason = host, port, reason
 
 
 class HttpServer:
