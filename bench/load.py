@@ -11,8 +11,9 @@ to the client; Discord (and X, for posting) are emulators in this process, which
 3. data_api: Data API units of the check after the first, against ⌈changing ids / 50⌉.
 4. commands: 200 concurrent slash commands, ack p50/p99, for a trivial discord.py bot, for
    OnAir idle, and for OnAir while it checks 5,000 channels; RSS idle and during/after.
-5. posting: tweets due at once (12 podcasts × 10 hosts), X answering after 100 ms, against
-   ⌈tweets / 8⌉ × 100 ms.
+5. posting: 120 and 1,000 tweets due at once (12 and 100 podcasts × 10 hosts), X answering
+   after 100 ms: first POST to the last outcome recorded, against ⌈tweets / concurrency⌉ ×
+   100 ms and OnAir's X client alone; and the checks that ran meanwhile.
 
 Run from the repository root:  python -m bench.load   (`--help` for the sizes)
 Prints tables, then one line `BENCH_JSON {...}` with every figure.
@@ -45,10 +46,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bench._common import emit_json, machine, print_table, quiet_logs, throwaway_database
 from bot.crypto import TokenCipher
 from bot.final_videos import DatabaseFinalVideos
+from bot.publisher import Credentials
+from bot.x import XService
 from bot.youtube import YouTubeClient
-from db import queries
 from db.engine import create_sessionmaker
-from db.models import Episode, EpisodeTweet, Host, Podcast
+from db.models import Episode, EpisodeTweet, Host, Podcast, PostStatus, XAccount
 from tests.emulators.base import Fault
 from tests.emulators.discord_api import DiscordEmulator, Guild, Member, Permission
 from tests.emulators.x_api import TWEET_PATH, XEmulator
@@ -594,66 +596,121 @@ async def bench_commands(podcasts: int, commands: int, scratch: Path) -> dict[st
 
 
 async def link_hosts(
-    engine: AsyncEngine, x: XEmulator, key: str, podcasts: int, hosts: int
+    engine: AsyncEngine, x: XEmulator, key: str, podcasts: int, hosts: int, announce_id: int
 ) -> list[int]:
     """Podcasts 1..N (channel n), each an episode today and `hosts` linked hosts with an
-    approved tweet; returns the podcast numbers."""
+    approved tweet, inserted in bulk, reporting in `announce_id`; returns the podcast
+    numbers."""
     sessions = create_sessionmaker(engine)
     cipher = TokenCipher([key])
     today = dt.datetime.now(dt.UTC).date()
+    numbers = list(range(1, podcasts + 1))
     async with sessions() as session, session.begin():
-        for n in range(1, podcasts + 1):
-            podcast_id = await session.scalar(
-                sa.insert(Podcast)
-                .values(
-                    guild_id=2 * 10**9 + n,
-                    name=f"Show {n}",
-                    youtube_channel_id=channel_id(n),
-                    announce_channel_id=1,
-                    host_role_id=1,
-                )
-                .returning(Podcast.id)
+        podcast_ids = list(
+            await session.scalars(
+                sa.insert(Podcast).returning(Podcast.id, sort_by_parameter_order=True),
+                [
+                    {
+                        "guild_id": 2 * 10**9 + n,
+                        "name": f"Show {n}",
+                        "youtube_channel_id": channel_id(n),
+                        "announce_channel_id": announce_id,
+                        "host_role_id": 1,
+                    }
+                    for n in numbers
+                ],
             )
-            episode_id = await session.scalar(
-                sa.insert(Episode)
-                .values(podcast_id=podcast_id, title="Episode 12", scheduled_date=today)
-                .returning(Episode.id)
+        )
+        episode_ids = list(
+            await session.scalars(
+                sa.insert(Episode).returning(Episode.id, sort_by_parameter_order=True),
+                [
+                    {"podcast_id": p, "title": "Episode 12", "scheduled_date": today}
+                    for p in podcast_ids
+                ],
             )
-            for h in range(hosts):
-                username = f"host_{n}_{h}"
-                host_id = await session.scalar(
-                    sa.insert(Host)
-                    .values(
-                        podcast_id=podcast_id,
-                        discord_user_id=6 * 10**9 + n * 100 + h,
-                        display_name=username,
-                    )
-                    .returning(Host.id)
-                )
-                token, secret = x.issue_access_token(username)
-                await queries.save_x_account(
-                    session,
-                    host_id,
-                    x_user_id=x.account(username).user_id,
-                    username=username,
-                    access_token_encrypted=cipher.encrypt(token),
-                    access_token_secret_encrypted=cipher.encrypt(secret),
-                )
-                await session.execute(
-                    sa.insert(EpisodeTweet).values(
-                        episode_id=episode_id,
-                        host_id=host_id,
-                        generated_text=f"We're live! ({username})",
-                        approved=True,
-                    )
-                )
-    return list(range(1, podcasts + 1))
+        )
+        names = [(i, f"host_{n}_{h}") for i, n in enumerate(numbers) for h in range(hosts)]
+        host_ids = list(
+            await session.scalars(
+                sa.insert(Host).returning(Host.id, sort_by_parameter_order=True),
+                [
+                    {
+                        "podcast_id": podcast_ids[i],
+                        "discord_user_id": 6 * 10**9 + k,
+                        "display_name": name,
+                    }
+                    for k, (i, name) in enumerate(names)
+                ],
+            )
+        )
+        accounts, tweets = [], []
+        for host_id, (i, name) in zip(host_ids, names, strict=True):
+            token, secret = x.issue_access_token(name)
+            accounts.append(
+                {
+                    "host_id": host_id,
+                    "x_user_id": x.account(name).user_id,
+                    "username": name,
+                    "access_token_encrypted": cipher.encrypt(token),
+                    "access_token_secret_encrypted": cipher.encrypt(secret),
+                }
+            )
+            tweets.append(
+                {
+                    "episode_id": episode_ids[i],
+                    "host_id": host_id,
+                    "generated_text": f"We're live! ({name})",
+                    "approved": True,
+                }
+            )
+        await session.execute(sa.insert(XAccount), accounts)
+        await session.execute(sa.insert(EpisodeTweet), tweets)
+    return numbers
 
 
-async def bench_posting(
-    podcasts: int, hosts: int, x_latency_ms: float, scratch: Path
+IDLE_RHYTHM_SECONDS = 4.0
+
+
+async def recorded_posts(engine: AsyncEngine) -> int:
+    async with engine.connect() as conn:
+        count = await conn.scalar(
+            sa.select(sa.func.count())
+            .select_from(EpisodeTweet)
+            .where(EpisodeTweet.status == PostStatus.POSTED)
+        )
+    return int(count or 0)
+
+
+async def plain_posts(x: XEmulator, tweets: int, concurrency: int) -> float:
+    """The floor's client side: OnAir's X client alone (tweepy, OAuth signing) posting
+    `tweets` tweets at `concurrency`, no database; seconds from first request to last answer."""
+    service = XService(x.base_url, x.consumer_key, x.consumer_secret)
+    bound = asyncio.Semaphore(concurrency)
+
+    async def one(n: int) -> None:
+        token, secret = x.issue_access_token(f"plain_{n}")
+        async with bound:
+            result = await service.post(Credentials(token, secret, f"plain_{n}"), f"plain {n}")
+        if not result.accepted:
+            raise SystemExit(f"the plain client's post {n} was refused: {result.reason}")
+
+    try:
+        started = time.perf_counter()
+        await asyncio.gather(*(one(n) for n in range(tweets)))
+        return time.perf_counter() - started
+    finally:
+        await service.aclose()
+
+
+async def post_batch(
+    podcasts: int, hosts: int, x_latency_ms: float, concurrency: int, scratch: Path
 ) -> dict[str, Any]:
+    """`podcasts` × `hosts` tweets due at once, posted by `python -m bot`: first POST to the
+    last outcome recorded in the database, beside ⌈tweets / concurrency⌉ × X's latency and
+    the plain X client in the same run; and the checks that ran meanwhile."""
     tweets = podcasts * hosts
+    latency = x_latency_ms / 1000
     async with (
         DiscordEmulator() as emulator,
         XEmulator() as x,
@@ -661,13 +718,7 @@ async def bench_posting(
         youtube_world(podcasts + 1, pad_kib=0, latency_ms=50, live_every=0) as youtube,
     ):
         x.inject(
-            Fault(
-                "latency",
-                path_prefix=TWEET_PATH,
-                method="POST",
-                seconds=x_latency_ms / 1000,
-                times=None,
-            )
+            Fault("latency", path_prefix=TWEET_PATH, method="POST", seconds=latency, times=None)
         )
         world = discord_world(emulator, commanders=1)
         env = bot_env(world, youtube, engine.url.render_as_string(hide_password=False), scratch)
@@ -676,26 +727,77 @@ async def bench_posting(
             X_CONSUMER_KEY=x.consumer_key,
             X_CONSUMER_SECRET=x.consumer_secret,
             LIVE_CHECK_INTERVAL_SECONDS="1",
+            FAST_CHECK_INTERVAL_SECONDS="1",
+            POST_CONCURRENCY=str(concurrency),
         )
-        numbers = await link_hosts(engine, x, env["TOKEN_ENCRYPTION_KEY"], podcasts, hosts)
-        async with bot_process(world, "bot", env, scratch / "onair-posting.log", "podcast"):
+        numbers = await link_hosts(
+            engine, x, env["TOKEN_ENCRYPTION_KEY"], podcasts, hosts, world.announce_id
+        )
+        log = scratch / f"onair-posting-{tweets}.log"
+        async with bot_process(world, "bot", env, log, "podcast") as bot:
+            # The checks' rhythm with nothing to post: the baseline for the one while posting.
+            pages_before, idle_started = await served(youtube), time.perf_counter()
+            await asyncio.sleep(IDLE_RHYTHM_SECONDS)
+            idle_checks_per_s = (
+                (await served(youtube) - pages_before)
+                / (podcasts + 1)
+                / (time.perf_counter() - idle_started)
+            )
             async with aiohttp.ClientSession() as session:
                 for n in numbers:
                     params = {"channel": channel_id(n), "video": f"L{n:010d}"}
                     async with session.post(youtube + "/_bench/go_live", params=params):
                         pass
-            await poll(lambda: x.count(TWEET_PATH, "POST") > 0, within=300)
+            if not await poll(lambda: x.count(TWEET_PATH, "POST") > 0, within=300):
+                raise SystemExit(f"no post reached X:\n{tail(log)}")
             first = time.perf_counter()
-            await poll(lambda: len(x.all_tweets) >= tweets, within=600)
-            seconds = time.perf_counter() - first + x_latency_ms / 1000
-    floor = math.ceil(tweets / 8) * x_latency_ms / 1000
+            pages_at_first = await served(youtube)
+            cpu_at_first = process_cpu_s(bot.pid)
+            for _ in range(30_000):  # 600 s at most, looking every 20 ms
+                if await recorded_posts(engine) >= tweets:
+                    break
+                await asyncio.sleep(0.02)
+            seconds = time.perf_counter() - first
+            bot_cpu = process_cpu_s(bot.pid) - cpu_at_first
+            pages_during = await served(youtube) - pages_at_first
+        posted = await recorded_posts(engine)
+        requests = x.count(TWEET_PATH, "POST")
+        plain = await plain_posts(x, tweets, concurrency)
+    if posted != tweets or requests != tweets:
+        raise SystemExit(f"{posted} of {tweets} recorded, {requests} requests to X:\n{tail(log)}")
+    floor = math.ceil(tweets / concurrency) * latency
     return {
         "tweets": tweets,
-        "posted": len(x.all_tweets),
+        "podcasts": podcasts,
+        "concurrency": concurrency,
+        "x_latency_ms": x_latency_ms,
+        "posted": posted,
         "seconds": round(seconds, 2),
         "floor_s": round(floor, 2),
-        "ratio": round(seconds / floor, 1),
+        "ratio": round(seconds / floor, 2),
+        "plain_client_s": round(plain, 2),
+        "plain_ratio": round(plain / floor, 2),
+        "bot_cpu_s": round(bot_cpu, 2),
+        # Each check asks every channel's /live page: checks a second while posting, beside
+        # the same bot's with nothing to post (LIVE_CHECK_INTERVAL_SECONDS=1).
+        "checks_per_s_posting": round(pages_during / (podcasts + 1) / seconds, 2),
+        "checks_per_s_idle": round(idle_checks_per_s, 2),
+        "rhythm_ratio": round(pages_during / (podcasts + 1) / seconds / idle_checks_per_s, 2),
     }
+
+
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def bench_posting(
+    sizes: list[int], hosts: int, x_latency_ms: float, concurrency: int, scratch: Path
+) -> list[dict[str, Any]]:
+    return [
+        await post_batch(podcasts, hosts, x_latency_ms, concurrency, scratch) for podcasts in sizes
+    ]
 
 
 # ----- main --------------------------------------------------------------------------------------
@@ -826,11 +928,36 @@ def report_commands(c: dict[str, Any]) -> None:
     )
 
 
-def report_posting(p: dict[str, Any]) -> None:
+def report_posting(rows: list[dict[str, Any]]) -> None:
     print_table(
-        "Tweets due at once, X answering after 100 ms",
-        ["tweets", "posted", "seconds", "floor s", "ratio"],
-        [[p["tweets"], p["posted"], p["seconds"], p["floor_s"], p["ratio"]]],
+        "Tweets due at once, X answering after 100 ms: first POST to last outcome recorded",
+        [
+            "tweets",
+            "concurrency",
+            "floor s",
+            "OnAir s",
+            "ratio",
+            "plain client s",
+            "plain ratio",
+            "bot CPU s",
+            "checks/s idle",
+            "checks/s posting",
+        ],
+        [
+            [
+                p["tweets"],
+                p["concurrency"],
+                p["floor_s"],
+                p["seconds"],
+                p["ratio"],
+                p["plain_client_s"],
+                p["plain_ratio"],
+                p["bot_cpu_s"],
+                p["checks_per_s_idle"],
+                p["checks_per_s_posting"],
+            ]
+            for p in rows
+        ],
     )
 
 
@@ -844,7 +971,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "data_api": lambda: bench_data_api(args.api_channels, args.latency_ms),
         "commands": lambda: bench_commands(args.podcasts, args.commands, scratch),
         "posting": lambda: bench_posting(
-            args.posting_podcasts, args.hosts, args.x_latency_ms, scratch
+            args.posting_podcasts, args.hosts, args.x_latency_ms, args.post_concurrency, scratch
         ),
     }
     for name in args.sections:
@@ -875,9 +1002,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--api-channels", type=int, nargs="+", default=[1000, 5000])
     parser.add_argument("--podcasts", type=int, default=5000, help="for commands and memory")
     parser.add_argument("--commands", type=int, default=200)
-    parser.add_argument("--posting-podcasts", type=int, default=12)
+    parser.add_argument("--posting-podcasts", type=int, nargs="+", default=[12, 100])
     parser.add_argument("--hosts", type=int, default=10)
     parser.add_argument("--x-latency-ms", type=float, default=100)
+    parser.add_argument("--post-concurrency", type=int, default=8, help="POST_CONCURRENCY")
     return parser.parse_args()
 
 

@@ -13,7 +13,6 @@ import asyncio
 from typing import Any
 
 import sqlalchemy as sa
-from aiolimiter import AsyncLimiter
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench._common import (
@@ -45,13 +44,13 @@ async def post_batch(
     sessions = create_sessionmaker(engine)
     counter = StatementCounter(engine)
     podcasts = -(-tweets // HOSTS_PER_PODCAST)
-    async with open_pipeline(sessions, x_rate=10_000) as pipe:
+    async with open_pipeline(sessions) as pipe:
         await populate(pipe, podcasts)
         now = utcnow()
         async with sessions() as session, session.begin():
             await session.execute(sa.update(Episode).values(went_live_at=now, live_url=STREAM_URL))
             claimed = await queries.claim_pending_tweets(session, now - RETRY_WINDOW, now)
-        claimed = claimed[:tweets]
+        claimed = dict(list(claimed.items())[:tweets])
         pipe.x_emu.inject(
             Fault("latency", path_prefix=TWEET_PATH, seconds=latency_ms / 1000, times=None)
         )
@@ -60,13 +59,13 @@ async def post_batch(
             pipe.x,
             pipe.cipher,
             dry_run=False,
-            x_limiter=AsyncLimiter(10_000, 1),
             concurrency=concurrency,
         )
         counter.reset()
         lines, measured = await timed(lambda: poster.post_claimed(claimed))
         posted = sum(1 for line in lines if line.status == "posted")
         check_all_posted(lines, len(claimed), pipe.tweets_posted())
+        await poster.aclose()
     return {
         "tweets": len(claimed),
         "concurrency": concurrency,

@@ -81,11 +81,10 @@ COMMAND_LIMITS = {
     "x unlink": 3,
     "podcast setup": 10,
 }
-# Per minute, for commands (posting at go-live has its own X budget, POST_X_PER_MINUTE):
-# (all servers together, one server's share).
+# Per minute, for commands (posting at go-live keeps to X's own limits, learned from X's
+# answers: bot/ratelimit.py XPostingLimits): (all servers together, one server's share).
 X_COMMAND_BUDGET = (30, 10)
 AI_BUDGET = (60, 20)
-POST_X_PER_MINUTE = 60
 
 # Per JSON API token (README "JSON API").
 API_REQUESTS_PER_MINUTE = 60
@@ -167,9 +166,9 @@ async def build_services(
         timeout=settings.http_timeout_seconds * 2,
     )
     stack.push_async_callback(drafter.aclose)
-    # Posting at go-live has an X budget of its own that no command can use up; commands get
-    # another, shared fairly between servers (budgets below refuse instead of queueing).
-    x_limiter = AsyncLimiter(POST_X_PER_MINUTE, 60)
+    # Posting at go-live keeps to X's limits per account (no command can use them up);
+    # commands get a budget of their own, shared fairly between servers (budgets below refuse
+    # instead of queueing).
     x_command_limiter = AsyncLimiter(X_COMMAND_BUDGET[0], 60)
     ai_limiter = AsyncLimiter(AI_BUDGET[0], 60)
     poster = TweetPoster(
@@ -177,7 +176,8 @@ async def build_services(
         x,
         cipher,
         dry_run=settings.dry_run,
-        x_limiter=x_limiter,
+        concurrency=settings.post_concurrency,
+        claim_refresh=dt.timedelta(seconds=settings.posting_stuck_after_seconds / 4),
         policy=RetryPolicy(
             base_delay=dt.timedelta(seconds=settings.post_retry_base_seconds),
             min_delay=dt.timedelta(seconds=settings.http_timeout_seconds),
@@ -185,7 +185,18 @@ async def build_services(
         metrics=metrics,
         stagger=dt.timedelta(seconds=settings.post_stagger_seconds),
     )
-    stack.push_async_callback(poster.recorder.aclose)
+    stack.push_async_callback(poster.aclose)  # then its recorder's last write
+    checker = LiveChecker(
+        sessions,
+        youtube,
+        poster,
+        interval=dt.timedelta(seconds=settings.live_check_interval_seconds),
+        fast_interval=dt.timedelta(seconds=settings.fast_check_interval_seconds),
+        stale_posting_after=dt.timedelta(seconds=settings.posting_stuck_after_seconds),
+        shards=shards_of(settings),
+        quota=quota_watch,
+    )
+    poster.on_progress = checker.reports.progress  # reports edited as outcomes come in
     return Services(
         settings=settings,
         engine=engine,
@@ -203,16 +214,7 @@ async def build_services(
             ai_daily_drafts=settings.ai_daily_drafts_per_server,
         ),
         linking=XLinkService(sessions, x, cipher, x_limiter=x_command_limiter),
-        checker=LiveChecker(
-            sessions,
-            youtube,
-            poster,
-            interval=dt.timedelta(seconds=settings.live_check_interval_seconds),
-            fast_interval=dt.timedelta(seconds=settings.fast_check_interval_seconds),
-            stale_posting_after=dt.timedelta(seconds=settings.posting_stuck_after_seconds),
-            shards=shards_of(settings),
-            quota=quota_watch,
-        ),
+        checker=checker,
         limits={name: KeyedRateLimiter(rate, 60) for name, rate in COMMAND_LIMITS.items()},
         poster=poster,
         roster=HostRoster(sessions, clock=clock),

@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     # A tweet still `posting` this long after its claim is taken for a crash: it turns `unknown`.
     posting_stuck_after_seconds: int = Field(default=600, ge=5, le=86_400)
     ai_daily_drafts_per_server: int = Field(default=300, ge=0, le=100_000)
+    # Posts in flight to X at once, all podcasts together (README "How posting works").
+    post_concurrency: int = Field(default=8, ge=1, le=100)
     # Hosts in control (README "Hosts stay in control").
     removed_server_token_days: int = Field(default=7, ge=0, le=365)
     removed_server_data_days: int = Field(default=30, ge=0, le=3_650)

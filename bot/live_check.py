@@ -8,9 +8,10 @@ the reports show. Nothing here knows Discord: it returns `StreamReport`s and `No
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -20,7 +21,7 @@ from bot.approval import UNAPPROVED, hold_reason, needs_approval
 from bot.clock import utcnow
 from bot.errors import DRY_RUN_NOTE, Reason, explain, is_app_problem, new_reference
 from bot.metrics import channel_state
-from bot.posting import RETRY_WINDOW, PostedLine, TweetPoster
+from bot.posting import RETRY_WINDOW, TweetPoster, final_text
 from bot.quota import QuotaWatch
 from bot.timezones import local_today
 from bot.user_text import escape_markdown
@@ -119,6 +120,88 @@ def describe_check(check: LiveCheck) -> str:
     return "offline"
 
 
+ReportDelivery = Callable[[list[StreamReport]], Awaitable[None]]
+
+
+class ReportEditor:
+    """Keeps each stream's report edited while its tweets post in the background: rendered
+    from the database after outcomes are written, at most once every `every` seconds per
+    stream, and once more when the stream's last outcome is in. The Discord layer sets
+    `deliver` (the same function that delivers a check's reports)."""
+
+    def __init__(
+        self,
+        render: Callable[[list[int]], Awaitable[list[StreamReport]]],
+        *,
+        every: float = 1.5,
+        edits_per_second: float = 20.0,
+        wait_for_first: float = 60.0,
+    ) -> None:
+        self._render = render
+        self._every = every
+        # Discord allows a bot about 50 requests a second in all: edits take at most this many
+        # (the streams waiting longest first), whatever the number of streams posting.
+        self._edits_per_second = edits_per_second
+        self._per_round = max(1, int(edits_per_second * every))
+        self._wait_for_first = wait_for_first  # a first report not saved yet: try this long
+        self.deliver: ReportDelivery | None = None
+        self._dirty: dict[int, float] = {}  # episode -> since when it waits for an edit
+        self._last: dict[int, float] = {}  # episode -> when it was last edited
+        self._task: asyncio.Task[None] | None = None
+
+    def progress(self, changed: set[int], finished: set[int]) -> None:
+        """Outcomes of these streams were written (`finished`: their last one)."""
+        if self.deliver is None:
+            return
+        now = asyncio.get_running_loop().time()
+        for episode_id in changed | finished:
+            self._dirty.setdefault(episode_id, now)
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run())
+
+    async def finish(self) -> None:
+        """Wait for the edits still due (bound it with asyncio.timeout)."""
+        if self._task is not None and not self._task.done():
+            await asyncio.shield(self._task)
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._dirty and self.deliver is not None:
+            now = loop.time()
+            due = [e for e in self._dirty if now - self._last.get(e, -self._every) >= self._every]
+            due = sorted(due, key=self._dirty.__getitem__)[: self._per_round]
+            if due:
+                waited = {e: self._dirty.pop(e) for e in due}  # changes from now on: again
+                for episode_id in due:
+                    self._last[episode_id] = now
+                await self._edit(waited, now)
+                await asyncio.sleep(len(due) / self._edits_per_second)
+            for episode_id, at in list(self._last.items()):
+                if now - at > self._every and episode_id not in self._dirty:
+                    del self._last[episode_id]  # only streams edited lately are remembered
+            if self._dirty:
+                next_due = min(self._last.get(e, now) + self._every for e in self._dirty)
+                await asyncio.sleep(max(next_due - loop.time(), 0.05))
+
+    async def _edit(self, waited: dict[int, float], now: float) -> None:
+        """Edit these streams' reports; one whose first report isn't saved yet waits (for a
+        while) for the next round."""
+        deliver = self.deliver
+        try:
+            reports = await self._render(sorted(waited))
+            if deliver is not None and reports:
+                await deliver(reports)
+        except Exception:
+            log.exception(
+                "could not edit the reports of %s (ref %s)", sorted(waited), new_reference()
+            )
+            reports = []
+        edited = {r.episode_id for r in reports}
+        for episode_id, since in waited.items():
+            if episode_id not in edited and now - since < self._wait_for_first:
+                self._dirty.setdefault(episode_id, since)
+
+
 class LiveChecker:
     def __init__(
         self,
@@ -145,6 +228,8 @@ class LiveChecker:
         self._shards = shards  # only servers on this process's shards (README "Sharding")
         self._failing: set[int] = set()  # podcasts already told their check fails
         self.quota = quota or QuotaWatch()  # Data API units today (README "Quota")
+        # Wired to the poster's progress where both are built (bot/app.py).
+        self.reports = ReportEditor(self.render_reports)
 
     async def recover_interrupted(self) -> list[Notice]:
         """Tweets stuck in `posting` (a crash mid-post) become `unknown` and are announced."""
@@ -244,10 +329,12 @@ class LiveChecker:
         if new_streams:
             log.info("new live streams tied to episodes %s", sorted(new_streams))
             result.announcements.extend(await self._announcements(new_streams))
-        posted = await self._poster.post_claimed(claimed)
-        episode_ids = new_streams | ended | {line.episode_id for line in posted}
+        # Posting goes on in the background; this check's reports show those tweets as
+        # `posting`, and the report editor keeps them edited as the outcomes come in.
+        self._poster.submit(claimed)
+        episode_ids = new_streams | ended | set(claimed.values())
         if episode_ids:
-            result.reports.extend(await self._reports(sorted(episode_ids), posted))
+            result.reports.extend(await self._reports(sorted(episode_ids)))
         result.notices.extend(self._batch_notices(batch, podcasts))
         return result
 
@@ -573,50 +660,60 @@ class LiveChecker:
             "last_live_at": last_live[1],
         }
 
-    async def _reports(
-        self, episode_ids: list[int], posted: list[PostedLine]
-    ) -> list[StreamReport]:
-        texts = {(p.episode_id, p.host_user_id): p.text for p in posted}
+    async def _reports(self, episode_ids: list[int]) -> list[StreamReport]:
+        """This check's reports: a stream's first one is reserved here (sent by the caller)."""
         async with self._sessions() as session, session.begin():
             tweets = await queries.tweets_of_episodes(session, episode_ids)
             fresh = await queries.reserve_reports(
                 session, episode_ids, self._clock() - REPORT_RESERVATION_TTL
             )
-        reports: dict[int, StreamReport] = {}
-        for tweet in tweets:
-            episode = tweet.episode
-            report = reports.get(episode.id)
-            if report is None:
-                if episode.id not in fresh and not episode.report_message_id:
-                    continue  # another process is sending this stream's first report
-                report = reports[episode.id] = StreamReport(
-                    guild_id=episode.podcast.guild_id,
-                    announce_channel_id=episode.report_channel_id
-                    or episode.podcast.announce_channel_id,
-                    episode_id=episode.id,
-                    episode_title=episode.title,
-                    stream_title=episode.live_title,
-                    stream_url=episode.live_url,
-                    report_message_id=None if episode.id in fresh else episode.report_message_id,
-                    video_id=episode.live_video_id,
-                    went_live_at=episode.went_live_at,
-                    ended_at=episode.ended_at,
-                )
-            report.lines.append(
-                host_line(
-                    tweet,
-                    texts.get((episode.id, tweet.host.discord_user_id)),
-                    require_approval=episode.podcast.require_approval,
-                )
-            )
-            if report.app_problem is None and is_app_problem(tweet.failure_reason):
-                closed = tweet.status is not PostStatus.PENDING
-                report.app_problem = explain(tweet.failure_reason, closed=closed)
-        return list(reports.values())
+        return build_reports(tweets, fresh)
+
+    async def render_reports(self, episode_ids: list[int]) -> list[StreamReport]:
+        """The reports of these streams as the database has them now, to edit the messages
+        already sent (a stream whose first report is not saved yet has none)."""
+        async with self._sessions() as session:
+            tweets = await queries.tweets_of_episodes(session, episode_ids)
+        return build_reports(tweets, None)
 
     async def save_report_message(self, episode_id: int, channel_id: int, message_id: int) -> None:
         async with self._sessions() as session, session.begin():
             await queries.save_report_message(session, episode_id, channel_id, message_id)
+
+
+def build_reports(tweets: Sequence[EpisodeTweet], fresh: set[int] | None) -> list[StreamReport]:
+    """One report per episode of `tweets`. `fresh`: the episodes whose first report this
+    caller sends (the others are edits, skipped while no message is saved yet); None: edits
+    only."""
+    reports: dict[int, StreamReport] = {}
+    for tweet in tweets:
+        episode = tweet.episode
+        report = reports.get(episode.id)
+        if report is None:
+            first = fresh is not None and episode.id in fresh
+            if not first and not episode.report_message_id:
+                continue  # its first report is being sent (by this process or another)
+            report = reports[episode.id] = StreamReport(
+                guild_id=episode.podcast.guild_id,
+                announce_channel_id=episode.report_channel_id
+                or episode.podcast.announce_channel_id,
+                episode_id=episode.id,
+                episode_title=episode.title,
+                stream_title=episode.live_title,
+                stream_url=episode.live_url,
+                report_message_id=None if first else episode.report_message_id,
+                video_id=episode.live_video_id,
+                went_live_at=episode.went_live_at,
+                ended_at=episode.ended_at,
+            )
+        text = final_text(tweet) if tweet.status == PostStatus.DRY_RUN else None
+        report.lines.append(
+            host_line(tweet, text, require_approval=episode.podcast.require_approval)
+        )
+        if report.app_problem is None and is_app_problem(tweet.failure_reason):
+            closed = tweet.status is not PostStatus.PENDING
+            report.app_problem = explain(tweet.failure_reason, closed=closed)
+    return list(reports.values())
 
 
 BLOCKED_TEXT = (
@@ -685,7 +782,7 @@ def episode_for_stream(candidates: list[Episode], started: dt.datetime) -> Episo
 def host_line(
     tweet: EpisodeTweet, text: str | None = None, *, require_approval: bool = True
 ) -> HostLine:
-    """One host's line in a report or status table."""
+    """One host's line in a report or status table (`text`: what a dry run would post)."""
     name, uid = tweet.host.display_name, tweet.host.discord_user_id
     if tweet.status == PostStatus.POSTED:
         return HostLine(name, uid, "posted", link=tweet.tweet_url)
@@ -704,6 +801,12 @@ def host_line(
         return HostLine(name, uid, "held", reason=explain(hold, closed=False))
     if needs_approval(tweet, require_approval):
         return HostLine(name, uid, "unapproved", reason=explain(UNAPPROVED, closed=False))
+    if tweet.failure_reason in _WAITING_FOR_X_LIMIT:
+        # The account's limit at X: say so, in the catalogue's words.
+        return HostLine(name, uid, "retrying", reason=explain(tweet.failure_reason, closed=False))
     if tweet.attempts > 0 or is_app_problem(tweet.failure_reason):
         return HostLine(name, uid, "retrying")
     return HostLine(name, uid, "waiting")
+
+
+_WAITING_FOR_X_LIMIT = frozenset({Reason.RATE_LIMITED, Reason.DAILY_CAP})

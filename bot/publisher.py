@@ -38,6 +38,26 @@ def credentials_of(account: XAccount, cipher: TokenCipher) -> Credentials:
 
 
 @dataclass(frozen=True)
+class Quota:
+    """One of the network's limits as its answer stated it: `remaining` of `limit` until
+    `reset_at`."""
+
+    limit: int
+    remaining: int
+    reset_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class PostLimits:
+    """The posting limits an answer reported (X: README "Posting at X's pace"). Any may be
+    missing: a network (or an answer) that doesn't say leaves it None."""
+
+    window: Quota | None = None  # this account's short window (X: 15 minutes)
+    user_day: Quota | None = None  # this account's 24-hour cap
+    app_day: Quota | None = None  # the app's 24-hour cap, all accounts together
+
+
+@dataclass(frozen=True)
 class PostResult:
     """What the network answered to one post.
 
@@ -53,6 +73,7 @@ class PostResult:
     http_status: int | None = None
     retry_at: dt.datetime | None = None
     duration_ms: int = 0
+    limits: PostLimits | None = None
 
     @property
     def accepted(self) -> bool:

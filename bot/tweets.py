@@ -365,8 +365,8 @@ class TweetService:
             tweet.approved = True  # posting it by hand is approving it
             await session.flush()
             await queries.claim_host_tweet(session, tweet.id, self._clock())
-            tweet_id = tweet.id
-        [line] = await self._poster.post_claimed([tweet_id])
+            claimed = {tweet.id: tweet.episode_id}
+        [line] = await self._poster.post_claimed(claimed)
         async with self._sessions() as session:
             tweet = await self._own_tweet(session, guild_id, user_id, episode, lock=False)
             return PostNowResult(_preview(tweet), line)

@@ -25,7 +25,7 @@ from tweepy.asynchronous import AsyncClient
 from yarl import URL
 
 from bot.errors import Reason, XNotConfigured, explain
-from bot.publisher import Credentials, PostResult
+from bot.publisher import Credentials, PostLimits, PostResult, Quota
 from bot.tweet_text import weighted_length
 
 logger = logging.getLogger("onair.x")
@@ -275,15 +275,19 @@ class XService:
             raise _unavailable("revoke", reason_code, status, error, started) from None
 
     async def post(self, credentials: Credentials, text: str) -> PostResult:
-        """Post ``text`` as the owner of ``credentials``; X's answers are results, not raised."""
+        """Post ``text`` as the owner of ``credentials``; X's answers are results, not raised.
+
+        Every result carries the limits X's headers reported (``posting_limits``), so the
+        poster can keep to them per account."""
         started = time.monotonic()
         if not self.configured:
             logger.warning("X post skipped: X is not configured")
             return PostResult(reason=Reason.NOT_CONFIGURED)
-        client = self._client(credentials.token, credentials.secret)
+        # tweepy's documented return_type: the aiohttp response itself, headers included.
+        client = self._client(credentials.token, credentials.secret, aiohttp.ClientResponse)
         try:
-            answer = await client.create_tweet(text=text, user_auth=True)
-            tweet_id = str(answer["data"]["id"])
+            response = await client.create_tweet(text=text, user_auth=True)
+            tweet_id = str((await response.json())["data"]["id"])
         except Exception as error:
             reason, status, retry_at = _classify(error)
             duration_ms = _elapsed_ms(started)
@@ -295,7 +299,11 @@ class XService:
                 duration_ms,
             )
             return PostResult(
-                reason=reason, http_status=status, retry_at=retry_at, duration_ms=duration_ms
+                reason=reason,
+                http_status=status,
+                retry_at=retry_at,
+                duration_ms=duration_ms,
+                limits=posting_limits(_headers_of(error)),
             )
         duration_ms = _elapsed_ms(started)
         logger.info("X post done: tweet_id=%s duration_ms=%d", tweet_id, duration_ms)
@@ -304,6 +312,7 @@ class XService:
             tweet_url=TWEET_URL.format(username=credentials.username or "i/web", tweet_id=tweet_id),
             http_status=201,
             duration_ms=duration_ms,
+            limits=posting_limits(response.headers),
         )
 
     def weighted_length(self, text: str) -> int:
@@ -339,7 +348,9 @@ class XService:
             )
         return oauth
 
-    def _client(self, access_token: str, access_token_secret: str) -> AsyncClient:
+    def _client(
+        self, access_token: str, access_token_secret: str, return_type: type = dict
+    ) -> AsyncClient:
         consumer_key, consumer_secret = self._require_configured()
         if self._session is None:
             self._session = aiohttp.ClientSession(
@@ -352,7 +363,7 @@ class XService:
             consumer_secret=consumer_secret,
             access_token=access_token,
             access_token_secret=access_token_secret,
-            return_type=dict,
+            return_type=return_type,
         )
         client.session = self._session  # tweepy uses (and leaves open) a session set here
         return client
@@ -452,6 +463,40 @@ def _rate_limit_reason(headers: Mapping[str, str]) -> tuple[Reason, datetime]:
             return reason, reset or datetime.now(UTC) + timedelta(hours=24)
     reset = _epoch(headers.get("x-rate-limit-reset"))
     return Reason.RATE_LIMITED, reset or datetime.now(UTC) + DEFAULT_RATE_LIMIT_WAIT
+
+
+def _headers_of(error: BaseException) -> Mapping[str, str]:
+    """The headers of the answer behind `error`, if there was an answer."""
+    if isinstance(error, tweepy.HTTPException):
+        headers: Mapping[str, str] = error.response.headers
+        return headers
+    if isinstance(error, aiohttp.ClientResponseError) and error.headers is not None:
+        return error.headers
+    return {}
+
+
+def posting_limits(headers: Mapping[str, str]) -> PostLimits | None:
+    """X's limits of POST /2/tweets from an answer's headers: x-rate-limit-* (this account's
+    15-minute window), x-user-limit-24hour-* and x-app-limit-24hour-* (the 24-hour caps of
+    the account and of the app). Header names and meanings: docs.x.com/x-api/fundamentals/
+    rate-limits; the 24-hour ones as X sends them (e.g. the twapi-v2 crate's header list,
+    node-twitter-api-v2 issue #495). None when the answer said nothing about limits."""
+    limits = PostLimits(
+        window=_quota(headers, "x-rate-limit"),
+        user_day=_quota(headers, "x-user-limit-24hour"),
+        app_day=_quota(headers, "x-app-limit-24hour"),
+    )
+    return None if limits == PostLimits() else limits
+
+
+def _quota(headers: Mapping[str, str], prefix: str) -> Quota | None:
+    limit, remaining = headers.get(f"{prefix}-limit"), headers.get(f"{prefix}-remaining")
+    reset = _epoch(headers.get(f"{prefix}-reset"))
+    if limit is None or remaining is None or reset is None:
+        return None
+    if not (limit.isdigit() and remaining.isdigit()):
+        return None
+    return Quota(int(limit), int(remaining), reset)
 
 
 def _epoch(value: str | None) -> datetime | None:

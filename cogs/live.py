@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable
 
 import discord
 from discord.ext import commands, tasks
@@ -39,19 +40,33 @@ class LiveCog(commands.Cog):
         self.check_loop.change_interval(seconds=tick)
         self._current: asyncio.Task[None] | None = None
         self.events = DiscordEventsPort(bot)
+        # Reports edited while tweets post in the background go out the same way.
+        self.services.checker.reports.deliver = self._deliver_reports
 
     async def cog_load(self) -> None:
         self.check_loop.start()
 
     async def cog_unload(self) -> None:
-        """Stop checking; a check that is posting right now may finish (bounded), so a
-        shutdown doesn't leave tweets half-posted and in need of a person's check."""
+        """Stop checking; posts under way may finish (bounded, while Discord still takes the
+        reports' last edits), so a shutdown doesn't leave tweets half-posted and in need of a
+        person's check. What is not sent by then goes back to pending (the poster's close)."""
         self.check_loop.cancel()
+        deadline = asyncio.get_running_loop().time() + SHUTDOWN_GRACE_SECONDS
+
+        def left() -> float:
+            return max(deadline - asyncio.get_running_loop().time(), 0.1)
+
         if self._current is not None and not self._current.done():
             try:
-                await asyncio.wait_for(asyncio.shield(self._current), SHUTDOWN_GRACE_SECONDS)
+                await asyncio.wait_for(asyncio.shield(self._current), left())
             except (TimeoutError, asyncio.CancelledError):
                 self._current.cancel()
+        for last_work in (self.services.poster.drain, self.services.checker.reports.finish):
+            try:
+                async with asyncio.timeout(left()):
+                    await last_work()
+            except TimeoutError:
+                log.warning("shutting down before posting finished; the rest waits for a restart")
 
     @tasks.loop(seconds=180)
     async def check_loop(self) -> None:
@@ -73,35 +88,32 @@ class LiveCog(commands.Cog):
         release_free_heap()  # a check of thousands of channels leaves tens of MiB free
         # Bulkheads: one server's report that can't be built or sent doesn't stop the others.
         for announcement in result.announcements:
-            try:
-                await self._deliver_announcement(announcement)
-            except Exception:
-                log.exception(
-                    "could not announce the stream in guild %s (ref %s)",
-                    announcement.guild_id,
-                    new_reference(),
-                )
-        for report in result.reports:
-            try:
-                await self._deliver_report(report)
-            except Exception:
-                log.exception(
-                    "could not deliver the report for episode %s in guild %s (ref %s)",
-                    report.episode_id,
-                    report.guild_id,
-                    new_reference(),
-                )
+            await self._bulkhead(
+                self._deliver_announcement(announcement),
+                f"the go-live line in guild {announcement.guild_id}",
+            )
+        await self._deliver_reports(result.reports)
         for notice in result.notices:
-            try:
-                await self._deliver_notice(notice)
-            except Exception:
-                log.exception(
-                    "could not deliver a %s notice in guild %s (ref %s)",
-                    notice.kind,
-                    notice.guild_id,
-                    new_reference(),
-                )
+            await self._bulkhead(
+                self._deliver_notice(notice), f"a {notice.kind} notice in guild {notice.guild_id}"
+            )
         await self._sync_events()
+
+    async def _deliver_reports(self, reports: list[StreamReport]) -> None:
+        """Send (first) or edit each stream report. Both the check and the report editor
+        deliver through here."""
+        for report in reports:
+            await self._bulkhead(
+                self._deliver_report(report),
+                f"the report of episode {report.episode_id} in guild {report.guild_id}",
+            )
+
+    async def _bulkhead(self, delivery: Awaitable[None], what: str) -> None:
+        """One delivery that fails is logged (with a reference code) and stops nothing else."""
+        try:
+            await delivery
+        except Exception:
+            log.exception("could not deliver %s (ref %s)", what, new_reference())
 
     async def _sync_events(self) -> None:
         """Every episode's Discord Scheduled Event follows what this check learned."""

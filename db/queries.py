@@ -664,11 +664,11 @@ def _may_post() -> sa.ColumnElement[bool]:
 
 async def claim_pending_tweets(
     session: AsyncSession, live_since: dt.datetime, now: dt.datetime, shards: Shards | None = None
-) -> list[int]:
+) -> dict[int, int]:
     """Lock the pending, enabled, due tweets of episodes that went live since `live_since`
     that may post (`_may_post`), of servers on `shards`, skipping rows another transaction
-    holds, and mark them `posting`; returns their ids. Commit right after: posting happens
-    outside the transaction."""
+    holds, and mark them `posting`; returns {tweet id: episode id}. Commit right after:
+    posting happens outside the transaction."""
     claimable = (
         sa.select(EpisodeTweet.id)
         .join(Episode, Episode.id == EpisodeTweet.episode_id)
@@ -683,14 +683,14 @@ async def claim_pending_tweets(
         )
         .with_for_update(of=EpisodeTweet, skip_locked=True)
     )
-    result = await session.scalars(
+    result = await session.execute(
         sa.update(EpisodeTweet)
         .where(EpisodeTweet.id.in_(claimable.scalar_subquery()))
         .values(status=PostStatus.POSTING, attempts=EpisodeTweet.attempts + 1, sent_at=None)
-        .returning(EpisodeTweet.id)
+        .returning(EpisodeTweet.id, EpisodeTweet.episode_id)
         .execution_options(synchronize_session=False)
     )
-    return list(result.all())
+    return {tweet_id: episode_id for tweet_id, episode_id in result.all()}
 
 
 async def claim_host_tweet(session: AsyncSession, tweet_id: int, now: dt.datetime) -> bool:
@@ -791,20 +791,24 @@ async def record_outcomes(
 
 
 async def mark_sending(
-    session: AsyncSession, sending: Sequence[int], still_queued: Sequence[int]
+    session: AsyncSession,
+    sending: Sequence[int],
+    returned: Sequence[int] = (),
+    refresh: Sequence[int] = (),
 ) -> set[int]:
-    """Just before their requests go to X: mark `sending` as sent, and keep the claims of
-    `still_queued` fresh (so no other process takes this live process's queue for a crash).
+    """One lease of the poster (bot/posting.py): mark `sending` as sent just before their
+    requests may go to X, un-mark `returned` (leased, never sent), and keep the claims of all
+    three and of `refresh` fresh (so no process takes this live process's work for a crash).
     Returns the ids of `sending` that are still this claim's to send."""
+    ids = list({*sending, *returned, *refresh})
     result = await session.scalars(
         sa.update(EpisodeTweet)
-        .where(
-            EpisodeTweet.id.in_([*sending, *still_queued]),
-            EpisodeTweet.status == PostStatus.POSTING,
-        )
+        .where(EpisodeTweet.id.in_(ids), EpisodeTweet.status == PostStatus.POSTING)
         .values(
             sent_at=sa.case(
-                (EpisodeTweet.id.in_(list(sending)), sa.func.now()), else_=EpisodeTweet.sent_at
+                (EpisodeTweet.id.in_(list(sending)), sa.func.now()),
+                (EpisodeTweet.id.in_(list(returned)), sa.null()),
+                else_=EpisodeTweet.sent_at,
             ),
             updated_at=sa.func.now(),
         )
@@ -812,6 +816,21 @@ async def mark_sending(
         .execution_options(synchronize_session=False)
     )
     return set(result.all()) & set(sending)
+
+
+async def release_unsent(session: AsyncSession, tweet_ids: Sequence[int]) -> None:
+    """Claimed tweets this process will not send after all (it is shutting down): back to
+    pending, their attempt not counted. Any already marked sent stay for recovery."""
+    await session.execute(
+        sa.update(EpisodeTweet)
+        .where(
+            EpisodeTweet.id.in_(list(tweet_ids)),
+            EpisodeTweet.status == PostStatus.POSTING,
+            EpisodeTweet.sent_at.is_(None),
+        )
+        .values(status=PostStatus.PENDING, attempts=sa.func.greatest(EpisodeTweet.attempts - 1, 0))
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def mark_stale_posting_unknown(

@@ -7,15 +7,19 @@ import datetime as dt
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from aiolimiter import AsyncLimiter
 from cryptography.fernet import Fernet
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+if TYPE_CHECKING:
+    from tests.rig import World
+
 from bot.crypto import TokenCipher
 from bot.drafts import Drafter
-from bot.live_check import CheckResult, LiveChecker, StreamReport
+from bot.live_check import CheckResult, LiveChecker, StreamReport, build_reports
 from bot.podcasts import PodcastService
 from bot.posting import OutcomeRecorder, RetryPolicy, TweetPoster
 from bot.tweets import TweetService
@@ -76,6 +80,26 @@ class Pipeline:
     clock: OffsetClock
     x_limiter: AsyncLimiter = field(repr=False, default_factory=lambda: AsyncLimiter(1000, 1))
 
+    async def check(self) -> CheckResult:
+        """One live check and the posting it handed over, to the end: each report as the
+        check returned it (sent or edited), its lines as the report editor's last edit shows
+        them once every outcome is written."""
+        result = await self.checker.run_check()
+        await self.poster.drain()
+        if result.reports:
+            async with self.sessions() as session:
+                tweets = await queries.tweets_of_episodes(
+                    session, [r.episode_id for r in result.reports]
+                )
+            final = {
+                r.episode_id: r
+                for r in build_reports(tweets, {r.episode_id for r in result.reports})
+            }
+            for report in result.reports:
+                report.lines = final[report.episode_id].lines
+                report.app_problem = final[report.episode_id].app_problem
+        return result
+
     def tweets_posted(self) -> int:
         """How many tweets X accepted (the only count that matters for at-most-once)."""
         return len(self.x_emu.all_tweets)
@@ -95,10 +119,10 @@ async def open_pipeline(
     clock: OffsetClock | None = None,
     dry_run: bool = False,
     retry_base: dt.timedelta = dt.timedelta(milliseconds=10),
-    x_rate: float = 1000,
     flush_every: float = 0.5,
     http_timeout: float = HTTP_TIMEOUT,
-    send_ahead: int = 0,
+    lease_every: float = 0.5,
+    concurrency: int = 8,
 ) -> AsyncIterator[Pipeline]:
     """Real clients against the emulators (started here unless given), real services on
     `sessions`. Pass the same emulators and cipher to a second call for a second 'process'."""
@@ -113,7 +137,7 @@ async def open_pipeline(
             youtube_emu.base_url, youtube_emu.base_url + "/youtube/v3", None, timeout=HTTP_TIMEOUT
         )
         stack.push_async_callback(youtube.aclose)
-        x_limiter = AsyncLimiter(x_rate, 1)
+        x_limiter = AsyncLimiter(1000, 1)  # the X budget of commands (linking, checks)
         x = XService(
             x_emu.base_url,
             x_emu.consumer_key,
@@ -126,13 +150,13 @@ async def open_pipeline(
             x,
             cipher,
             dry_run=dry_run,
-            x_limiter=x_limiter,
             policy=RetryPolicy(base_delay=retry_base, min_delay=dt.timedelta(seconds=http_timeout)),
             recorder=OutcomeRecorder(sessions, flush_every=flush_every),
-            send_ahead=send_ahead,
             clock=clock,
+            lease_every=lease_every,
+            concurrency=concurrency,
         )
-        stack.push_async_callback(poster.recorder.aclose)
+        stack.push_async_callback(poster.aclose)
         checker = LiveChecker(
             sessions,
             youtube,
@@ -141,6 +165,7 @@ async def open_pipeline(
             fast_interval=dt.timedelta(milliseconds=1),
             clock=clock,
         )
+        poster.on_progress = checker.reports.progress
         yield Pipeline(
             sessions=sessions,
             youtube_emu=youtube_emu,
@@ -237,6 +262,38 @@ def go_live(
     """The channel's stream starts now (or at `started_at`)."""
     pipe.youtube_emu.schedule_stream(channel, vid, title, scheduled_start=utcnow())
     pipe.youtube_emu.start_stream(vid, started_at=started_at)
+
+
+async def podcast_on_server(
+    w: World, sessions: async_sessionmaker[AsyncSession], engine: AsyncEngine, hosts: int, n: int
+) -> tuple[Pipeline, PodcastSetup]:
+    """A podcast on the rig's server, channel `n`: `hosts` members holding its real host role,
+    each linked to X with their tweet approved, reporting in its announce channel; the X
+    tokens under a fresh key the bot is given too. The returned pipeline is closed (its
+    emulators are the world's)."""
+    key = Fernet.generate_key().decode()
+    w.encryption_key = key
+    members = [w.guild.add_member(f"host{h}", roles=[w.host_role]) for h in range(hosts)]
+    async with open_pipeline(
+        sessions, youtube_emu=w.youtube, x_emu=w.x, cipher=TokenCipher([key])
+    ) as pipe:
+        setup = await setup_podcast(
+            pipe,
+            guild_id=w.guild.id,
+            channel=channel_id(n),
+            members=[(m.id, m.name) for m in members],
+            linked={m.id: m.name for m in members},
+        )
+    async with engine.begin() as conn:
+        await conn.execute(
+            sa.text(
+                "UPDATE podcasts SET require_approval = false, host_role_id = :role, "
+                "announce_channel_id = :channel"
+            ),
+            {"role": w.host_role.id, "channel": w.announce.id},
+        )
+        await conn.execute(sa.text("UPDATE episode_tweets SET approved = true"))
+    return pipe, setup
 
 
 async def tweet_rows(sessions: async_sessionmaker[AsyncSession]) -> dict[int, EpisodeTweet]:

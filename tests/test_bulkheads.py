@@ -52,7 +52,7 @@ async def two_live_podcasts(pipe: Pipeline) -> tuple[int, int]:
 async def assert_only_the_healthy_one_went_on(
     pipe: Pipeline, caplog: pytest.LogCaptureFixture, poisoned_id: int
 ) -> None:
-    first = await pipe.checker.run_check()
+    first = await pipe.check()
     assert [r.guild_id for r in first.reports] == [HEALTHY]
     assert [line.state for line in first.reports[0].lines] == ["posted"]
     assert pipe.tweets_posted() == 1
@@ -62,7 +62,7 @@ async def assert_only_the_healthy_one_went_on(
     assert match and "Traceback" not in told.text, told.text
     assert match.group(1) in caplog.text, "the log has no entry under the notice's reference"
     assert all(n.guild_id == POISONED for n in first.notices)
-    second = await pipe.checker.run_check()
+    second = await pipe.check()
     assert [n for n in second.notices if n.kind == "check_failed"] == [], "told twice"
     async with pipe.sessions() as session:
         episode_ids = (
@@ -114,6 +114,6 @@ async def test_a_row_the_database_refuses_fails_only_its_own_podcast(
         async with engine.begin() as conn:
             await conn.execute(sa.text("DROP TRIGGER poison ON podcasts"))
             await conn.execute(sa.text("DROP FUNCTION poison()"))
-    healed = await pipe.checker.run_check()
+    healed = await pipe.check()
     assert [r.guild_id for r in healed.reports] == [POISONED]
     assert pipe.tweets_posted() == 2

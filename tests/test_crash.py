@@ -17,14 +17,12 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from cryptography.fernet import Fernet
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.crypto import TokenCipher
 from db.models import EpisodeTweet, Host, PostStatus
 from tests.emulators.base import Fault
 from tests.emulators.x_api import TWEET_PATH
-from tests.pipeline_helpers import channel_id, go_live, open_pipeline, setup_podcast, video_id
+from tests.pipeline_helpers import go_live, podcast_on_server, video_id
 from tests.rig import world
 
 HOSTS = 200
@@ -69,28 +67,7 @@ async def test_kill_9_mid_batch_loses_only_the_posts_in_flight(
     tweet X accepted before the kill is posted with its id and link, only in-flight posts are
     unknown, every other tweet is posted, and X got at most one request per tweet."""
     async with world(tmp_path, database_url) as w:
-        key = Fernet.generate_key().decode()
-        w.encryption_key = key
-        members = [w.guild.add_member(f"host{n}", roles=[w.host_role]) for n in range(HOSTS)]
-        async with open_pipeline(
-            sessions, youtube_emu=w.youtube, x_emu=w.x, cipher=TokenCipher([key])
-        ) as pipe:
-            setup = await setup_podcast(
-                pipe,
-                guild_id=w.guild.id,
-                channel=channel_id(77),
-                members=[(m.id, m.name) for m in members],
-                linked={m.id: m.name for m in members},
-            )
-        async with engine.begin() as conn:  # the server's real roles; every host approved
-            await conn.execute(
-                sa.text(
-                    "UPDATE podcasts SET require_approval = false, host_role_id = :role, "
-                    "announce_channel_id = :channel"
-                ),
-                {"role": w.host_role.id, "channel": w.announce.id},
-            )
-            await conn.execute(sa.text("UPDATE episode_tweets SET approved = true"))
+        pipe, setup = await podcast_on_server(w, sessions, engine, HOSTS, 77)
         w.x.inject(Fault("latency", path_prefix=TWEET_PATH, seconds=X_LATENCY, times=None))
         go_live(pipe, setup.channel_id, video_id(77))
 

@@ -72,6 +72,7 @@ async def test_go_live_posts_are_not_delayed_while_another_server_hammers_x_stat
             w.youtube.start_stream("live0000001")
             started = time.monotonic()
             await services.checker.run_check()
+            await services.poster.drain()
             took = time.monotonic() - started
             assert (await tweet_row(engine, "Alice"))["status"] == "posted"
             assert took < 10, f"posting waited {took:.1f} s behind the commands"

@@ -169,7 +169,7 @@ async def test_claim_time_check_holds_a_host_whose_role_change_was_missed(
         )
         pipe.poster.holds_host_role = lambda guild, user, role: user != 12
         go_live(pipe, setup.channel_id, video_id(1))
-        result = await pipe.checker.run_check()
+        result = await pipe.check()
         assert pipe.x_emu.tweets_of("alice") and not pipe.x_emu.tweets_of("bob")
         [report] = result.reports
         assert {line.host_name: line.state for line in report.lines} == {
@@ -178,5 +178,5 @@ async def test_claim_time_check_holds_a_host_whose_role_change_was_missed(
         }
         away = await _host_ids(sessions)
         assert away[11] is None and away[12] is not None
-        await pipe.checker.run_check()  # held: not claimed again
+        await pipe.check()  # held: not claimed again
         assert not pipe.x_emu.tweets_of("bob")

@@ -193,7 +193,7 @@ async def test_notices_show_stream_titles_and_filters_literally(
         )
         await pipe.podcasts.set_filter(1, "**Ep**")
         go_live(pipe, setup.channel_id, video_id(1), title="[free](https://evil.example) *now*")
-        [notice] = (await pipe.checker.run_check()).notices
+        [notice] = (await pipe.check()).notices
         assert "\\[free\\]\\(https\\://evil.example\\)" in notice.text, notice.text
         assert "\\*now\\*" in notice.text and "\\*\\*Ep\\*\\*" in notice.text, notice.text
 

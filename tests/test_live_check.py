@@ -94,11 +94,11 @@ async def test_live_stream_posts_once_per_enabled_linked_host(pipe: Pipeline) ->
     await pipe.tweets.edit(GUILD, ALICE, episode, "Come watch us build it!")
     await pipe.tweets.set_enabled(GUILD, CAROL, episode, False)
 
-    offline = await pipe.checker.run_check()
+    offline = await pipe.check()
     assert offline.checked == 1 and offline.reports == [] and pipe.post_requests() == 0
 
     go_live(pipe, setup.channel_id, VIDEO)
-    result = await pipe.checker.run_check()
+    result = await pipe.check()
 
     assert pipe.x_emu.tweets_of("alice") == ["Come watch us build it!" + URL_SEPARATOR + STREAM_URL]
     [bob_text] = pipe.x_emu.tweets_of("bob")
@@ -136,7 +136,7 @@ async def test_live_stream_posts_once_per_enabled_linked_host(pipe: Pipeline) ->
     episode_row = await load_episode(pipe.sessions, setup.episode_id)
     assert episode_row.live_video_id == VIDEO and episode_row.live_url == STREAM_URL
 
-    again = await pipe.checker.run_check()
+    again = await pipe.check()
     assert again.reports == [] and again.notices == []
     assert pipe.tweets_posted() == 2 and pipe.post_requests() == 2
 
@@ -147,7 +147,7 @@ async def test_waiting_room_posts_nothing_until_the_stream_starts(pipe: Pipeline
     starts_at = (utcnow() + dt.timedelta(minutes=5)).replace(microsecond=0)
     pipe.youtube_emu.schedule_stream(setup.channel_id, VIDEO, "Episode 12 soon", starts_at)
 
-    waiting = await pipe.checker.run_check()
+    waiting = await pipe.check()
 
     assert waiting.reports == [] and waiting.notices == []
     assert pipe.post_requests() == 0
@@ -157,7 +157,7 @@ async def test_waiting_room_posts_nothing_until_the_stream_starts(pipe: Pipeline
     assert (await load_episode(pipe.sessions, setup.episode_id)).live_video_id is None
 
     pipe.youtube_emu.start_stream(VIDEO)
-    live = await pipe.checker.run_check()
+    live = await pipe.check()
 
     assert len(pipe.x_emu.tweets_of("alice")) == 1
     assert lines_by_name(live)["Alice"].state == "posted"
@@ -176,8 +176,8 @@ async def test_title_filter_mismatch_is_reported_once_and_posts_nothing(pipe: Pi
     await pipe.podcasts.set_filter(GUILD, "Episode")
     go_live(pipe, setup.channel_id, VIDEO, title="Gaming night with friends")
 
-    first = await pipe.checker.run_check()
-    second = await pipe.checker.run_check()
+    first = await pipe.check()
+    second = await pipe.check()
 
     assert [n.kind for n in first.notices] == ["filtered"]
     assert first.notices[0].guild_id == GUILD and "Gaming night" in first.notices[0].text
@@ -188,7 +188,7 @@ async def test_title_filter_mismatch_is_reported_once_and_posts_nothing(pipe: Pi
 
     pipe.youtube_emu.end_stream(VIDEO)
     go_live(pipe, setup.channel_id, video_id(2), title="Episode 12, for real")
-    matching = await pipe.checker.run_check()
+    matching = await pipe.check()
     assert matching.notices == []
     assert len(pipe.x_emu.tweets_of("alice")) == 1
 
@@ -205,8 +205,8 @@ async def test_live_without_episode_is_reported_once(pipe: Pipeline) -> None:
     )
     go_live(pipe, setup.channel_id, VIDEO)
 
-    first = await pipe.checker.run_check()
-    second = await pipe.checker.run_check()
+    first = await pipe.check()
+    second = await pipe.check()
 
     assert [n.kind for n in first.notices] == ["no_episode"]
     assert second.notices == [] and first.reports == second.reports == []
@@ -219,8 +219,8 @@ async def test_stream_seen_more_than_two_hours_late_posts_nothing(pipe: Pipeline
     setup = await alice_podcast(pipe)
     go_live(pipe, setup.channel_id, VIDEO, started_at=utcnow() - dt.timedelta(hours=3))
 
-    first = await pipe.checker.run_check()
-    second = await pipe.checker.run_check()
+    first = await pipe.check()
+    second = await pipe.check()
 
     assert [n.kind for n in first.notices] == ["too_late"]
     assert second.notices == [] and first.reports == []
@@ -243,7 +243,7 @@ async def test_x_503_is_retried_after_next_attempt_at_and_posted_once(
         await alice_live(pipe)
         pipe.x_emu.server_error_json(status=503)
 
-        first = await desk.deliver(await pipe.checker.run_check())
+        first = await desk.deliver(await pipe.check())
 
         [tweet] = (await tweet_rows(sessions)).values()
         assert (tweet.status, tweet.failure_reason, tweet.attempts) == (
@@ -263,11 +263,11 @@ async def test_x_503_is_retried_after_next_attempt_at_and_posted_once(
         assert lines_by_name(first)["Alice"].state == "retrying"
         assert len(desk.sent) == 1
 
-        too_soon = await desk.deliver(await pipe.checker.run_check())
+        too_soon = await desk.deliver(await pipe.check())
         assert pipe.post_requests() == 1 and too_soon.reports == []
 
         pipe.clock.advance(dt.timedelta(minutes=2))
-        retried = await desk.deliver(await pipe.checker.run_check())
+        retried = await desk.deliver(await pipe.check())
 
         assert len(pipe.x_emu.tweets_of("alice")) == 1
         assert lines_by_name(retried)["Alice"].state == "posted"
@@ -278,7 +278,7 @@ async def test_x_503_is_retried_after_next_attempt_at_and_posted_once(
         assert outcomes == ["retry", "posted"]
 
         pipe.clock.advance(dt.timedelta(minutes=2))
-        await pipe.checker.run_check()
+        await pipe.check()
         assert pipe.post_requests() == 2 and pipe.tweets_posted() == 1
 
 
@@ -290,11 +290,11 @@ async def test_report_is_given_again_when_its_first_message_was_never_saved(
     async with open_pipeline(sessions, retry_base=dt.timedelta(minutes=1)) as pipe:
         await alice_live(pipe)
         pipe.x_emu.server_error_json(status=503)
-        first = await pipe.checker.run_check()  # its report is lost: save_report_message not called
+        first = await pipe.check()  # its report is lost: save_report_message not called
         assert len(first.reports) == 1
 
         pipe.clock.advance(dt.timedelta(minutes=10))
-        retried = await pipe.checker.run_check()
+        retried = await pipe.check()
 
         assert len(pipe.x_emu.tweets_of("alice")) == 1
         assert [r.episode_id for r in retried.reports] == [first.reports[0].episode_id]
@@ -314,7 +314,7 @@ async def test_x_final_refusal_fails_the_tweet_without_retry(
     else:
         pipe.x_emu.duplicate()
 
-    result = await pipe.checker.run_check()
+    result = await pipe.check()
 
     [tweet] = (await tweet_rows(pipe.sessions)).values()
     assert (tweet.status, tweet.failure_reason) == ("failed", reason)
@@ -324,7 +324,7 @@ async def test_x_final_refusal_fails_the_tweet_without_retry(
     assert (line.state, line.reason) == ("failed", explain(reason))
 
     pipe.clock.advance(dt.timedelta(minutes=5))
-    await pipe.checker.run_check()
+    await pipe.check()
     assert pipe.post_requests() == 1 and pipe.tweets_posted() == 0
 
 
@@ -334,7 +334,7 @@ async def test_x_429_retries_at_the_reset_time(pipe: Pipeline) -> None:
     fault = pipe.x_emu.rate_limit(reset_in=600)
     reset_at = dt.datetime.fromtimestamp(int(fault.headers["x-rate-limit-reset"]), dt.UTC)
 
-    await pipe.checker.run_check()
+    await pipe.check()
 
     [tweet] = (await tweet_rows(pipe.sessions)).values()
     assert (tweet.status, tweet.failure_reason) == ("pending", "rate_limited")
@@ -343,11 +343,11 @@ async def test_x_429_retries_at_the_reset_time(pipe: Pipeline) -> None:
     assert (attempt.outcome, attempt.http_status) == ("retry", 429)
 
     pipe.clock.advance(dt.timedelta(minutes=5))
-    await pipe.checker.run_check()
+    await pipe.check()
     assert pipe.post_requests() == 1
 
     pipe.clock.advance(dt.timedelta(minutes=6))
-    await pipe.checker.run_check()
+    await pipe.check()
     assert len(pipe.x_emu.tweets_of("alice")) == 1
     assert (await tweet_rows(pipe.sessions))[ALICE].status == "posted"
 
@@ -358,7 +358,7 @@ async def test_x_failing_five_times_fails_the_tweet(pipe: Pipeline) -> None:
     pipe.x_emu.server_error_json(status=503, times=50)
 
     for _ in range(6):
-        await pipe.checker.run_check()
+        await pipe.check()
         pipe.clock.advance(dt.timedelta(minutes=1))
 
     [tweet] = (await tweet_rows(pipe.sessions)).values()
@@ -388,7 +388,7 @@ async def test_dry_run_sends_nothing_to_x_and_reports_dry_run(
         await pipe.tweets.edit(GUILD, ALICE, str(setup.episode_id), "Dry words")
         go_live(pipe, setup.channel_id, VIDEO)
 
-        result = await pipe.checker.run_check()
+        result = await pipe.check()
 
         assert pipe.x_emu.count(TWEET_PATH) == 0
         rows = await tweet_rows(sessions)
@@ -429,7 +429,7 @@ async def test_tweet_claimed_by_a_dead_process_becomes_unknown_and_is_never_post
         claimed = await queries.claim_pending_tweets(session, now - dt.timedelta(hours=2), now)
     assert attached == {setup.episode_id} and len(claimed) == 1
     async with pipe.sessions() as session, session.begin():  # its request went to X
-        assert await queries.mark_sending(session, claimed, []) == set(claimed)
+        assert await queries.mark_sending(session, list(claimed)) == set(claimed)
 
     assert await pipe.checker.recover_interrupted() == []  # not stale yet: maybe still posting
     assert (await tweet_rows(pipe.sessions))[ALICE].status == "posting"
@@ -444,7 +444,7 @@ async def test_tweet_claimed_by_a_dead_process_becomes_unknown_and_is_never_post
 
     for _ in range(2):
         pipe.clock.advance(dt.timedelta(minutes=1))
-        later = await pipe.checker.run_check()
+        later = await pipe.check()
         assert later.notices == [] and later.reports == []
     assert pipe.x_emu.count(TWEET_PATH) == 0
     assert (await tweet_rows(pipe.sessions))[ALICE].status == "unknown"
@@ -479,7 +479,7 @@ async def test_tweet_claimed_but_never_sent_by_a_dead_process_is_posted_once_lat
     tweet = (await tweet_rows(pipe.sessions))[ALICE]
     assert (tweet.status, tweet.attempts) == ("pending", 0)
 
-    later = await pipe.checker.run_check()
+    later = await pipe.check()
     assert later.notices == []
     assert pipe.x_emu.tweets_of("alice") and len(pipe.x_emu.tweets_of("alice")) == 1
     assert (await tweet_rows(pipe.sessions))[ALICE].status == "posted"
@@ -515,14 +515,14 @@ async def test_restart_mid_show_moves_the_link_and_posts_nothing_new(pipe: Pipel
     setup = await alice_podcast(pipe)
     morning, evening = await two_timed_episodes(pipe, setup)
     go_live(pipe, setup.channel_id, VIDEO)
-    await desk.deliver(await pipe.checker.run_check())
+    await desk.deliver(await pipe.check())
     assert pipe.tweets_posted() == 1
 
     pipe.youtube_emu.end_stream(VIDEO)
     pipe.clock.advance(dt.timedelta(minutes=4))
     restart = video_id(2)
     go_live(pipe, setup.channel_id, restart, started_at=pipe.clock())
-    result = await desk.deliver(await pipe.checker.run_check())
+    result = await desk.deliver(await pipe.check())
 
     assert pipe.tweets_posted() == 1 and result.notices == []
     moved = await load_episode(pipe.sessions, morning)
@@ -541,13 +541,13 @@ async def test_new_stream_when_the_next_episode_is_due_is_that_episode(
     setup = await alice_podcast(pipe)
     first, following = await two_timed_episodes(pipe, setup, dt.timedelta(minutes=20))
     go_live(pipe, setup.channel_id, VIDEO)
-    await pipe.checker.run_check()
+    await pipe.check()
     pipe.youtube_emu.end_stream(VIDEO)
 
     pipe.clock.advance(dt.timedelta(minutes=10))
     second = video_id(2)
     go_live(pipe, setup.channel_id, second, started_at=pipe.clock())
-    await pipe.checker.run_check()
+    await pipe.check()
 
     assert (await load_episode(pipe.sessions, first)).live_video_id == VIDEO
     assert (await load_episode(pipe.sessions, following)).live_video_id == second
@@ -560,13 +560,13 @@ async def test_two_episodes_on_one_day_each_get_their_own_stream(pipe: Pipeline)
     setup = await alice_podcast(pipe)
     morning, evening = await two_timed_episodes(pipe, setup)
     go_live(pipe, setup.channel_id, VIDEO)
-    await pipe.checker.run_check()
+    await pipe.check()
     pipe.youtube_emu.end_stream(VIDEO)
 
     pipe.clock.advance(dt.timedelta(hours=3))
     second = video_id(2)
     go_live(pipe, setup.channel_id, second, started_at=pipe.clock())
-    await pipe.checker.run_check()
+    await pipe.check()
 
     assert (await load_episode(pipe.sessions, morning)).live_video_id == VIDEO
     assert (await load_episode(pipe.sessions, evening)).live_video_id == second
@@ -582,8 +582,8 @@ async def test_next_episode_scheduled_while_this_one_goes_live(pipe: Pipeline) -
     pipe.youtube_emu.schedule_stream(setup.channel_id, video_id(9), "Episode 13", next_week)
     go_live(pipe, setup.channel_id, VIDEO)
 
-    await pipe.checker.run_check()
-    await pipe.checker.run_check()
+    await pipe.check()
+    await pipe.check()
 
     assert pipe.x_emu.tweets_of("alice") != [] and pipe.tweets_posted() == 1
     podcast = await load_podcast(pipe.sessions, setup.podcast_id)
@@ -601,9 +601,9 @@ async def test_bot_wall_is_reported_once_with_what_to_do(pipe: Pipeline) -> None
     setup = await alice_live(pipe)
     pipe.youtube_emu.bot_wall(True)
 
-    first = await pipe.checker.run_check()
+    first = await pipe.check()
     pipe.clock.advance(dt.timedelta(minutes=5))
-    second = await pipe.checker.run_check()
+    second = await pipe.check()
 
     assert [n.kind for n in first.notices] == ["blocked"]
     assert "YOUTUBE_API_KEY" in first.notices[0].text

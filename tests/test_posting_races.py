@@ -55,7 +55,7 @@ class RaceStarts:
     async def warm_up(self, engine: AsyncEngine) -> None:
         """One unraced live round first: connections open, so round 0 measures a normal check."""
         await fresh_live_podcast(self._pipe, engine, 999, [(ALICE, "Alice")])
-        await self._pipe.checker.run_check()
+        await self._pipe.check()
 
     def arm(self, round_no: int) -> None:
         """Call right before the race; slows YouTube for round 1."""
@@ -160,9 +160,9 @@ async def test_disable_racing_the_live_check_never_posts_after_success(
 
         outcome, _ = await asyncio.gather(
             switch_off(service, setup, starts.wait(round_no, started, posts_before)),
-            pipe.checker.run_check(),
+            pipe.check(),
         )
-        await pipe.checker.run_check()  # a later check must not change the answer
+        await pipe.check()  # a later check must not change the answer
         outcomes[outcome] += 1
         assert round_no != 0 or outcome == "refused"
         assert round_no != 1 or outcome == "disabled"
@@ -212,8 +212,8 @@ async def test_two_checkers_on_one_database_post_each_tweet_once(
                 )
                 go_live(first, setup.channel_id, video_id(2000 + number))
 
-            results = await asyncio.gather(first.checker.run_check(), second.checker.run_check())
-            again = await asyncio.gather(first.checker.run_check(), second.checker.run_check())
+            results = await asyncio.gather(first.check(), second.check())
+            again = await asyncio.gather(first.check(), second.check())
 
             posted = first.x_emu.all_tweets[before:]
             assert len(posted) == 9, f"round {round_no}: {len(posted)} tweets for 9 hosts"
@@ -247,9 +247,9 @@ async def test_post_now_racing_the_live_check_posts_one_tweet(
 
         outcome, _ = await asyncio.gather(
             post_now(service, setup, starts.wait(round_no, started, requests_before)),
-            pipe.checker.run_check(),
+            pipe.check(),
         )
-        await pipe.checker.run_check()
+        await pipe.check()
         outcomes[outcome] += 1
         assert round_no != 0 or outcome == "refused"
         assert round_no != 1 or outcome == "posted now"

@@ -22,7 +22,14 @@ from tests.command_helpers import (
     setup_podcast,
 )
 from tests.emulators.discord_api import Permission, StoredMessage
-from tests.pipeline_helpers import OffsetClock, channel_id, go_live, open_pipeline, video_id
+from tests.pipeline_helpers import (
+    OffsetClock,
+    channel_id,
+    go_live,
+    open_pipeline,
+    tweet_rows,
+    video_id,
+)
 from tests.pipeline_helpers import setup_podcast as pipe_setup
 from tests.rig import World
 
@@ -161,17 +168,13 @@ async def test_template_drafts_differ_and_near_duplicates_are_flagged(
 async def test_post_stagger_spaces_hosts_posts_apart(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
-    """With a stagger, one episode's two hosts are posted that far apart, not at once."""
+    """With a stagger, one episode's two hosts are posted that far apart, not at once, and
+    the second is not marked sent before its wait is over (a crash meanwhile would leave it
+    pending, not unknown)."""
     async with open_pipeline(sessions) as pipe:
         stagger = dt.timedelta(seconds=0.8)
         poster = TweetPoster(
-            sessions,
-            pipe.x,
-            pipe.cipher,
-            dry_run=False,
-            x_limiter=pipe.x_limiter,
-            clock=pipe.clock,
-            stagger=stagger,
+            sessions, pipe.x, pipe.cipher, dry_run=False, clock=pipe.clock, stagger=stagger
         )
         checker = LiveChecker(
             sessions,
@@ -190,16 +193,19 @@ async def test_post_stagger_spaces_hosts_posts_apart(
         )
         go_live(pipe, setup.channel_id, video_id(1))
         started = time.monotonic()
-        check = asyncio.create_task(checker.run_check())
+        await checker.run_check()
         while not pipe.x_emu.all_tweets:
             await asyncio.sleep(0.01)
         first_at = time.monotonic()
         await asyncio.sleep(0.3)
         assert len(pipe.x_emu.all_tweets) == 1  # the second waits its turn
-        await check
+        marked = {t.sent_at is not None for t in (await tweet_rows(sessions)).values()}
+        assert marked == {True, False}
+        await poster.drain()
         assert len(pipe.x_emu.all_tweets) == 2
         assert time.monotonic() - started >= stagger.total_seconds()
         assert first_at - started < stagger.total_seconds()
+        await poster.aclose()
 
 
 def test_board_start_prefers_the_scheduled_stream() -> None:

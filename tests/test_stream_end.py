@@ -42,7 +42,7 @@ async def live_podcast(pipe: Pipeline) -> PodcastSetup:
         linked={ALICE: "alice"},
     )
     go_live(pipe, setup.channel_id, VIDEO)
-    first = await pipe.checker.run_check()
+    first = await pipe.check()
     assert [a.guild_id for a in first.announcements] == [GUILD]
     [report] = first.reports
     assert report.ended_at is None
@@ -58,17 +58,17 @@ async def test_not_live_for_two_checks_in_a_row_ends_it(pipe: Pipeline) -> None:
     pipe.youtube_emu.end_stream(VIDEO)
     tomorrow = utcnow() + dt.timedelta(days=1)
     pipe.youtube_emu.schedule_stream(setup.channel_id, video_id(2), "Next week", tomorrow)
-    once = await pipe.checker.run_check()
+    once = await pipe.check()
     assert once.reports == []
     assert (await load_episode(pipe.sessions, setup.episode_id)).offline_checks == 1
 
-    twice = await pipe.checker.run_check()
+    twice = await pipe.check()
     [report] = twice.reports
     assert report.report_message_id == 555  # the report is edited, not sent again
     assert report.ended_at is not None and report.went_live_at is not None
     assert report.ended_at >= report.went_live_at
     assert [line.state for line in report.lines] == ["posted"]
-    assert (await pipe.checker.run_check()).reports == []  # edited once, not every check
+    assert (await pipe.check()).reports == []  # edited once, not every check
 
 
 async def test_a_restart_under_a_new_video_is_neither_an_end_nor_a_new_announcement(
@@ -80,7 +80,7 @@ async def test_a_restart_under_a_new_video_is_neither_an_end_nor_a_new_announcem
     pipe.youtube_emu.end_stream(VIDEO)
     go_live(pipe, setup.channel_id, video_id(2))
     for _ in range(3):
-        check = await pipe.checker.run_check()
+        check = await pipe.check()
         assert check.announcements == []
     episode = await load_episode(pipe.sessions, setup.episode_id)
     assert episode.live_video_id == video_id(2)

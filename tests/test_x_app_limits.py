@@ -43,7 +43,7 @@ async def test_credits_depleted_holds_every_host_and_is_reported_once(
         go_live(pipe, setup.channel_id, video_id(1))
         fault = pipe.x_emu.credits_depleted(times=1000)
 
-        first = await desk.deliver(await pipe.checker.run_check())
+        first = await desk.deliver(await pipe.check())
 
         sent = pipe.post_requests()
         assert 1 <= sent <= CONCURRENCY < len(HOSTS)
@@ -61,11 +61,11 @@ async def test_credits_depleted_holds_every_host_and_is_reported_once(
         assert all(line.reason is None for line in report.lines)
 
         pipe.x_emu.faults.remove(fault)
-        await pipe.checker.run_check()
+        await pipe.check()
         assert pipe.post_requests() == sent  # not before the app's retry time
 
         pipe.clock.advance(dt.timedelta(minutes=6))
-        await desk.deliver(await pipe.checker.run_check())
+        await desk.deliver(await pipe.check())
 
         rows = await tweet_rows(sessions)
         assert {t.status for t in rows.values()} == {"posted"}

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
+import math
 import secrets
 import time
 from urllib.parse import urlencode
@@ -107,6 +108,38 @@ TWEET_PATH = "/2/tweets"
 # with the token to revoke; 200 {"access_token": ...}; an invalid token gets 401, code 89.
 INVALIDATE_TOKEN_PATH = "/1.1/oauth/invalidate_token"
 INVALID_TOKEN_BODY = {"errors": [{"code": 89, "message": "Invalid or expired token."}]}
+
+
+# POST /2/tweets limits (docs.x.com/x-api/fundamentals/rate-limits, "Manage posts"): 100
+# requests per 15 minutes per user, 10,000 per 24 hours per app. Every answer states them in
+# headers: x-rate-limit-limit/-remaining/-reset for the user's 15-minute window (reset: Unix
+# seconds), x-app-limit-24hour-* for the app's day (as X sends them: e.g. the twapi-v2 crate's
+# list of X's headers, node-twitter-api-v2 issue #495); x-user-limit-24hour-* where the access
+# tier caps each user's day too (Basic: 100 per user, tweepy discussion #2129). Past a limit X
+# answers 429 with the same headers, remaining 0.
+USER_WINDOW = (100, 15 * 60.0)
+APP_DAY = (10_000, 24 * 3600.0)
+
+
+@dataclasses.dataclass
+class _Window:
+    """A fixed window of requests, started by its first request."""
+
+    limit: int
+    seconds: float
+    used: int = 0
+    reset_at: float = 0.0  # epoch seconds
+
+    def roll(self, now: float) -> None:
+        if now >= self.reset_at:  # X's resets are whole Unix seconds
+            self.used, self.reset_at = 0, math.ceil(now + self.seconds)
+
+    def headers(self, prefix: str) -> dict[str, str]:
+        return {
+            f"{prefix}-limit": str(self.limit),
+            f"{prefix}-remaining": str(max(self.limit - self.used, 0)),
+            f"{prefix}-reset": str(int(self.reset_at)),
+        }
 
 
 @dataclasses.dataclass
@@ -209,6 +242,12 @@ class XEmulator(LoopbackEmulator):
         self._user_ids = itertools.count(1_700_000_001)
         self._tweet_ids = itertools.count(1_870_000_000_000_000_001)
         self._signature_endpoint = SignatureOnlyEndpoint(_SignatureValidator(self))
+        # POST /2/tweets limits as X keeps them (USER_WINDOW, APP_DAY); a user's 24-hour cap
+        # only once a test sets `user_day_limit`.
+        self.user_windows: dict[str, _Window] = {}
+        self.user_days: dict[str, _Window] = {}
+        self.user_day_limit: int | None = None
+        self.app_day = _Window(*APP_DAY)
         super().__init__()
 
     def setup_routes(self, router: web.UrlDispatcher) -> None:
@@ -261,6 +300,46 @@ class XEmulator(LoopbackEmulator):
     def tweets_of(self, username: str) -> list[str]:
         """Texts ``username`` posted, oldest first."""
         return [t.text for t in self.all_tweets if t.username == username]
+
+    def set_window(self, username: str, remaining: int, reset_in: float) -> None:
+        """``username``'s 15-minute window for POST /2/tweets has ``remaining`` requests left
+        and resets in ``reset_in`` seconds."""
+        window = self._user_window(username)
+        window.used = window.limit - remaining
+        window.reset_at = math.ceil(time.time() + reset_in)
+
+    def set_app_day(self, remaining: int, reset_in: float) -> None:
+        """The app's 24-hour cap of POST /2/tweets has ``remaining`` requests left."""
+        self.app_day.roll(time.time())
+        self.app_day.used = self.app_day.limit - remaining
+        self.app_day.reset_at = math.ceil(time.time() + reset_in)
+
+    def _limits_for(self, username: str) -> tuple[bool, dict[str, str]]:
+        """Count one POST /2/tweets of ``username``: (within every limit, X's headers)."""
+        now = time.time()
+        windows = [
+            (self._user_window(username), "x-rate-limit"),
+            (self.app_day, "x-app-limit-24hour"),
+        ]
+        if self.user_day_limit is not None:
+            day = self.user_days.setdefault(username, _Window(self.user_day_limit, APP_DAY[1]))
+            windows.append((day, "x-user-limit-24hour"))
+        for window, _ in windows:
+            window.roll(now)
+        allowed = all(window.used < window.limit for window, _ in windows)
+        if allowed:
+            for window, _ in windows:
+                window.used += 1
+        headers: dict[str, str] = {}
+        for window, prefix in windows:
+            headers.update(window.headers(prefix))
+        return allowed, headers
+
+    def _user_window(self, username: str) -> _Window:
+        window = self.user_windows.get(username)
+        if window is None:
+            window = self.user_windows[username] = _Window(*USER_WINDOW)
+        return window
 
     # ---- fault helpers (each returns the Fault so a test can inspect or remove it) -------
 
@@ -501,11 +580,15 @@ class XEmulator(LoopbackEmulator):
                 },
                 status=400,
             )
+        allowed, headers = self._limits_for(account.username)
+        if not allowed:
+            return web.json_response(TOO_MANY_REQUESTS_BODY, status=429, headers=headers)
         if text in self.tweets_of(account.username):
-            return web.json_response(DUPLICATE_BODY, status=403)
+            return web.json_response(DUPLICATE_BODY, status=403, headers=headers)
         tweet_id = str(next(self._tweet_ids))
         self.all_tweets.append(EmulatedTweet(tweet_id, account.username, text))
         return web.json_response(
             {"data": {"id": tweet_id, "text": text, "edit_history_tweet_ids": [tweet_id]}},
             status=201,
+            headers=headers,
         )
