@@ -411,7 +411,8 @@ class TweetPoster:
             task.cancel()
         await asyncio.gather(*self._loading, *self._tasks, return_exceptions=True)
         self._tasks.clear()
-        unsent = [job.tweet.id for job in self._open.values() if not job.marked]
+        # Queued or leased, but taken by no worker: never sent (marked or not).
+        unsent = [job.tweet.id for job in (*self._queued, *self._leased)]
         if unsent and not self._dry_run:
             try:
                 async with self._sessions() as session, session.begin():
@@ -424,7 +425,8 @@ class TweetPoster:
                     new_reference(),
                     exc_info=True,
                 )
-        self._open.clear()
+        self._queued, self._open = [], {}
+        self._leased.clear()
         self._idle.set()
         await self.recorder.aclose()
 
