@@ -7,9 +7,14 @@ line `PORT <n>` when it serves, stops on SIGTERM.
 Pages are padded to a real page's size (~800 KB) where YouTube puts the bulk: configuration
 scripts in the head (before the canonical link), then the page's own objects, which yt-dlp's
 extractor reads out of such pages (yt_dlp/extractor/youtube `_extract_yt_initial_variable`):
-on a watch page a large ``ytInitialPlayerResponse`` (formats, captions, storyboards) and a
-larger ``ytInitialData`` (related videos, comments) after it; on a channel page (home or Live
-tab) a large ``ytInitialData``; then the player's bootstrap scripts. Shares: ``SHARES``.
+on a watch page a large ``ytInitialPlayerResponse`` (its stream formats, captions and
+storyboards, which come after ``playabilityStatus`` and before ``videoDetails``) and a larger
+``ytInitialData`` (related videos, comments) after it; on a channel page (home or Live tab) a
+large ``ytInitialData``, whose bulk is the selected tab's content (the home page's shelves, the
+Live tab's items: a captured channel page starts ``{"responseContext":{…},"contents":
+{"twoColumnBrowseResultsRenderer":{"tabs":[{"tabRenderer":{"endpoint":…`, and a tab lists
+``endpoint, title, selected, content``: mjz19910/snippet_repo yt_json_types/TabData.ts);
+then the player's bootstrap scripts. Shares: ``SHARES``.
 
 Control (for the benchmark only): ``GET /_bench/served`` answers how many ``/live`` pages were
 served; ``POST /_bench/go_live?channel=…&video=…`` starts a stream.
@@ -77,13 +82,14 @@ class PaddedYouTube(YouTubeEmulator):
             body = body.replace("<head>", "<head>" + self._head_pad, 1)
             body = body.replace("</body>", self._tail_pad + "</body>", 1)
             player = "var ytInitialPlayerResponse = {"
-            if player in body:
-                body = body.replace(player, player + self._player_pad, 1)
-                data_pad = self._data_pad
-            else:
-                data_pad = self._channel_data_pad
-            data = "var ytInitialData = {"
-            body = body.replace(data, data + data_pad, 1)
+            if player in body:  # the formats' place: between the status and the details
+                details = body.index('"videoDetails":{', body.index(player))
+                body = body[:details] + self._player_pad + body[details:]
+                data = "var ytInitialData = {"
+                body = body.replace(data, data + self._data_pad, 1)
+            else:  # the selected tab's content: the home page's shelves, the Live tab's items
+                content = '"selected":true,"content":{'
+                body = body.replace(content, content + self._channel_data_pad, 1)
         return YouTubeEmulator._html(body)
 
     async def _live_page(self, request: web.Request) -> web.Response:

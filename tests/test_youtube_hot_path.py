@@ -3,16 +3,21 @@ read it all: pages from the loopback YouTube, cut where ``LivePageCutoff`` says.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 from bot.youtube import YouTubeClient, parse_live_page
 from bot.youtube.parsers import LivePageCutoff
 from bot.youtube.transport import MAX_BODY_BYTES
+from bot.youtube.types import LivePage
 from tests.emulators.base import Fault
 from tests.emulators.youtube_site import YouTubeEmulator
 
@@ -35,15 +40,20 @@ async def live_page(emu: YouTubeEmulator) -> bytes:
         return await response.read()
 
 
-def cut(page: bytes) -> bytes | None:
-    """Feed `page` to a cutoff in chunks, as the transport does; the prefix it keeps."""
+def judge(page: bytes) -> tuple[bytes | None, LivePage | None]:
+    """Feed `page` to a cutoff in chunks, as the transport does: the prefix it keeps, and
+    what it already knows the page says (its verdict)."""
     cutoff = LivePageCutoff()
     body = bytearray()
     for start in range(0, len(page), CHUNK):
         body += page[start : start + CHUNK]
         if cutoff(body):
-            return bytes(body)
-    return None
+            return bytes(body), cutoff.verdict()
+    return None, cutoff.verdict()
+
+
+def cut(page: bytes) -> bytes | None:
+    return judge(page)[0]
 
 
 @pytest.mark.parametrize("scene", ["live", "upcoming", "offline", "ended", "live tab"])
@@ -62,7 +72,7 @@ async def test_cut_page_decides_like_the_whole_page(emu: YouTubeEmulator, scene:
         emu.end_stream("doneVideo01")
     page = await live_page(emu)
 
-    prefix = cut(page)
+    prefix, verdict = judge(page)
 
     watch_page = b'rel="canonical" href="https://www.youtube.com/watch' in page
     marker = b"ytInitialPlayerResponse = {" if watch_page else b"ytInitialData = {"
@@ -77,6 +87,8 @@ async def test_cut_page_decides_like_the_whole_page(emu: YouTubeEmulator, scene:
     expected = {"ended": "offline", "live tab": "unknown"}.get(scene, scene)
     assert whole.state == expected
     assert parse_live_page(prefix.decode(errors="replace")) == whole
+    # The home page is decided by the cutoff itself; every other page is parsed.
+    assert verdict == (whole if scene in ("offline", "ended") else None)
 
 
 async def test_captcha_page_is_read_whole(emu: YouTubeEmulator) -> None:
@@ -132,6 +144,72 @@ async def test_channel_page_laid_out_otherwise_decides_the_same(
     assert len(whole.entries) == (2 if scene == "live tab" else 0)
     for variant in (spaced, reordered):
         assert parse_live_page(variant) == whole
-        prefix = cut(variant.encode())
+        prefix, verdict = judge(variant.encode())
         assert prefix is not None
         assert parse_live_page(prefix.decode()) == whole
+        assert verdict in (None, whole)
+
+
+@contextlib.asynccontextmanager
+async def page_server(page: bytes, tail_after: float = 0.0) -> AsyncIterator[tuple[str, list[int]]]:
+    """A loopback server answering every /live with `page`: its deciding part first and,
+    `tail_after` seconds later, the rest. Yields its base URL and the client port of each
+    request it served."""
+    ports: list[int] = []
+    prefix = cut(page)
+    assert prefix is not None
+    done = asyncio.Event()  # set at the end: a handler still waiting sends the rest at once
+
+    async def live(request: web.Request) -> web.StreamResponse:
+        assert request.transport is not None
+        ports.append(request.transport.get_extra_info("peername")[1])
+        response = web.StreamResponse(headers={"Content-Type": "text/html; charset=utf-8"})
+        response.content_length = len(page)
+        await response.prepare(request)
+        await response.write(prefix)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(done.wait(), tail_after)
+        with contextlib.suppress(ConnectionError):
+            await response.write(page[len(prefix) :])
+        return response
+
+    app = web.Application()
+    app.router.add_get("/channel/{channel}/live", live)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}", ports
+    finally:
+        done.set()
+        await runner.cleanup()
+
+
+async def test_decided_page_keeps_its_connection(emu: YouTubeEmulator) -> None:
+    """The rest of a decided page is received (not kept) so the next page reuses the
+    connection: opening one per page costs more than reading the rest (bench/load.py)."""
+    emu.go_live(CHANNEL, "liveVideo01", "Ep 13")
+    async with (
+        page_server(await live_page(emu)) as (base, ports),
+        YouTubeClient(base, base + "/youtube/v3", timeout=5) as client,
+    ):
+        first = await client.check_channel(CHANNEL)
+        second = await client.check_channel(CHANNEL)
+    assert (first.state, second.state) == ("live", "live")
+    assert len(ports) == 2 and ports[0] == ports[1]
+
+
+async def test_slow_tail_of_a_decided_page_is_not_waited_for(emu: YouTubeEmulator) -> None:
+    """A page whose deciding part is in answers at once, though the rest would take longer
+    than the request's deadline: the connection is dropped instead."""
+    emu.go_live(CHANNEL, "liveVideo01", "Ep 13")
+    async with (
+        page_server(await live_page(emu), tail_after=30) as (base, ports),
+        YouTubeClient(base, base + "/youtube/v3", timeout=4) as client,
+    ):
+        began = time.monotonic()
+        check = await client.check_channel(CHANNEL)
+        took = time.monotonic() - began
+    assert (check.state, check.video_id) == ("live", "liveVideo01")
+    assert took < 2.5 and len(ports) == 1

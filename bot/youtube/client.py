@@ -125,6 +125,13 @@ def _entry_title(page: LivePage, video_id: str) -> str | None:
     return next((e.title for e in page.entries if e.video_id == video_id), None)
 
 
+def _live_page(response: Reply) -> LivePage:
+    """What a /live or watch page says; a page its cutoff already decided isn't decoded."""
+    cut = response.cut_by
+    verdict = cut.verdict() if isinstance(cut, LivePageCutoff) else None
+    return verdict or parse_live_page(response.text)
+
+
 def _check_from_page(channel_id: str, page: LivePage, **extra: Any) -> LiveCheck:
     return LiveCheck(
         channel_id=channel_id,
@@ -352,8 +359,8 @@ class YouTubeClient:
         else:
             if response.status_code == 404:
                 return LiveCheck(channel_id, "unknown", reason="not_found", source="page")
-            page = parse_live_page(response.text)
-            # The page text (~1 MB) must not wait here for the feed and watch pages: those
+            page = _live_page(response)
+            # The page (~1 MB) must not wait here for the feed and watch pages: those
             # requests queue behind every other channel's /live page (bench/load.py, RSS).
             del response
             if page.reason in BACKOFF_REASONS:
@@ -395,7 +402,7 @@ class YouTubeClient:
         for video_id, response in zip(video_ids, responses, strict=True):
             if response.status_code == 404:
                 continue
-            page = parse_live_page(response.text)
+            page = _live_page(response)
             if page.reason in BACKOFF_REASONS:
                 raise Trouble(page.reason)
             if page.state == "offline" and page.video_id == video_id:

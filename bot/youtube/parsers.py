@@ -187,15 +187,23 @@ def parse_live_page(page: str) -> LivePage:
             return LivePage("unknown", reason="blocked")
         return LivePage("unknown", reason="captcha" if looks_like_captcha(page) else "unparseable")
     parts = urlsplit(canonical)
-    if parts.path.startswith("/channel/") or parts.path.startswith("/@"):
+    kind = _page_kind(parts.path)
+    if kind == "channel":
         return parse_channel_page(page)
-    if parts.path != "/watch":
+    if kind != "watch":
         return LivePage("unknown", reason="unparseable")
     player = player_parts(page)
     if _is_bot_wall(player):
         return LivePage("unknown", reason="blocked")
     canonical_ids = parse_qs(parts.query).get("v", [])
     return parse_player_response(player, canonical_ids[0] if canonical_ids else None)
+
+
+def _page_kind(canonical_path: str) -> str | None:
+    """What a canonical link's path says the page is: "channel", "watch" or None (odd)."""
+    if canonical_path.startswith("/channel/") or canonical_path.startswith("/@"):
+        return "channel"
+    return "watch" if canonical_path == "/watch" else None
 
 
 def player_parts(page: str) -> dict[str, Any] | None:
@@ -589,6 +597,18 @@ _OVERLAP = 512  # longer than any of the patterns above can match across a chunk
 TAB_HEADERS_WINDOW = 64 * 1024
 
 
+def _canonical_tag(body: bytes | bytearray, start: int) -> re.Match[bytes] | None:
+    """The canonical link tag, found by its lowercase ``rel="canonical"`` as YouTube writes
+    it (a literal search, many times faster than the case-blind pattern over the head's
+    scripts). A page written otherwise is read whole and left to ``parse_live_page``."""
+    at = body.find(b'rel="canonical"', start)
+    if at < 0:
+        return None
+    link = body.rfind(b"<link", max(0, at - _OVERLAP), at)
+    match = _CANONICAL_BYTES_RE.match(body, link) if link >= 0 else None
+    return match if match is not None and match.end() > at else None
+
+
 def _script_end(body: bytes | bytearray, start: int) -> int:
     """Where the first ``</script`` from ``start`` is (-1: none yet). Found by its "<", which
     YouTube escapes inside these scripts' JSON (\\u003c), so there are few to look at."""
@@ -616,39 +636,51 @@ class LivePageCutoff:
     def __init__(self) -> None:
         self._canonical_from = 0
         self._object_re: re.Pattern[bytes] | None = None
+        self._object_name = b""
         self._object_from = 0
         self._object_at: int | None = None
         self._read_tabs = False
         self._tabs_from = 0
         self._tabs_at: int | None = None
         self._script_from = 0
+        self._kind: str | None = None
+        self._home_page = False
+
+    def verdict(self) -> LivePage | None:
+        """What ``parse_live_page`` says of the page this judge cut, when the judge already
+        knows: the home page (nothing live) is offline. None: parse the page."""
+        return LivePage("offline") if self._home_page else None
 
     def __call__(self, body: bytes | bytearray) -> bool:
         if self._object_re is None:
-            match = _CANONICAL_BYTES_RE.search(body, self._canonical_from)
+            match = _canonical_tag(body, self._canonical_from)
             if match is None:
                 self._canonical_from = max(0, len(body) - _OVERLAP)
                 return False
-            tag = match.group(0)
-            if b"/channel/" in tag or b"/@" in tag:
-                self._object_re = _INITIAL_DATA_OBJECT_BYTES_RE
+            href = _HREF_RE.search(match.group(0).decode("utf-8", errors="replace"))
+            self._kind = _page_kind(urlsplit(html.unescape(href.group(1))).path) if href else None
+            if self._kind == "channel":
+                self._object_re, self._object_name = _INITIAL_DATA_OBJECT_BYTES_RE, b"ytInitialData"
                 self._read_tabs = True
-            elif b"/watch" in tag:
+            elif self._kind == "watch":
                 self._object_re = _PLAYER_OBJECT_BYTES_RE
+                self._object_name = b"ytInitialPlayerResponse"
             else:
                 self._canonical_from = len(body)  # an odd page: parse_live_page will say so
                 return False
         if self._object_at is None:
-            found = self._object_re.search(body, self._object_from)
+            name = body.find(self._object_name, self._object_from)  # a literal: found fast
+            found = self._object_re.search(body, name) if name >= 0 else None
             if found is None:
                 self._object_from = max(0, len(body) - _OVERLAP)
                 return False
             self._object_at = self._tabs_from = self._script_from = found.end()
+        if self._read_tabs and self._home_tab_selected(body, self._object_at):
+            return True
         if _script_end(body, self._script_from) >= 0:
             return True
         self._script_from = max(self._object_at, len(body) - len(_SCRIPT_END))
-        # No "</script" since the object began: whatever follows it is still the object's.
-        return self._read_tabs and self._home_tab_selected(body, self._object_at)
+        return False
 
     def _home_tab_selected(self, body: bytes | bytearray, object_at: int) -> bool:
         """True once the selected tab's header shows it is not the Live tab."""
@@ -656,6 +688,9 @@ class LivePageCutoff:
             at = body.find(_TABS_MARKER_BYTES, self._tabs_from)
             if at < 0:
                 self._tabs_from = max(object_at, len(body) - len(_TABS_MARKER_BYTES))
+                return False
+            if body.find(b"<", object_at, at) >= 0:  # as selected_tab_from_headers has it
+                self._read_tabs = False
                 return False
             self._tabs_at = at
         window = body[self._tabs_at : self._tabs_at + TAB_HEADERS_WINDOW]
@@ -666,4 +701,5 @@ class LivePageCutoff:
                 self._read_tabs = False  # no header decides: the script's end does
             return False  # not all in yet
         self._read_tabs = False
-        return tab is None or not _is_streams_tab(tab)
+        self._home_page = tab is None or not _is_streams_tab(tab)
+        return self._home_page

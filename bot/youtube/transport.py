@@ -5,7 +5,8 @@ hard deadline per request. aiohttp, not httpx, because this is the hot path: a c
 megabytes of HTML on the event loop that must also answer Discord within 3 seconds, and
 httpx/httpcore spends several times aiohttp's CPU receiving the same pages (README, "Performance";
 bench/load.py measures both). A ``/live`` page is read only until the parts that decide
-live/upcoming/offline have arrived (``LivePageCutoff``), then the connection is dropped. Failing channels back off on their own, honouring ``Retry-After``; the
+live/upcoming/offline have arrived (``LivePageCutoff``): the rest is received only to
+keep the connection, never kept or scanned. Failing channels back off on their own, honouring ``Retry-After``; the
 others are not slowed down. Quota exhaustion pauses the Data API until midnight Pacific time,
 when Google resets the quota; a rejected key pauses it for good. Each of those is reported once
 (``take_notices``) to whoever checks the next batch.
@@ -14,6 +15,7 @@ when Google resets the quota; a rejected key pauses it for good. Each of those i
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
@@ -63,8 +65,8 @@ KEY_REJECTED_REASONS = frozenset(
 
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
-READ_CHUNK = 64 * 1024
 MAX_BODY_BYTES = 8 * 1024 * 1024  # a real /live page is about 1 MB
+DISCARD_SECONDS = 1.0  # the longest a decided page's tail is read (and ignored) for
 
 # Called with the body received so far; True once enough of it has arrived.
 BodyCutoff = Callable[[bytearray], bool]
@@ -72,12 +74,24 @@ BodyCutoff = Callable[[bytearray], bool]
 
 @dataclass(frozen=True)
 class Reply:
-    """One HTTP answer, read and closed: what the client and the parsers look at."""
+    """One HTTP answer, read and closed: what the client and the parsers look at.
+
+    ``cut_by`` is the judge that ended the read early (None: read to the end); ``text`` is
+    decoded only when asked for, since a page a judge has decided need not be."""
 
     status_code: int
     headers: CIMultiDictProxy[str]
-    text: str
+    body: bytes | bytearray
     url: str
+    charset: str | None = None
+    cut_by: BodyCutoff | None = None
+
+    @functools.cached_property
+    def text(self) -> str:
+        try:
+            return self.body.decode(self.charset or "utf-8", errors="replace")
+        except LookupError:  # a charset Python doesn't know: YouTube sends UTF-8
+            return self.body.decode("utf-8", errors="replace")
 
     @property
     def is_redirect(self) -> bool:
@@ -283,8 +297,8 @@ class Transport:
         """One GET within the concurrency bound and a hard deadline for the whole exchange."""
         async with self._semaphore:
             try:
-                async with asyncio.timeout(self._timeout):
-                    return await self._get(url, params, headers, cutoff)
+                async with asyncio.timeout(self._timeout) as deadline:
+                    return await self._get(url, params, headers, cutoff, deadline.when())
             except TimeoutError:
                 raise Trouble("timeout") from None
             except (aiohttp.ClientError, UnicodeError, ValueError):
@@ -296,34 +310,56 @@ class Transport:
         params: Mapping[str, str] | None,
         headers: Mapping[str, str] | None,
         cutoff: BodyCutoff | None,
+        deadline: float | None,
     ) -> Reply:
         async with self._http().get(
             url, params=params, headers=headers, allow_redirects=False
         ) as response:
             body = bytearray()
+            cut_by = None
             while len(body) <= MAX_BODY_BYTES:
-                chunk = await response.content.read(READ_CHUNK)
+                chunk = await response.content.readany()
                 if not chunk:
                     break
                 body += chunk
                 if cutoff is not None and response.status == 200 and cutoff(body):
-                    response.close()  # the rest is never read: drop the connection
+                    cut_by = cutoff
+                    await self._discard_rest(response, len(body), deadline)
                     break
             else:
                 raise Trouble("unparseable")
-            try:
-                text = body.decode(response.charset or "utf-8", errors="replace")
-            except LookupError:  # a charset Python doesn't know: YouTube sends UTF-8
-                text = body.decode("utf-8", errors="replace")
             reply = Reply(
                 response.status,
                 CIMultiDictProxy(CIMultiDict(response.headers)),
-                text,
+                body,
                 str(response.url),
+                response.charset,
+                cut_by,
             )
         if self._on_response is not None:
             await self._on_response(reply)
         return reply
+
+    @staticmethod
+    async def _discard_rest(
+        response: aiohttp.ClientResponse, received: int, deadline: float | None
+    ) -> None:
+        """Read what follows a decided part without keeping or scanning it, so the
+        connection serves the next request: opening a new one costs more CPU than receiving
+        the rest of a page (bench/load.py), and over TLS far more. A tail that is too long or
+        too slow is not waited for: the connection is dropped instead."""
+        loop = asyncio.get_running_loop()
+        until = loop.time() + DISCARD_SECONDS
+        if deadline is not None:
+            until = min(until, deadline - DISCARD_SECONDS)
+        try:
+            async with asyncio.timeout_at(until):
+                while received <= MAX_BODY_BYTES and (chunk := await response.content.readany()):
+                    received += len(chunk)
+        except TimeoutError:
+            pass
+        if received > MAX_BODY_BYTES or not response.content.at_eof():
+            response.close()
 
     async def fetch_page(
         self,
