@@ -200,7 +200,7 @@ class ShowEvents:
         """Bring every episode's event (or one server's) in line with the episode, once."""
         now = self._clock()
         async with self._sessions() as session:
-            candidates = await queries.event_candidates(session, guild_id)
+            candidates = await queries.event_candidates(session, now, guild_id)
         work = [w for w in self.plan(list(candidates)) if port.serves(w.episode.podcast.guild_id)]
         if not work:
             return SyncResult()

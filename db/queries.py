@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -1036,14 +1037,22 @@ async def episodes_of_podcast(session: AsyncSession, podcast_id: int) -> Sequenc
 # -- the readiness board -----------------------------------------------------------------------
 
 
-async def board_candidates(
+async def board_schedule(
     session: AsyncSession, today: dt.date, shards: Shards | None = None
-) -> Sequence[Episode]:
-    """Episodes of active podcasts of servers on `shards`, not live yet, from two days ago to
-    two days ahead (a wide net for every timezone; bot.readiness decides which are due)."""
-    result = await session.scalars(
-        sa.select(Episode)
-        .options(joinedload(Episode.podcast))
+) -> Sequence[sa.Row[Any]]:
+    """What decides whether a board is due, as plain rows: episodes of active podcasts of
+    servers on `shards`, not live yet, from two days ago to two days ahead (a wide net for
+    every timezone; bot.readiness decides which are due)."""
+    result = await session.execute(
+        sa.select(
+            Episode.id,
+            Episode.scheduled_date,
+            Episode.scheduled_at,
+            Episode.board_stage,
+            Episode.board_message_id,
+            Podcast.timezone,
+            Podcast.upcoming_start_at,
+        )
         .join(Podcast, Podcast.id == Episode.podcast_id)
         .where(
             Podcast.active,
@@ -1053,6 +1062,18 @@ async def board_candidates(
                 today - dt.timedelta(days=2), today + dt.timedelta(days=2)
             ),
         )
+    )
+    return result.all()
+
+
+async def board_candidates(session: AsyncSession, episode_ids: list[int]) -> Sequence[Episode]:
+    """These episodes with their podcasts, fresh from the database, for their boards."""
+    if not episode_ids:
+        return []
+    result = await session.scalars(
+        sa.select(Episode)
+        .options(joinedload(Episode.podcast))
+        .where(Episode.id.in_(episode_ids))
         .order_by(Episode.id)
         .execution_options(populate_existing=True)
     )
@@ -1119,10 +1140,12 @@ async def release_board_stage(session: AsyncSession, episode_id: int, stage: int
 
 
 async def event_candidates(
-    session: AsyncSession, guild_id: int | None = None
+    session: AsyncSession, now: dt.datetime, guild_id: int | None = None
 ) -> Sequence[tuple[Episode, EpisodeEvent | None]]:
-    """Episodes whose event may need work, with their event row (one query): upcoming ones of
-    podcasts with events on that have none yet, and every event not finished yet."""
+    """Episodes whose event may need work, with their event row (one query): upcoming ones
+    (starting after `now`) of podcasts with events on that have none yet, and every event not
+    finished yet. Episodes that can't have an event are never loaded (5,000 podcasts with an
+    untimed episode each: no ORM objects, after every check)."""
     local_today = sa.cast(sa.func.timezone(Podcast.timezone, sa.func.now()), sa.Date)
     stmt = (
         sa.select(Episode, EpisodeEvent)
@@ -1138,6 +1161,9 @@ async def event_candidates(
                     Episode.live_video_id.is_(None),
                     Episode.ended_at.is_(None),
                     Episode.scheduled_date >= local_today - 1,
+                    # Only a start still ahead makes an event (bot.show_events plan): its own
+                    # time, or the start YouTube announced for the podcast's channel.
+                    sa.or_(Episode.scheduled_at > now, Podcast.upcoming_start_at > now),
                 ),
                 EpisodeEvent.state.in_(("creating", "scheduled", "active")),
             ),
