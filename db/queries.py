@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -1037,9 +1036,15 @@ async def episodes_of_podcast(session: AsyncSession, podcast_id: int) -> Sequenc
 # -- the readiness board -----------------------------------------------------------------------
 
 
+# episode id, scheduled_date, scheduled_at, board_stage, board_message_id, timezone, upcoming
+BoardScheduleRow = sa.Row[
+    int, dt.date, dt.datetime | None, int, int | None, str, dt.datetime | None
+]
+
+
 async def board_schedule(
     session: AsyncSession, today: dt.date, shards: Shards | None = None
-) -> Sequence[sa.Row[Any]]:
+) -> Sequence[BoardScheduleRow]:
     """What decides whether a board is due, as plain rows: episodes of active podcasts of
     servers on `shards`, not live yet, from two days ago to two days ahead (a wide net for
     every timezone; bot.readiness decides which are due)."""
