@@ -62,8 +62,14 @@ def on_shards(
 # -- podcasts ---------------------------------------------------------------------------------
 
 
+# Statements every slash command runs are built once, with bound parameters: building a
+# SELECT and its cache key on each call cost about a quarter of a millisecond of CPU apiece
+# (bench/load.py).
+_PODCAST_BY_GUILD = sa.select(Podcast).where(Podcast.guild_id == sa.bindparam("guild_id"))
+
+
 async def get_podcast_by_guild(session: AsyncSession, guild_id: int) -> Podcast | None:
-    return await session.scalar(sa.select(Podcast).where(Podcast.guild_id == guild_id))
+    return await session.scalar(_PODCAST_BY_GUILD, {"guild_id": guild_id})
 
 
 async def upsert_podcast(session: AsyncSession, guild_id: int, **fields: object) -> Podcast:
@@ -203,40 +209,48 @@ class EpisodeSummary:
     posted: int
 
 
+# Tweet counts of one podcast's episodes (only its own tweets are counted).
+_TWEET_COUNTS = (
+    sa.select(
+        EpisodeTweet.episode_id,
+        sa.func.count().label("tweets"),
+        sa.func.count().filter(EpisodeTweet.enabled).label("enabled"),
+        sa.func.count().filter(EpisodeTweet.status == PostStatus.POSTED).label("posted"),
+    )
+    .join(Episode, Episode.id == EpisodeTweet.episode_id)
+    .where(Episode.podcast_id == sa.bindparam("podcast_id"))
+    .group_by(EpisodeTweet.episode_id)
+    .subquery()
+)
+_EPISODES_WITH_COUNTS = (
+    sa.select(
+        Episode,
+        sa.func.coalesce(_TWEET_COUNTS.c.tweets, 0),
+        sa.func.coalesce(_TWEET_COUNTS.c.enabled, 0),
+        sa.func.coalesce(_TWEET_COUNTS.c.posted, 0),
+    )
+    .outerjoin(_TWEET_COUNTS, _TWEET_COUNTS.c.episode_id == Episode.id)
+    .where(Episode.podcast_id == sa.bindparam("podcast_id"))
+)
+_UPCOMING_EPISODES = (
+    _EPISODES_WITH_COUNTS.where(Episode.scheduled_date >= sa.bindparam("today"))
+    .order_by(Episode.scheduled_date, Episode.scheduled_at.nulls_last(), Episode.id)
+    .limit(sa.bindparam("limit", type_=sa.Integer))
+)
+_RECENT_EPISODES = (
+    _EPISODES_WITH_COUNTS.where(Episode.scheduled_date < sa.bindparam("today"))
+    .order_by(Episode.scheduled_date.desc(), Episode.scheduled_at.desc(), Episode.id.desc())
+    .limit(sa.bindparam("limit", type_=sa.Integer))
+)
+
+
 async def list_episodes(
     session: AsyncSession, podcast_id: int, today: dt.date, *, upcoming: int, recent: int
 ) -> tuple[list[EpisodeSummary], list[EpisodeSummary]]:
     """Upcoming episodes (soonest first) and recent ones (latest first) with tweet counts."""
-    counts = (
-        sa.select(
-            EpisodeTweet.episode_id,
-            sa.func.count().label("tweets"),
-            sa.func.count().filter(EpisodeTweet.enabled).label("enabled"),
-            sa.func.count().filter(EpisodeTweet.status == PostStatus.POSTED).label("posted"),
-        )
-        .group_by(EpisodeTweet.episode_id)
-        .subquery()
-    )
-    base = (
-        sa.select(
-            Episode,
-            sa.func.coalesce(counts.c.tweets, 0),
-            sa.func.coalesce(counts.c.enabled, 0),
-            sa.func.coalesce(counts.c.posted, 0),
-        )
-        .outerjoin(counts, counts.c.episode_id == Episode.id)
-        .where(Episode.podcast_id == podcast_id)
-    )
-    up = await session.execute(
-        base.where(Episode.scheduled_date >= today)
-        .order_by(Episode.scheduled_date, Episode.scheduled_at.nulls_last(), Episode.id)
-        .limit(upcoming)
-    )
-    past = await session.execute(
-        base.where(Episode.scheduled_date < today)
-        .order_by(Episode.scheduled_date.desc(), Episode.scheduled_at.desc(), Episode.id.desc())
-        .limit(recent)
-    )
+    where = {"podcast_id": podcast_id, "today": today}
+    up = await session.execute(_UPCOMING_EPISODES, {**where, "limit": upcoming})
+    past = await session.execute(_RECENT_EPISODES, {**where, "limit": recent})
     return (
         [EpisodeSummary(e, t, en, p) for e, t, en, p in up.all()],
         [EpisodeSummary(e, t, en, p) for e, t, en, p in past.all()],
@@ -612,25 +626,8 @@ async def get_host_tweet(
     return (await session.scalars(stmt)).unique().first()
 
 
-async def find_own_tweet(
-    session: AsyncSession, guild_id: int, user_id: int, *, episode_id: int | None, title: str
-) -> EpisodeTweet | None:
-    """The member's tweet for an episode of the server's podcast, with what a preview needs,
-    in one statement: the episode picked by id, else by exact title (case-insensitive, the
-    latest of that title), as `resolve_episode` picks it. None when any of them is missing."""
-    if episode_id is not None:
-        episode_matches = Episode.id == episode_id
-    else:
-        latest_of_title = (
-            sa.select(Episode.id)
-            .where(Episode.podcast_id == Podcast.id, sa.func.lower(Episode.title) == title.lower())
-            .order_by(Episode.scheduled_date.desc())
-            .limit(1)
-            .correlate(Podcast)
-            .scalar_subquery()
-        )
-        episode_matches = Episode.id == latest_of_title
-    stmt = (
+def _own_tweet_where(episode_matches: sa.ColumnElement[bool]) -> sa.Select[EpisodeTweet]:
+    return (
         sa.select(EpisodeTweet)
         .join(EpisodeTweet.episode)
         .join(Episode.podcast)
@@ -639,9 +636,41 @@ async def find_own_tweet(
             contains_eager(EpisodeTweet.host).joinedload(Host.x_account),
             contains_eager(EpisodeTweet.episode).contains_eager(Episode.podcast),
         )
-        .where(Podcast.guild_id == guild_id, Host.discord_user_id == user_id, episode_matches)
+        .where(
+            Podcast.guild_id == sa.bindparam("guild_id"),
+            Host.discord_user_id == sa.bindparam("user_id"),
+            episode_matches,
+        )
     )
-    return (await session.scalars(stmt)).unique().first()
+
+
+_OWN_TWEET_BY_EPISODE_ID = _own_tweet_where(Episode.id == sa.bindparam("episode_id"))
+_OWN_TWEET_BY_TITLE = _own_tweet_where(
+    Episode.id
+    == sa.select(Episode.id)
+    .where(
+        Episode.podcast_id == Podcast.id,
+        sa.func.lower(Episode.title) == sa.bindparam("title_lower"),
+    )
+    .order_by(Episode.scheduled_date.desc())
+    .limit(1)
+    .correlate(Podcast)
+    .scalar_subquery()
+)
+
+
+async def find_own_tweet(
+    session: AsyncSession, guild_id: int, user_id: int, *, episode_id: int | None, title: str
+) -> EpisodeTweet | None:
+    """The member's tweet for an episode of the server's podcast, with what a preview needs,
+    in one statement: the episode picked by id, else by exact title (case-insensitive, the
+    latest of that title), as `resolve_episode` picks it. None when any of them is missing."""
+    who = {"guild_id": guild_id, "user_id": user_id}
+    if episode_id is not None:
+        result = await session.scalars(_OWN_TWEET_BY_EPISODE_ID, {**who, "episode_id": episode_id})
+    else:
+        result = await session.scalars(_OWN_TWEET_BY_TITLE, {**who, "title_lower": title.lower()})
+    return result.unique().first()
 
 
 def _due(now: dt.datetime) -> sa.ColumnElement[bool]:

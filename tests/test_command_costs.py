@@ -1,20 +1,24 @@
 """What a slash command costs the database, counted with SQLAlchemy's events on the bot's own
 engine (statements sent, connections checked out: each checkout is one ping), so a regression
 (a per-command ORM graph, a lookup run twice, a transaction where one read would do) fails
-here rather than only in bench/load.py; and a burst bigger than the pool is answered in full."""
+here rather than only in bench/load.py; a burst bigger than the pool is answered in full, and
+no command waits past Discord's deadline for a connection."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import Connection, event
 from sqlalchemy.pool import QueuePool
 
+from bot.errors import DatabaseUnavailable
 from tests.command_helpers import prepared, running
 
 
@@ -68,20 +72,24 @@ async def test_each_command_costs_at_most_its_round_trips(
     tmp_path: Path, database_url: str
 ) -> None:
     """Each command, run a second time (caches warm), sends at most its budget of round trips
-    to the database, and answers as usual."""
+    to the database, and answers as usual; `/tweet show` so with the episode picked from the
+    autocomplete list (its id) and typed as its title."""
     async with running(tmp_path, database_url) as (w, bot):
-        episode = await prepared(w, generate=False)
-        runs = {
-            "podcast show": (w.ana, {}),
-            "episode list": (w.ana, {}),
-            "tweet show": (w.alice, {"episode": episode}),
-        }
-        for command, (member, options) in runs.items():
+        title = await prepared(w, generate=False)
+        picked = await w.discord.autocomplete(w.guild, w.alice, "tweet show", "episode", "")
+        runs = [
+            (w.ana, "podcast show", {}),
+            (w.ana, "episode list", {}),
+            (w.alice, "tweet show", {"episode": title}),
+            (w.alice, "tweet show", {"episode": picked[0]["value"]}),
+        ]
+        for member, command, options in runs:
             await w.answer(member, command, **options)
             with counted(bot) as cost:
                 answer = await w.answer(member, command, **options)
-            assert answer.embeds, f"/{command}: {answer.text()}"
-            assert cost.round_trips <= BUDGETS[command], (command, cost)
+            assert answer.embeds, f"/{command} {options}: {answer.text()}"
+            assert title in str(answer.embeds) or command == "podcast show", answer.embeds
+            assert cost.round_trips <= BUDGETS[command], (command, options, cost)
 
 
 async def test_a_burst_bigger_than_the_pool_is_answered_in_full(
@@ -103,3 +111,25 @@ async def test_a_burst_bigger_than_the_pool_is_answered_in_full(
             assert "Your tweet" in str(answer.embeds), answer.text()
             assert run.member.name in {"alice", "bob"}
         assert opened and max(opened) <= 2
+
+
+async def test_a_command_never_waits_past_discords_deadline_for_a_connection(
+    tmp_path: Path, database_url: str
+) -> None:
+    """Every connection of the pool held elsewhere (a stuck database): /podcast show still
+    answers within Discord's 3 s, with the plain "can't reach its database" sentence."""
+    async with running(tmp_path, database_url, DATABASE_POOL_SIZE="2") as (w, bot):
+        await prepared(w, generate=False)
+        engine = bot.services.engine
+        async with engine.connect() as first, engine.connect() as second:
+            await first.execute(sa.text("SELECT 1"))
+            await second.execute(sa.text("SELECT 1"))
+            started = time.monotonic()
+            run = await w.command(w.ana, "podcast show")
+            await run.response(timeout=10)
+            waited = time.monotonic() - started
+            answer = await run.wait_done(timeout=10)
+        assert waited < 3.0, waited
+        assert answer.text() == DatabaseUnavailable().user_message, answer.text()
+        shown = await w.answer(w.ana, "podcast show")  # connections back: answered as usual
+        assert shown.embeds, shown.text()
