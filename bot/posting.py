@@ -166,6 +166,7 @@ class OutcomeRecorder:
         self._flusher: asyncio.Task[None] | None = None
         # Told the tweet ids of every write (the poster keeps the reports edited from it).
         self.on_written: Callable[[list[int]], None] | None = None
+        self._extra_flushes: set[asyncio.Task[bool]] = set()
 
     @property
     def waiting(self) -> int:
@@ -178,6 +179,13 @@ class OutcomeRecorder:
             self._attempts.append(attempt)
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush_soon())
+
+    def flush_soon(self) -> None:
+        """Write what is waiting now (in the background), not after `flush_every`."""
+        if self._rows or self._attempts:
+            task = asyncio.create_task(self.flush())
+            self._extra_flushes.add(task)
+            task.add_done_callback(self._extra_flushes.discard)
 
     async def _flush_soon(self) -> None:
         delay = self._flush_every
@@ -401,9 +409,11 @@ class TweetPoster:
         await self.recorder.flush()
 
     def _settle(self) -> None:
-        """Note whether everything handed over is answered."""
-        if not self._open and not self._loading:
+        """Note whether everything handed over is answered; then its last outcomes are written
+        now, not at the next flush."""
+        if not self._open and not self._loading and not self._idle.is_set():
             self._idle.set()
+            self.recorder.flush_soon()
 
     async def aclose(self) -> None:
         """Stop: tweets not yet sent go back to pending (one statement), outcomes are written."""
@@ -411,7 +421,8 @@ class TweetPoster:
             task.cancel()
         await asyncio.gather(*self._loading, *self._tasks, return_exceptions=True)
         self._tasks.clear()
-        unsent = [job.tweet.id for job in self._open.values() if not job.marked]
+        # Queued or leased, but taken by no worker: never sent (marked or not).
+        unsent = [job.tweet.id for job in (*self._queued, *self._leased)]
         if unsent and not self._dry_run:
             try:
                 async with self._sessions() as session, session.begin():
@@ -424,7 +435,8 @@ class TweetPoster:
                     new_reference(),
                     exc_info=True,
                 )
-        self._open.clear()
+        self._queued, self._open = [], {}
+        self._leased.clear()
         self._idle.set()
         await self.recorder.aclose()
 

@@ -848,16 +848,16 @@ async def mark_sending(
 
 
 async def release_unsent(session: AsyncSession, tweet_ids: Sequence[int]) -> None:
-    """Claimed tweets this process will not send after all (it is shutting down): back to
-    pending, their attempt not counted. Any already marked sent stay for recovery."""
+    """Claimed tweets this process never sent and will not send (it is shutting down): back
+    to pending, un-marked, their attempt not counted."""
     await session.execute(
         sa.update(EpisodeTweet)
-        .where(
-            EpisodeTweet.id.in_(list(tweet_ids)),
-            EpisodeTweet.status == PostStatus.POSTING,
-            EpisodeTweet.sent_at.is_(None),
+        .where(EpisodeTweet.id.in_(list(tweet_ids)), EpisodeTweet.status == PostStatus.POSTING)
+        .values(
+            status=PostStatus.PENDING,
+            sent_at=None,
+            attempts=sa.func.greatest(EpisodeTweet.attempts - 1, 0),
         )
-        .values(status=PostStatus.PENDING, attempts=sa.func.greatest(EpisodeTweet.attempts - 1, 0))
         .execution_options(synchronize_session=False)
     )
 

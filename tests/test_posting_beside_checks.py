@@ -4,6 +4,7 @@ report is sent at once with the tweets shown as posting, then edited as outcomes
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 
@@ -105,3 +106,63 @@ async def test_the_report_is_edited_mid_batch_and_ends_showing_every_tweet_poste
             final = report()
             assert final is not None and "📤" not in final.text()
             assert w.x.count("/2/tweets", "POST") == HOSTS_ON_SERVER
+
+
+async def test_shutdown_mid_batch_sends_nothing_more_and_gives_the_unsent_back(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """The poster is closed while a batch posts (past the bot's grace): the posts in flight
+    stay "posting" and marked sent (recovery makes them unknown: X may have them), every post
+    not yet sent goes back to pending at once with its attempt not counted, and X gets nothing
+    more."""
+    async with open_pipeline(sessions, concurrency=2) as pipe:
+        hosts = [(100 + n, f"Host {n}") for n in range(8)]
+        show = await setup_podcast(
+            pipe,
+            guild_id=1,
+            channel=channel_id(1),
+            members=hosts,
+            linked={uid: f"h{uid}" for uid, _ in hosts},
+        )
+        pipe.x_emu.slow(X_LATENCY, times=100)
+        go_live(pipe, show.channel_id, video_id(1))
+        await pipe.checker.run_check()
+        while pipe.post_requests() < 2:
+            await asyncio.sleep(0.02)
+
+        await pipe.poster.aclose()
+        sent = pipe.post_requests()
+        await asyncio.sleep(X_LATENCY * 2)
+
+        rows = await all_tweets(sessions)
+        in_flight = [t for t in rows if t.status == PostStatus.POSTING]
+        given_back = [t for t in rows if t.status == PostStatus.PENDING]
+        assert pipe.post_requests() == sent == 2
+        assert len(in_flight) == 2 and all(t.sent_at is not None for t in in_flight)
+        assert len(given_back) == len(hosts) - 2
+        assert {(t.sent_at, t.attempts) for t in given_back} == {(None, 0)}
+
+
+async def test_the_bot_shutting_down_mid_batch_lets_it_finish_and_edits_the_report(
+    tmp_path: Path,
+    database_url: str,
+    engine: AsyncEngine,
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """The real bot is closed while a 3-second batch posts: within the shutdown grace the
+    batch finishes, every tweet is posted once, and the report's last edit still reaches
+    Discord showing them all posted."""
+    async with world(tmp_path, database_url) as w:
+        pipe, setup = await podcast_on_server(w, sessions, engine, HOSTS_ON_SERVER, 8)
+        w.x.slow(X_LATENCY, times=100)
+        async with w.bot_in_process(POST_CONCURRENCY="2"):
+            go_live(pipe, setup.channel_id, video_id(8))
+            await w.discord.wait_until(
+                lambda: len(w.x.all_tweets) >= 1, timeout=30, what="the first post"
+            )
+        assert [t.status for t in await all_tweets(sessions)] == [
+            PostStatus.POSTED
+        ] * HOSTS_ON_SERVER
+        assert w.x.count("/2/tweets", "POST") == HOSTS_ON_SERVER
+        [report] = [m for m in w.discord.channel_messages(w.announce) if m.embeds]
+        assert report.text().count("✅ posted") == HOSTS_ON_SERVER
