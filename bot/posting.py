@@ -242,6 +242,25 @@ class PostedLine:
     reason: Reason | None
     text: str
 
+    @classmethod
+    def of(
+        cls,
+        tweet: EpisodeTweet,
+        status: PostStatus,
+        reason: Reason | None,
+        text: str,
+        tweet_url: str | None = None,
+    ) -> PostedLine:
+        return cls(
+            tweet.episode_id,
+            tweet.host.display_name,
+            tweet.host.discord_user_id,
+            status,
+            tweet_url,
+            reason,
+            text,
+        )
+
 
 class Batch:
     """One hand-over of claimed tweets; `lines()` waits until each has its answer."""
@@ -541,15 +560,7 @@ class TweetPoster:
             ),
             None,
         )
-        return PostedLine(
-            episode_id=tweet.episode_id,
-            host_name=tweet.host.display_name,
-            host_user_id=tweet.host.discord_user_id,
-            status=PostStatus.PENDING,
-            tweet_url=None,
-            reason=AWAY,
-            text=final_text(tweet),
-        )
+        return PostedLine.of(tweet, PostStatus.PENDING, AWAY, final_text(tweet))
 
     # ---- leases: marking sent by time --------------------------------------------------------
 
@@ -700,15 +711,7 @@ class TweetPoster:
         log.exception("posting tweet %s failed unexpectedly (ref %s)", tweet.id, new_reference())
         transition = Transition(PostStatus.UNKNOWN, AttemptOutcome.UNKNOWN, Reason.UNEXPECTED)
         self._record(tweet, transition, None)
-        return PostedLine(
-            episode_id=tweet.episode_id,
-            host_name=tweet.host.display_name,
-            host_user_id=tweet.host.discord_user_id,
-            status=transition.status,
-            tweet_url=None,
-            reason=transition.reason,
-            text="",
-        )
+        return PostedLine.of(tweet, transition.status, transition.reason, "")
 
     async def _post_one(self, job: _Job) -> PostedLine:
         tweet = job.tweet
@@ -741,15 +744,8 @@ class TweetPoster:
                 self._app_problem = transition
                 log.warning("X refused the app itself (%s): holding the queue", result.reason)
         self._record(tweet, transition, result)
-        return PostedLine(
-            episode_id=tweet.episode_id,
-            host_name=tweet.host.display_name,
-            host_user_id=tweet.host.discord_user_id,
-            status=transition.status,
-            tweet_url=result.tweet_url if result is not None else None,
-            reason=transition.reason,
-            text=text,
-        )
+        url = result.tweet_url if result is not None else None
+        return PostedLine.of(tweet, transition.status, transition.reason, text, url)
 
     async def _send(self, tweet: EpisodeTweet, text: str) -> PostResult:
         """Post through the publisher; what happens before X is asked is a result too."""

@@ -252,6 +252,17 @@ async def setup_podcast(
     return PodcastSetup(guild_id, podcast.id, episode_id, channel, host_ids)
 
 
+async def linked_show(pipe: Pipeline, members: Sequence[tuple[int, str]]) -> PodcastSetup:
+    """Show 1 (guild 1, channel 1) whose every host is linked to X as host<discord id>."""
+    return await setup_podcast(
+        pipe,
+        guild_id=1,
+        channel=channel_id(1),
+        members=members,
+        linked={uid: f"host{uid}" for uid, _ in members},
+    )
+
+
 def go_live(
     pipe: Pipeline,
     channel: str,

@@ -16,6 +16,7 @@ from tests.pipeline_helpers import (
     all_tweets,
     channel_id,
     go_live,
+    linked_show,
     open_pipeline,
     podcast_on_server,
     setup_podcast,
@@ -27,6 +28,9 @@ X_LATENCY = 0.8  # seconds X takes to answer each post
 HOSTS_ON_SERVER = 8
 
 
+EIGHT_HOSTS = [(100 + n, f"Host {n}") for n in range(8)]
+
+
 async def test_a_second_check_finds_another_stream_while_the_first_batch_still_posts(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
@@ -34,14 +38,7 @@ async def test_a_second_check_finds_another_stream_while_the_first_batch_still_p
     once, and a second check finds show B live and hands B's tweet over while A's are still
     posting. Every tweet reaches X exactly once (none is claimed twice)."""
     async with open_pipeline(sessions, concurrency=2) as pipe:
-        a_hosts = [(100 + n, f"A host {n}") for n in range(8)]
-        show_a = await setup_podcast(
-            pipe,
-            guild_id=1,
-            channel=channel_id(1),
-            members=a_hosts,
-            linked={uid: f"a{uid}" for uid, _ in a_hosts},
-        )
+        show_a = await linked_show(pipe, EIGHT_HOSTS)
         show_b = await setup_podcast(
             pipe, guild_id=2, channel=channel_id(2), members=[(200, "B host")], linked={200: "b"}
         )
@@ -60,14 +57,14 @@ async def test_a_second_check_finds_another_stream_while_the_first_batch_still_p
         still_posting = [t for t in await all_tweets(sessions) if t.status == PostStatus.POSTING]
 
         assert first_took < X_LATENCY * 2
-        assert second_done < len(a_hosts) / 2 * X_LATENCY  # before A's batch could be done
+        assert second_done < len(EIGHT_HOSTS) / 2 * X_LATENCY  # before A's batch could be done
         [report_b] = second.reports
         assert report_b.episode_id == show_b.episode_id
         assert {t.episode_id for t in still_posting} >= {show_a.episode_id}
 
         await pipe.poster.drain()
         assert {t.status for t in await all_tweets(sessions)} == {PostStatus.POSTED}
-        assert pipe.post_requests() == pipe.tweets_posted() == len(a_hosts) + 1
+        assert pipe.post_requests() == pipe.tweets_posted() == len(EIGHT_HOSTS) + 1
 
 
 async def test_the_report_is_edited_mid_batch_and_ends_showing_every_tweet_posted(
@@ -116,14 +113,7 @@ async def test_shutdown_mid_batch_sends_nothing_more_and_gives_the_unsent_back(
     not yet sent goes back to pending at once with its attempt not counted, and X gets nothing
     more."""
     async with open_pipeline(sessions, concurrency=2) as pipe:
-        hosts = [(100 + n, f"Host {n}") for n in range(8)]
-        show = await setup_podcast(
-            pipe,
-            guild_id=1,
-            channel=channel_id(1),
-            members=hosts,
-            linked={uid: f"h{uid}" for uid, _ in hosts},
-        )
+        show = await linked_show(pipe, EIGHT_HOSTS)
         pipe.x_emu.slow(X_LATENCY, times=100)
         go_live(pipe, show.channel_id, video_id(1))
         await pipe.checker.run_check()
@@ -139,7 +129,7 @@ async def test_shutdown_mid_batch_sends_nothing_more_and_gives_the_unsent_back(
         given_back = [t for t in rows if t.status == PostStatus.PENDING]
         assert pipe.post_requests() == sent == 2
         assert len(in_flight) == 2 and all(t.sent_at is not None for t in in_flight)
-        assert len(given_back) == len(hosts) - 2
+        assert len(given_back) == len(EIGHT_HOSTS) - 2
         assert {(t.sent_at, t.attempts) for t in given_back} == {(None, 0)}
 
 

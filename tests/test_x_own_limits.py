@@ -12,12 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.errors import CATALOGUE, Reason
 from db.models import PostStatus
 from tests.pipeline_helpers import (
-    Pipeline,
-    PodcastSetup,
     all_tweets,
     attempts_of,
     channel_id,
     go_live,
+    linked_show,
     open_pipeline,
     setup_podcast,
     tweet_rows,
@@ -29,17 +28,6 @@ X_LATENCY = 0.2
 CONCURRENCY = 4
 
 
-async def twelve_hosts(pipe: Pipeline) -> PodcastSetup:
-    """One show whose 12 hosts are linked to X as host<uid>."""
-    return await setup_podcast(
-        pipe,
-        guild_id=1,
-        channel=channel_id(1),
-        members=HOSTS,
-        linked={uid: f"host{uid}" for uid, _ in HOSTS},
-    )
-
-
 async def test_a_429_for_one_host_never_slows_the_others(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
@@ -47,7 +35,7 @@ async def test_a_429_for_one_host_never_slows_the_others(
     tweet goes back to pending until the reset, said in the catalogue's words, tried once; the
     11 others are posted as fast as X answers (3 rounds of 4 at 0.2 s), not slower."""
     async with open_pipeline(sessions, concurrency=CONCURRENCY) as pipe:
-        setup = await twelve_hosts(pipe)
+        setup = await linked_show(pipe, HOSTS)
         limited_uid = HOSTS[0][0]
         pipe.x_emu.set_window(f"host{limited_uid}", remaining=0, reset_in=900)
         pipe.x_emu.slow(X_LATENCY, times=100)
@@ -82,7 +70,7 @@ async def test_the_apps_24_hour_cap_holds_every_host(
     sent (at most those already in flight reach X, and X refuses them), every other tweet waits
     for the cap's reset with no attempt used, and the report says it once."""
     async with open_pipeline(sessions, concurrency=CONCURRENCY) as pipe:
-        setup = await twelve_hosts(pipe)
+        setup = await linked_show(pipe, HOSTS)
         pipe.x_emu.set_app_day(remaining=1, reset_in=3600)
         go_live(pipe, setup.channel_id, video_id(1))
 

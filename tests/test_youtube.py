@@ -937,3 +937,27 @@ def test_parse_feed_rejects_non_feeds() -> None:
         parse_feed("\x00<<not xml>>")
     with pytest.raises(ValueError, match="feed"):
         parse_feed("<html></html>")
+
+
+async def test_a_channels_later_requests_do_not_queue_behind_other_channels(
+    emu: YouTubeEmulator, clock: FakeClock
+) -> None:
+    """Channels are checked one after another by as many runners as requests may be in
+    flight: a channel's feed follows its own /live page, not every other channel's (which
+    would hold each channel's state, and its page, until the whole batch is through)."""
+    channels = [CHANNEL, OTHER, THIRD]
+    for channel in channels[1:]:
+        emu.add_channel(channel)
+    emu.inject(Fault(kind="status", status=503, path_prefix="/channel/", times=None))
+    client = make_client(emu, clock, max_concurrency=1)
+    try:
+        batch = await client.check_channels(channels)
+    finally:
+        await client.aclose()
+
+    assert {c.reason for c in batch.checks.values()} == {"server_error"}
+    order = [
+        r.path if r.path.startswith("/channel/") else "feed:" + r.query["channel_id"]
+        for r in emu.requests
+    ]
+    assert order == [step for c in channels for step in (f"/channel/{c}/live", f"feed:{c}")]

@@ -308,8 +308,7 @@ class YouTubeClient:
         to_page = to_ask
         if to_ask and self.api_mode:
             to_page, units = await self._check_via_api(to_ask, known_videos or {}, pending, results)
-        pages = await asyncio.gather(*(self._check_page_safely(c, pending[c]) for c in to_page))
-        results.update(zip(to_page, pages, strict=True))
+        await self._check_pages(to_page, pending, results)
         notices = self._transport.take_notices() if take_notices else (False, False, False)
         checks = {}
         for channel_id in unique:
@@ -324,6 +323,27 @@ class YouTubeClient:
             api_key_rejected_now=notices[1],
             page_checks_blocked_now=notices[2],
         )
+
+    async def _check_pages(
+        self,
+        channel_ids: list[str],
+        scheduled: Mapping[str, tuple[ScheduledStream, ...]],
+        results: dict[str, LiveCheck],
+    ) -> None:
+        """Page checks of many channels by as many runners as requests may be in flight,
+        each checking one channel after another: a task per channel would hold thousands of
+        waiting coroutines (and make each channel's later requests queue behind every other
+        channel's first one)."""
+        queue = iter(channel_ids)
+
+        async def runner() -> None:
+            for channel_id in queue:
+                results[channel_id] = await self._check_page_safely(
+                    channel_id, scheduled[channel_id]
+                )
+
+        runners = min(len(channel_ids), self._transport.max_concurrency)
+        await asyncio.gather(*(runner() for _ in range(runners)))
 
     async def _check_page_safely(
         self, channel_id: str, scheduled: tuple[ScheduledStream, ...]

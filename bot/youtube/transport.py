@@ -164,7 +164,7 @@ class Transport:
         self.clock = clock
         self._backoff_base = backoff_base
         self._backoff_max = backoff_max
-        self._max_concurrency = max_concurrency
+        self.max_concurrency = max_concurrency
         self._semaphore = asyncio.Semaphore(max_concurrency)
         self._session: aiohttp.ClientSession | None = None  # made in the event loop, on first use
         self._on_response = on_response
@@ -186,7 +186,7 @@ class Transport:
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None:
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self._max_concurrency, keepalive_timeout=60.0),
+                connector=aiohttp.TCPConnector(limit=self.max_concurrency, keepalive_timeout=60.0),
                 headers={
                     "User-Agent": BROWSER_USER_AGENT,
                     "Accept-Language": "en-US,en;q=0.9",
