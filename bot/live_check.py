@@ -121,6 +121,8 @@ def describe_check(check: LiveCheck) -> str:
 
 
 ReportDelivery = Callable[[list[StreamReport]], Awaitable[None]]
+# Episode ids -> their reports now, and the streams whose first report is still being sent.
+ReportRender = Callable[[list[int]], Awaitable[tuple[list[StreamReport], set[int]]]]
 
 
 class ReportEditor:
@@ -131,7 +133,7 @@ class ReportEditor:
 
     def __init__(
         self,
-        render: Callable[[list[int]], Awaitable[list[StreamReport]]],
+        render: ReportRender,
         *,
         every: float = 1.5,
         edits_per_second: float = 20.0,
@@ -188,17 +190,17 @@ class ReportEditor:
         while) for the next round."""
         deliver = self.deliver
         try:
-            reports = await self._render(sorted(waited))
+            reports, first_on_its_way = await self._render(sorted(waited))
             if deliver is not None and reports:
                 await deliver(reports)
         except Exception:
             log.exception(
                 "could not edit the reports of %s (ref %s)", sorted(waited), new_reference()
             )
-            reports = []
-        edited = {r.episode_id for r in reports}
+            reports, first_on_its_way = [], set(waited)
+        # A tweet posted by hand before its stream (no report to come) is not waited for.
         for episode_id, since in waited.items():
-            if episode_id not in edited and now - since < self._wait_for_first:
+            if episode_id in first_on_its_way and now - since < self._wait_for_first:
                 self._dirty.setdefault(episode_id, since)
 
 
@@ -669,12 +671,17 @@ class LiveChecker:
             )
         return build_reports(tweets, fresh)
 
-    async def render_reports(self, episode_ids: list[int]) -> list[StreamReport]:
+    async def render_reports(self, episode_ids: list[int]) -> tuple[list[StreamReport], set[int]]:
         """The reports of these streams as the database has them now, to edit the messages
-        already sent (a stream whose first report is not saved yet has none)."""
+        already sent; and the streams whose first report is not saved yet (they have none)."""
         async with self._sessions() as session:
             tweets = await queries.tweets_of_episodes(session, episode_ids)
-        return build_reports(tweets, None)
+        on_its_way = {
+            t.episode_id
+            for t in tweets
+            if t.episode.live_video_id is not None and not t.episode.report_message_id
+        }
+        return build_reports(tweets, None), on_its_way
 
     async def save_report_message(self, episode_id: int, channel_id: int, message_id: int) -> None:
         async with self._sessions() as session, session.begin():

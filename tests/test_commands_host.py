@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -295,7 +296,9 @@ async def test_generate_says_template_when_ai_fails(
 async def test_post_now_posts_to_the_linked_account(
     tmp_path: Path, database_url: str, engine: AsyncEngine
 ) -> None:
-    """/tweet post-now defers, posts the tweet as the host's linked X account and links to it."""
+    """/tweet post-now defers, posts the tweet as the host's linked X account and links to it.
+    With no stream yet there is no report to edit, so the bot then stops at once instead of
+    waiting out the shutdown grace (30 s) for one."""
     async with running(tmp_path, database_url) as (w, _):
         await prepared(w)
         await link_x(w, w.alice, "alice_x")
@@ -308,6 +311,8 @@ async def test_post_now_posts_to_the_linked_account(
         assert row["status"] == "posted"
         assert row["tweet_url"] in run.text()
         assert w.x.tweets_of("bob") == []
+        stopping = time.perf_counter()
+    assert time.perf_counter() - stopping < 10
 
 
 async def test_post_now_before_linking_keeps_the_tweet_postable(
