@@ -162,7 +162,9 @@ class ReportEditor:
             self._task = asyncio.create_task(self._run())
 
     async def finish(self) -> None:
-        """Wait for the edits still due (bound it with asyncio.timeout)."""
+        """Shutting down: the edits still due go out (bound it with asyncio.timeout); a first
+        report not saved yet is not waited for any more."""
+        self._wait_for_first = 0.0
         if self._task is not None and not self._task.done():
             await asyncio.shield(self._task)
 
