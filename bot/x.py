@@ -13,20 +13,23 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
+from functools import cache
+from typing import TYPE_CHECKING, TypeVar
 
 import aiohttp
-import requests
-import tweepy
-from requests.adapters import HTTPAdapter
-from requests_oauthlib import OAuth1Session
-from requests_oauthlib.oauth1_session import TokenRequestDenied
-from tweepy.asynchronous import AsyncClient
 from yarl import URL
 
 from bot.errors import Reason, XNotConfigured, explain
 from bot.publisher import Credentials, PostLimits, PostResult, Quota
 from bot.tweet_text import weighted_length
+
+if TYPE_CHECKING:
+    # tweepy with requests and oauthlib (~7 MiB) load at the first X call, not at start-up
+    # (tests/test_memory.py): a bot nobody has linked X to yet never needs them.
+    from requests.adapters import HTTPAdapter
+    from requests_oauthlib import OAuth1Session
+    from requests_oauthlib.oauth1_session import TokenRequestDenied
+    from tweepy.asynchronous import AsyncClient
 
 logger = logging.getLogger("onair.x")
 
@@ -120,33 +123,42 @@ def _reroute_middleware(api_base_url: str) -> aiohttp.ClientMiddlewareType:
     return reroute
 
 
-class _RerouteAdapter(HTTPAdapter):
-    """Sends the PIN flow's requests to X_API_BASE_URL, with a deadline on each (requests has no
-    session-wide timeout)."""
+@cache
+def _reroute_adapter_class() -> Callable[[str, float], HTTPAdapter]:
+    """The requests transport adapter of the PIN flow (defined at its first use, with
+    requests)."""
+    import requests
+    from requests.adapters import HTTPAdapter
 
-    def __init__(self, api_base_url: str, timeout: float) -> None:
-        super().__init__(max_retries=0)
-        self._api_base_url = api_base_url
-        self._timeout = timeout
+    class RerouteAdapter(HTTPAdapter):
+        """Sends the PIN flow's requests to X_API_BASE_URL, with a deadline on each (requests
+        has no session-wide timeout)."""
 
-    def send(
-        self,
-        request: requests.PreparedRequest,
-        stream: bool = False,
-        timeout: float | tuple[float, float] | tuple[float, None] | None = None,
-        verify: bool | str = True,
-        cert: bytes | str | tuple[bytes | str, bytes | str] | None = None,
-        proxies: Mapping[str, str] | None = None,
-    ) -> requests.Response:
-        request.url = _rerouted(request.url or "", self._api_base_url)
-        return super().send(
-            request,
-            stream=stream,
-            timeout=self._timeout if timeout is None else timeout,
-            verify=verify,
-            cert=cert,
-            proxies=proxies,
-        )
+        def __init__(self, api_base_url: str, timeout: float) -> None:
+            super().__init__(max_retries=0)
+            self._api_base_url = api_base_url
+            self._timeout = timeout
+
+        def send(
+            self,
+            request: requests.PreparedRequest,
+            stream: bool = False,
+            timeout: float | tuple[float, float] | tuple[float, None] | None = None,
+            verify: bool | str = True,
+            cert: bytes | str | tuple[bytes | str, bytes | str] | None = None,
+            proxies: Mapping[str, str] | None = None,
+        ) -> requests.Response:
+            request.url = _rerouted(request.url or "", self._api_base_url)
+            return super().send(
+                request,
+                stream=stream,
+                timeout=self._timeout if timeout is None else timeout,
+                verify=verify,
+                cert=cert,
+                proxies=proxies,
+            )
+
+    return RerouteAdapter
 
 
 # ---- the service -----------------------------------------------------------------------------
@@ -241,6 +253,8 @@ class XService:
 
         Raises XNotConfigured, XUnavailable (any other failure: the answer is unknown).
         """
+        import tweepy
+
         client = self._client(access_token, access_token_secret)
         started = time.monotonic()
         try:
@@ -264,6 +278,8 @@ class XService:
         tweepy has no call for it. A 401 means X already no longer accepts the pair: revoked
         too. Raises XNotConfigured, XUnavailable (X couldn't be asked: not revoked).
         """
+        import tweepy
+
         client = self._client(access_token, access_token_secret)
         started = time.monotonic()
         try:
@@ -331,6 +347,8 @@ class XService:
     ) -> OAuth1Session:
         """A requests-oauthlib session for one PIN-flow step (the library tweepy's own
         OAuth1UserHandler uses), sent through the reroute adapter."""
+        from requests_oauthlib import OAuth1Session
+
         consumer_key, consumer_secret = self._require_configured()
         oauth = OAuth1Session(
             consumer_key,
@@ -340,7 +358,7 @@ class XService:
             callback_uri="oob" if token is None else None,
             verifier=pin or None,
         )
-        oauth.mount(X_ORIGIN, _RerouteAdapter(self._api_base_url, self._timeout))
+        oauth.mount(X_ORIGIN, _reroute_adapter_class()(self._api_base_url, self._timeout))
         on_status = self._on_oauth_status
         if on_status is not None:  # /metrics counts X's answers by status
             oauth.hooks["response"].append(
@@ -351,6 +369,8 @@ class XService:
     def _client(
         self, access_token: str, access_token_secret: str, return_type: type = dict
     ) -> AsyncClient:
+        from tweepy.asynchronous import AsyncClient
+
         consumer_key, consumer_secret = self._require_configured()
         if self._session is None:
             self._session = aiohttp.ClientSession(
@@ -371,7 +391,7 @@ class XService:
     async def _run_oauth_step(self, step: str, call: Callable[[], _T]) -> _T:
         """Run a blocking PIN-flow call in a thread, bounded by the timeout.
 
-        requests' own timeout (see _RerouteAdapter) ends the thread soon after, too.
+        requests' own timeout (see _reroute_adapter_class) ends the thread soon after, too.
         """
         started = time.monotonic()
         try:
@@ -406,6 +426,8 @@ def _unavailable(
 
 def _classify(error: BaseException) -> tuple[Reason, int | None, datetime | None]:
     """(reason, http_status, retry_at) for an error from a v2 call."""
+    import tweepy
+
     if isinstance(error, tweepy.HTTPException):
         status = error.response.status
         reason, retry_at = _refusal(status, error.api_messages, error.response.headers)
@@ -467,6 +489,8 @@ def _rate_limit_reason(headers: Mapping[str, str]) -> tuple[Reason, datetime]:
 
 def _headers_of(error: BaseException) -> Mapping[str, str]:
     """The headers of the answer behind `error`, if there was an answer."""
+    import tweepy
+
     if isinstance(error, tweepy.HTTPException):
         headers: Mapping[str, str] = error.response.headers
         return headers
@@ -510,6 +534,9 @@ def _oauth_failure(error: BaseException) -> tuple[int | None, Reason]:
 
     tweepy wraps the cause in TweepyException (sometimes twice); look down the chain.
     """
+    import requests
+    from requests_oauthlib.oauth1_session import TokenRequestDenied
+
     seen: BaseException | None = error
     while seen is not None:
         if isinstance(seen, TokenRequestDenied):

@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from alembic.config import Config
 from alembic.script import ScriptDirectory
@@ -38,7 +39,8 @@ async def main():
     TokenCipher(settings.encryption_keys())  # generates the key file, as at a first start
     for extension in bot.app.EXTENSIONS:
         importlib.import_module(extension)
-    names = ("openai", "alembic", "twitter_text", "cryptography", "rapidfuzz", "httpx", "aiohttp.web")
+    names = ("openai", "alembic", "twitter_text", "cryptography", "rapidfuzz", "httpx", "aiohttp.web",
+             "tweepy", "requests", "oauthlib")
     print(json.dumps({name: name in sys.modules for name in names}))
 
 asyncio.run(main())
@@ -52,23 +54,29 @@ def test_head_revision_read_from_files_is_alembics_head() -> None:
     assert migrate.head_revision() == ScriptDirectory.from_config(config).get_current_head()
 
 
+def run_probe(code: str, *args: str, timeout: float) -> Any:
+    """Run `code` in a fresh interpreter of the repository; the JSON of its last line."""
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.splitlines()[-1])
+
+
 def test_migrated_bot_without_ai_key_loads_neither_openai_nor_alembic(
     database_url: str, tmp_path: Path
 ) -> None:
     """Start-up on a database at the head, with no OPENAI_API_KEY, imports neither library,
     nor twitter_text before a tweet is measured, nor cryptography while the encryption key is
-    generated and checked, nor rapidfuzz, httpx or (HTTP_PORT unset) aiohttp.web."""
-    done = subprocess.run(
-        [sys.executable, "-c", PROBE, database_url, str(tmp_path)],
-        cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout.splitlines()[-1]) == {
+    generated and checked, nor rapidfuzz, httpx or (HTTP_PORT unset) aiohttp.web, nor tweepy
+    with requests and oauthlib before the first X call."""
+    assert run_probe(PROBE, database_url, str(tmp_path), timeout=120) == {
         "openai": False,
         "alembic": False,
         "twitter_text": False,
@@ -76,6 +84,9 @@ def test_migrated_bot_without_ai_key_loads_neither_openai_nor_alembic(
         "rapidfuzz": False,
         "httpx": False,
         "aiohttp.web": False,
+        "tweepy": False,
+        "requests": False,
+        "oauthlib": False,
     }
 
 
@@ -102,15 +113,5 @@ print(json.dumps({"before": before, "after": rss_mib()}))
 def test_freed_memory_goes_back_to_the_os() -> None:
     """What a check's parsing freed on the heap, spread between blocks that outlive it, goes
     back to the OS when `release_free_heap` runs (glibc keeps it otherwise: 92 MiB stay)."""
-    done = subprocess.run(
-        [sys.executable, "-c", TRIM_PROBE],
-        cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    rss = json.loads(done.stdout.splitlines()[-1])
+    rss = run_probe(TRIM_PROBE, timeout=60)
     assert rss["before"] - rss["after"] > 40, rss
