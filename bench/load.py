@@ -27,7 +27,6 @@ import contextlib
 import datetime as dt
 import math
 import os
-import signal
 import statistics
 import sys
 import tempfile
@@ -55,6 +54,7 @@ from tests.emulators.base import Fault
 from tests.emulators.discord_api import DiscordEmulator, Guild, Member, Permission
 from tests.emulators.x_api import TWEET_PATH, XEmulator
 from tests.pipeline_helpers import channel_id
+from tests.rig import stop_process
 
 REPO = Path(__file__).resolve().parents[1]
 API_KEY = "test-youtube-key"  # the emulator's default
@@ -114,16 +114,6 @@ async def youtube_world(
         yield f"http://127.0.0.1:{int(line.split()[1])}"
     finally:
         await stop_process(process)
-
-
-async def stop_process(process: asyncio.subprocess.Process) -> None:
-    if process.returncode is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(process.wait(), 30)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
 
 
 def tail(path: Path) -> str:

@@ -54,8 +54,9 @@ def day(offset: int) -> str:
     return (today() + dt.timedelta(days=offset)).isoformat()
 
 
-async def setup_podcast(w: World, **options: Any) -> InteractionRun:
-    """/podcast setup as ana, with the rig's channel, announce channel and host role."""
+async def answer_setup(w: World, **options: Any) -> InteractionRun:
+    """/podcast setup as ana, with the rig's channel, announce channel and host role unless
+    `options` say otherwise; whatever the answer."""
     values: dict[str, Any] = {
         "name": "The Pod",
         "youtube_channel": "@thepod",
@@ -63,7 +64,12 @@ async def setup_podcast(w: World, **options: Any) -> InteractionRun:
         "host_role": w.host_role,
     }
     values.update(options)
-    run = await w.answer(w.ana, "podcast setup", **values)
+    return await w.answer(w.ana, "podcast setup", **values)
+
+
+async def setup_podcast(w: World, **options: Any) -> InteractionRun:
+    """/podcast setup as ana (see answer_setup), which must be saved."""
+    run = await answer_setup(w, **options)
     assert "Saved" in run.text(), run.text()
     return run
 

@@ -188,13 +188,18 @@ class World:
                     )
                 yield process
             finally:
-                if process.returncode is None:
-                    process.send_signal(signal.SIGTERM)
-                    try:
-                        await asyncio.wait_for(process.wait(), 30)
-                    except TimeoutError:
-                        process.kill()
-                        await process.wait()
+                await stop_process(process)
+
+
+async def stop_process(process: asyncio.subprocess.Process) -> None:
+    """SIGTERM (the bot's graceful stop), then SIGKILL after 30 s."""
+    if process.returncode is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(process.wait(), 30)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
 
 
 def _is_setting(name: str) -> bool:

@@ -12,6 +12,7 @@ from tests.command_helpers import (
     EPISODE,
     NOTES,
     add_episode,
+    answer_setup,
     assert_one_private_line,
     create_tweets,
     day,
@@ -61,14 +62,7 @@ async def test_setup_refuses_bad_channel_text_and_saves_nothing(
             "@nosuchpodcast": "YouTube has no channel there",
         }
         for text, sentence in cases.items():
-            run = await w.answer(
-                w.ana,
-                "podcast setup",
-                name="The Pod",
-                youtube_channel=text,
-                announce_channel=w.announce,
-                host_role=w.host_role,
-            )
+            run = await answer_setup(w, youtube_channel=text)
             assert_one_private_line(run, sentence)
         assert await scalar(engine, "SELECT count(*) FROM podcasts") == 0
 
@@ -78,15 +72,7 @@ async def test_setup_refuses_unknown_timezone(
 ) -> None:
     """A timezone that isn't an IANA name is named back with an example; nothing is saved."""
     async with running(tmp_path, database_url) as (w, _):
-        run = await w.answer(
-            w.ana,
-            "podcast setup",
-            name="The Pod",
-            youtube_channel="@thepod",
-            announce_channel=w.announce,
-            host_role=w.host_role,
-            timezone="Mars/Olympus",
-        )
+        run = await answer_setup(w, timezone="Mars/Olympus")
         assert_one_private_line(run, "Mars/Olympus", "isn't a timezone", "Europe/Paris")
         assert await scalar(engine, "SELECT count(*) FROM podcasts") == 0
 
@@ -99,14 +85,7 @@ async def test_setup_refuses_announce_channel_the_bot_cannot_post_in(
         locked = w.guild.add_text_channel("locked")
         locked.set_permissions(w.guild.bot_role, deny=Permission.SEND_MESSAGES)
         async with w.bot_in_process():
-            run = await w.answer(
-                w.ana,
-                "podcast setup",
-                name="The Pod",
-                youtube_channel="@thepod",
-                announce_channel=locked,
-                host_role=w.host_role,
-            )
+            run = await answer_setup(w, announce_channel=locked)
             assert_one_private_line(run, "I can't post in", locked.mention, "Send Messages")
             assert await scalar(engine, "SELECT count(*) FROM podcasts") == 0
 

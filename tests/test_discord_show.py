@@ -21,6 +21,7 @@ from tests.command_helpers import (
     NOTES,
     QUIET,
     add_episode,
+    answer_setup,
     create_tweets,
     link_x,
     scalar,
@@ -258,15 +259,7 @@ async def test_setup_refuses_a_ping_role_discord_would_not_ping(
     events:False is saved and no event is made."""
     async with show(tmp_path, database_url) as (w, _):
         quiet_role = w.guild.add_role("Quiet")
-        run = await w.answer(
-            w.ana,
-            "podcast setup",
-            name="The Pod",
-            youtube_channel="@thepod",
-            announce_channel=w.announce,
-            host_role=w.host_role,
-            ping_role=quiet_role,
-        )
+        run = await answer_setup(w, ping_role=quiet_role)
         assert "won't let me ping" in run.text(), run.text()
         assert await scalar(engine, "SELECT count(*) FROM podcasts") == 0
         await setup_podcast(w, events=False)

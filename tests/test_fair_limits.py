@@ -21,6 +21,7 @@ from bot.tweets import TweetService
 from tests.command_helpers import (
     CHANNEL_ID,
     add_episode,
+    answer_setup,
     create_tweets,
     link_x,
     request_token_of,
@@ -113,14 +114,7 @@ async def test_podcast_setup_is_limited_per_member(
         for _ in range(10):
             await setup_podcast(w)
         calls = len(w.youtube.requests)
-        run = await w.answer(
-            w.ana,
-            "podcast setup",
-            name="The Pod",
-            youtube_channel="@thepod",
-            announce_channel=w.announce,
-            host_role=w.host_role,
-        )
+        run = await answer_setup(w)
         assert SLOW_DOWN.match(run.text()), run.text()
         assert len(w.youtube.requests) == calls
 

@@ -405,14 +405,11 @@ async def test_dry_run_sends_nothing_to_x_and_reports_dry_run(
 # ---- a crash between claiming and posting --------------------------------------------------
 
 
-async def test_tweet_claimed_by_a_dead_process_becomes_unknown_and_is_never_posted(
-    pipe: Pipeline,
-) -> None:
-    """A tweet left in `posting` by a crash turns `unknown` once stale, is announced once as
-    interrupted, and no later check posts it."""
+async def claimed_by_a_dead_process(pipe: Pipeline) -> dict[int, int]:
+    """The dead process's check transaction: tie alice's stream, claim her tweet, commit, then
+    die. Returns the claim."""
     setup = await alice_live(pipe)
     now = utcnow()
-    # The dead process's check transaction: tie the stream, claim the tweet, commit, then die.
     async with pipe.sessions() as session, session.begin():
         attached = await queries.attach_streams(
             session,
@@ -428,6 +425,15 @@ async def test_tweet_claimed_by_a_dead_process_becomes_unknown_and_is_never_post
         )
         claimed = await queries.claim_pending_tweets(session, now - dt.timedelta(hours=2), now)
     assert attached == {setup.episode_id} and len(claimed) == 1
+    return claimed
+
+
+async def test_tweet_claimed_by_a_dead_process_becomes_unknown_and_is_never_posted(
+    pipe: Pipeline,
+) -> None:
+    """A tweet left in `posting` by a crash turns `unknown` once stale, is announced once as
+    interrupted, and no later check posts it."""
+    claimed = await claimed_by_a_dead_process(pipe)
     async with pipe.sessions() as session, session.begin():  # its request went to X
         assert await queries.mark_sending(session, list(claimed)) == set(claimed)
 
@@ -456,23 +462,7 @@ async def test_tweet_claimed_but_never_sent_by_a_dead_process_is_posted_once_lat
     """A tweet a dead process claimed but never sent to X (not marked sent) is not `unknown`:
     once stale it goes back to pending, its attempt not counted, and the next check posts it,
     once, without an "interrupted" notice."""
-    setup = await alice_live(pipe)
-    now = utcnow()
-    async with pipe.sessions() as session, session.begin():
-        await queries.attach_streams(
-            session,
-            [
-                {
-                    "id": setup.episode_id,
-                    "live_video_id": VIDEO,
-                    "live_url": STREAM_URL,
-                    "live_title": "Episode 12",
-                    "went_live_at": now,
-                }
-            ],
-        )
-        claimed = await queries.claim_pending_tweets(session, now - dt.timedelta(hours=2), now)
-    assert len(claimed) == 1
+    await claimed_by_a_dead_process(pipe)
 
     pipe.clock.advance(dt.timedelta(minutes=11))
     assert await pipe.checker.recover_interrupted() == []

@@ -13,7 +13,13 @@ from bot.live_check import LiveChecker
 from bot.timezones import canonical_name, local_today, matching
 from db import migrate
 from db.engine import create_engine, create_sessionmaker
-from tests.command_helpers import assert_one_private_line, rows, running, setup_podcast
+from tests.command_helpers import (
+    answer_setup,
+    assert_one_private_line,
+    rows,
+    running,
+    setup_podcast,
+)
 
 REFUSED = [  # at most 9: /podcast setup allows 10 a minute per member
     "localtime",
@@ -62,15 +68,7 @@ async def test_setup_refuses_every_non_canonical_timezone(
     autocomplete offers only canonical names."""
     async with running(tmp_path, database_url) as (w, _):
         for name in REFUSED:
-            run = await w.answer(
-                w.ana,
-                "podcast setup",
-                name="The Pod",
-                youtube_channel="@thepod",
-                announce_channel=w.announce,
-                host_role=w.host_role,
-                timezone=name,
-            )
+            run = await answer_setup(w, timezone=name)
             assert_one_private_line(run, "isn't a timezone I know")
         assert await rows(engine, "SELECT * FROM podcasts") == []
         await setup_podcast(w, timezone="europe/paris")
