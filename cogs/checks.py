@@ -23,6 +23,7 @@ from bot.errors import (
     PodcastNotSetUp,
 )
 from bot.user_text import has_control_characters
+from cogs.answers import Acknowledger
 
 if TYPE_CHECKING:
     from bot.app import Services
@@ -163,14 +164,20 @@ def _typed_strings(options: list[Any]) -> Iterator[str]:
 class InputCheckedTree(app_commands.CommandTree):
     """The command tree, with one input rule for every option of every command: a value with a
     control character (NUL, which PostgreSQL refuses, and the like) is refused before any
-    command runs. Invisible characters are stripped later, by the services that store text."""
+    command runs. Invisible characters are stripped later, by the services that store text.
+    A busy bot acknowledges a command before its checks run (cogs.answers)."""
+
+    def __init__(self, client: discord.Client, **options: Any) -> None:
+        super().__init__(client, **options)
+        self.acknowledger = Acknowledger()
 
     async def _call(self, interaction: discord.Interaction) -> None:
         """discord.py answers only the errors raised inside a command; one raised by a check
         (the database is down while a check reads the podcast) would leave Discord saying "the
         application did not respond". Those get the same error handler."""
         try:
-            await super()._call(interaction)
+            async with self.acknowledger.handling(interaction):
+                await super()._call(interaction)
         except Exception as error:
             if interaction.type is discord.InteractionType.autocomplete:
                 if not interaction.response.is_done():

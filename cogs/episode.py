@@ -6,6 +6,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from cogs.answers import acknowledge, answer
 from cogs.checks import admin_only, admin_or_host, services_of
 from cogs.events_port import DiscordEventsPort
 from cogs.readiness import host_members
@@ -45,9 +46,9 @@ class EpisodeCog(
             if episode.scheduled_at
             else episode.scheduled_date.isoformat()
         )
-        await interaction.response.send_message(
+        await answer(
+            interaction,
             f"Added “{episode.title}” for {when}. Next: /tweets create-all to give every host a tweet.",
-            ephemeral=True,
         )
         await services_of(interaction).show.sync(self.events, interaction.guild_id)
 
@@ -57,9 +58,7 @@ class EpisodeCog(
         podcast, upcoming, recent = await services_of(interaction).podcasts.list_episodes(
             interaction.guild_id or 0
         )
-        await interaction.response.send_message(
-            embed=episodes_embed(podcast, upcoming, recent), ephemeral=True
-        )
+        await answer(interaction, embed=episodes_embed(podcast, upcoming, recent))
 
     @app_commands.command(name="remove", description="Remove an episode that has no posted tweets")
     @app_commands.describe(episode="The episode to remove")
@@ -68,9 +67,7 @@ class EpisodeCog(
     async def remove(self, interaction: discord.Interaction, episode: str) -> None:
         services = services_of(interaction)
         removed = await services.podcasts.remove_episode(interaction.guild_id or 0, episode)
-        await interaction.response.send_message(
-            f"Removed “{removed.title}” and its tweets.", ephemeral=True
-        )
+        await answer(interaction, f"Removed “{removed.title}” and its tweets.")
         await services.show.cancel(self.events, interaction.guild_id or 0, removed.discord_event_id)
 
     @app_commands.command(
@@ -80,13 +77,13 @@ class EpisodeCog(
     @app_commands.autocomplete(episode=episode_autocomplete)
     @admin_or_host()
     async def ready(self, interaction: discord.Interaction, episode: str) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
+        await acknowledge(interaction)
         services = services_of(interaction)
         podcast = await services.podcasts.get(interaction.guild_id or 0)
         board = await services.readiness.board(
             podcast.guild_id, episode, host_members(interaction.guild, podcast.host_role_id)
         )
-        await interaction.followup.send(embed=board_embed(board), ephemeral=True)
+        await answer(interaction, embed=board_embed(board))
 
 
 async def setup(bot: commands.Bot) -> None:

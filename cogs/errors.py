@@ -14,6 +14,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.errors import DatabaseUnavailable, OnAirError, new_reference, unexpected_message
+from cogs.answers import answer
 from cogs.checks import Refused
 from db.engine import is_outage
 
@@ -54,10 +55,7 @@ def user_message_for(error: BaseException, interaction: discord.Interaction) -> 
 async def answer_error(interaction: discord.Interaction, error: BaseException) -> None:
     message = user_message_for(error, interaction)
     try:
-        if interaction.response.is_done():
-            await interaction.followup.send(message, ephemeral=True)
-        else:
-            await interaction.response.send_message(message, ephemeral=True)
+        await answer(interaction, message)
     except discord.HTTPException:
         log.warning("could not deliver an error message (interaction expired)")
 

@@ -10,6 +10,7 @@ from bot import timezones
 from bot.errors import InvalidInput
 from bot.live_check import Announcement
 from bot.show_events import channel_live_link
+from cogs.answers import acknowledge, answer
 from cogs.checks import admin_only, rate_limited, services_of
 from cogs.events_port import can_manage_events
 from cogs.render import announcement_text, live_check_text, podcast_embed
@@ -72,7 +73,7 @@ class PodcastCog(
             raise InvalidInput(problem="Pick a dedicated host role, not @everyone.")
         if ping_role is not None:
             check_ping_role(ping_role, announce_channel, me)
-        await interaction.response.defer(ephemeral=True, thinking=True)
+        await acknowledge(interaction)
         podcast = await services_of(interaction).podcasts.setup(
             guild_id=guild.id,
             name=name,
@@ -85,10 +86,10 @@ class PodcastCog(
             ping_role_id=ping_role.id if ping_role else None,
             events_enabled=events,
         )
-        await interaction.followup.send(
+        await answer(
+            interaction,
             "Saved. OnAir now watches this channel and will tweet for the hosts when it goes live.",
             embed=podcast_embed(podcast),
-            ephemeral=True,
         )
 
     @app_commands.command(name="show", description="The podcast's settings and the last live check")
@@ -96,9 +97,7 @@ class PodcastCog(
     async def show(self, interaction: discord.Interaction) -> None:
         podcast = await services_of(interaction).podcasts.get(interaction.guild_id or 0)
         events_allowed = interaction.guild is not None and can_manage_events(interaction.guild)
-        await interaction.response.send_message(
-            embed=podcast_embed(podcast, events_allowed), ephemeral=True
-        )
+        await answer(interaction, embed=podcast_embed(podcast, events_allowed))
 
     @app_commands.command(
         name="announce-test", description="Show the go-live announcement without pinging anyone"
@@ -133,9 +132,9 @@ class PodcastCog(
                 problem=f"I can't post in {channel.mention}: give me View Channel and Send "
                 "Messages there."
             ) from None
-        await interaction.response.send_message(
+        await answer(
+            interaction,
             f"Posted the go-live announcement in {channel.mention} as a test; nobody was pinged.",
-            ephemeral=True,
         )
 
     @app_commands.command(
@@ -154,19 +153,19 @@ class PodcastCog(
             if saved
             else "Filter cleared: any stream on the channel counts as the episode."
         )
-        await interaction.response.send_message(message, ephemeral=True)
+        await answer(interaction, message)
 
     @app_commands.command(name="youtube-test", description="Check the YouTube channel now")
     @rate_limited("podcast youtube-test")
     @admin_only()
     async def youtube_test(self, interaction: discord.Interaction) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
+        await acknowledge(interaction)
         podcast, check = await services_of(interaction).podcasts.youtube_test(
             interaction.guild_id or 0
         )
-        await interaction.followup.send(
+        await answer(
+            interaction,
             f"**{podcast.name}** · channel `{podcast.youtube_channel_id}`\n{live_check_text(check)}",
-            ephemeral=True,
         )
 
     @app_commands.command(
@@ -179,20 +178,20 @@ class PodcastCog(
         guild_id = interaction.guild_id or 0
         if revoke:
             revoked = await api.revoke_token(guild_id)
-            await interaction.response.send_message(
+            await answer(
+                interaction,
                 "The API token is revoked: requests with it now get 401."
                 if revoked
                 else "This server has no API token to revoke.",
-                ephemeral=True,
             )
             return
         token = await api.create_token(guild_id, interaction.user.id)
-        await interaction.response.send_message(
+        await answer(
+            interaction,
             f"This server's API token (shown only now, copy it somewhere safe):\n`{token}`\n"
             "Send it as `Authorization: Bearer <token>` to `/api/v1/` on the bot's HTTP "
             "server. It reads this server only; any earlier token stopped working. "
             "Revoke it with `/podcast api-token revoke:true`.",
-            ephemeral=True,
         )
 
 

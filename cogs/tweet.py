@@ -8,6 +8,7 @@ from discord.ext import commands
 
 from bot.errors import post_now_text
 from bot.tweets import TweetPreview
+from cogs.answers import acknowledge, answer, opens_modal
 from cogs.checks import host_only, host_or_former_host, is_host, rate_limited, services_of
 from cogs.render import preview_embed
 from cogs.ui import OnAirModal, OwnedView, episode_autocomplete
@@ -38,9 +39,7 @@ class EditTweetModal(OnAirModal, title="Edit your tweet"):
         if self.from_preview:  # opened from a preview's Edit button: update that preview
             await interaction.response.edit_message(embed=embed, view=view)
         else:
-            await interaction.response.send_message(
-                "Saved.", embed=embed, view=view, ephemeral=True
-            )
+            await answer(interaction, "Saved.", embed=embed, view=view)
 
 
 class TweetControls(OwnedView):
@@ -148,16 +147,17 @@ class TweetCog(
     @rate_limited("tweet generate")
     @host_only()
     async def generate(self, interaction: discord.Interaction, episode: str) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
+        await acknowledge(interaction)
         preview, fallback = await services_of(interaction).tweets.generate(
             interaction.guild_id or 0, interaction.user.id, _display_name(interaction), episode
         )
-        await interaction.followup.send(
+        await answer(
+            interaction,
             embed=preview_embed(preview, FALLBACK_NOTE if fallback else None),
             view=TweetControls(interaction, preview),
-            ephemeral=True,
         )
 
+    @opens_modal
     @app_commands.command(name="edit", description="Write your tweet yourself")
     @app_commands.describe(episode="The episode")
     @app_commands.autocomplete(episode=episode_autocomplete)
@@ -178,8 +178,8 @@ class TweetCog(
         preview = await services_of(interaction).tweets.show(
             interaction.guild_id or 0, interaction.user.id, episode
         )
-        await interaction.response.send_message(
-            embed=preview_embed(preview), view=TweetControls(interaction, preview), ephemeral=True
+        await answer(
+            interaction, embed=preview_embed(preview), view=TweetControls(interaction, preview)
         )
 
     @app_commands.command(name="enable", description="Post your tweet when the stream starts")
@@ -205,7 +205,7 @@ class TweetCog(
             if enabled
             else f"Disabled: your tweet for “{preview.episode_title}” won't be posted."
         )
-        await interaction.response.send_message(message, ephemeral=True)
+        await answer(interaction, message)
 
     @app_commands.command(name="approve", description="Approve your tweet's text for posting")
     @app_commands.describe(episode="The episode")
@@ -220,10 +220,10 @@ class TweetCog(
             if preview.enabled
             else "It is disabled: /tweet enable it to have it posted."
         )
-        await interaction.response.send_message(
+        await answer(
+            interaction,
             f"Approved your tweet for “{preview.episode_title}”. {note}",
             embed=preview_embed(preview),
-            ephemeral=True,
         )
 
     @app_commands.command(
@@ -240,7 +240,7 @@ class TweetCog(
             if enabled
             else "Autopost off: only tweets you approved (or wrote) will be posted."
         )
-        await interaction.response.send_message(message, ephemeral=True)
+        await answer(interaction, message)
 
     @app_commands.command(name="post-now", description="Post your tweet now instead of waiting")
     @app_commands.describe(episode="The episode")
@@ -248,15 +248,13 @@ class TweetCog(
     @rate_limited("tweet post-now")
     @host_only()
     async def post_now(self, interaction: discord.Interaction, episode: str) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
+        await acknowledge(interaction)
         result = await services_of(interaction).tweets.post_now(
             interaction.guild_id or 0, interaction.user.id, episode
         )
         line = result.line
         message = post_now_text(line.status, line.reason, line.tweet_url, line.text)
-        await interaction.followup.send(
-            message, embed=preview_embed(result.preview), ephemeral=True
-        )
+        await answer(interaction, message, embed=preview_embed(result.preview))
 
 
 async def setup(bot: commands.Bot) -> None:

@@ -9,6 +9,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.errors import InvalidInput, explain
+from cogs.answers import acknowledge, answer
 from cogs.checks import admin_only, rate_limited, services_of
 from cogs.render import status_embed
 from cogs.ui import episode_autocomplete
@@ -56,7 +57,7 @@ class TweetsCog(commands.GroupCog, group_name="tweets", group_description="Every
         if guild is None:  # guild_only() already refuses DMs
             return
         podcast = await services.podcasts.get(guild.id)
-        await interaction.response.defer(ephemeral=True, thinking=True)
+        await acknowledge(interaction)
         if not guild.chunked:
             await guild.chunk()
         role = guild.get_role(podcast.host_role_id)
@@ -106,7 +107,7 @@ class TweetsCog(commands.GroupCog, group_name="tweets", group_description="Every
     @admin_only()
     async def status(self, interaction: discord.Interaction, episode: str) -> None:
         status = await services_of(interaction).tweets.status(interaction.guild_id or 0, episode)
-        await interaction.response.send_message(embed=status_embed(status), ephemeral=True)
+        await answer(interaction, embed=status_embed(status))
 
     @app_commands.command(name="hold", description="Hold a host's tweet: it won't be posted")
     @app_commands.describe(episode="The episode", host="The host whose tweet to hold")
@@ -139,7 +140,7 @@ class TweetsCog(commands.GroupCog, group_name="tweets", group_description="Every
             message = f"Released your hold on {name}'s tweet for “{result.episode_title}”, but it stays held: {explain(result.still_held_for, closed=False)}"
         else:
             message = f"Released: {name}'s tweet for “{result.episode_title}” can be posted again."
-        await interaction.response.send_message(message, ephemeral=True)
+        await answer(interaction, message)
 
 
 async def setup(bot: commands.Bot) -> None:

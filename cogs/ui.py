@@ -9,6 +9,7 @@ import discord
 from discord import app_commands
 
 from bot.errors import NotYours
+from cogs.answers import answer
 from cogs.checks import may_see_episodes, services_of
 from cogs.errors import answer_error
 
@@ -36,9 +37,7 @@ class OwnedView(discord.ui.View):
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         if interaction.user.id != self.owner.id:
-            await interaction.response.send_message(
-                NotYours(owner=self.owner.display_name).user_message, ephemeral=True
-            )
+            await answer(interaction, NotYours(owner=self.owner.display_name).user_message)
             return False
         return True
 

@@ -7,6 +7,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.errors import link_status_text
+from cogs.answers import acknowledge, answer
 from cogs.checks import host_only, host_or_former_host, rate_limited, services_of, shared_budget
 
 
@@ -20,18 +21,18 @@ class XAccountCog(commands.GroupCog, group_name="x", group_description="Your X a
     @rate_limited("x link")
     @host_only()
     async def link(self, interaction: discord.Interaction) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
+        await acknowledge(interaction)
         url = await services_of(interaction).linking.start(
             interaction.guild_id or 0, interaction.user.id
         )
         view = discord.ui.View()
         view.add_item(discord.ui.Button(label="Authorize OnAir on X", url=url))
-        await interaction.followup.send(
+        await answer(
+            interaction,
             "1. Open the link below and authorize OnAir on X.\n"
             "2. X shows you a PIN: run `/x verify pin:<the PIN>` here within 10 minutes.\n"
             f"<{url}>",
             view=view,
-            ephemeral=True,
         )
 
     @app_commands.command(name="verify", description="Finish connecting with the PIN X showed you")
@@ -42,12 +43,12 @@ class XAccountCog(commands.GroupCog, group_name="x", group_description="Your X a
     async def verify(
         self, interaction: discord.Interaction, pin: app_commands.Range[str, 1, 20]
     ) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
+        await acknowledge(interaction)
         username = await services_of(interaction).linking.verify(
             interaction.guild_id or 0, interaction.user.id, interaction.user.display_name, pin
         )
-        await interaction.followup.send(
-            f"Linked @{username}. Your tweets will be posted from this account.", ephemeral=True
+        await answer(
+            interaction, f"Linked @{username}. Your tweets will be posted from this account."
         )
 
     @app_commands.command(
@@ -57,20 +58,18 @@ class XAccountCog(commands.GroupCog, group_name="x", group_description="Your X a
     @rate_limited("x status")
     @host_only()
     async def status(self, interaction: discord.Interaction) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
+        await acknowledge(interaction)
         status = await services_of(interaction).linking.status(
             interaction.guild_id or 0, interaction.user.id
         )
-        await interaction.followup.send(
-            link_status_text(status.username, status.tokens_work), ephemeral=True
-        )
+        await answer(interaction, link_status_text(status.username, status.tokens_work))
 
     @app_commands.command(name="unlink", description="Remove your X account from OnAir")
     @shared_budget("x")
     @rate_limited("x unlink")
     @host_or_former_host()
     async def unlink(self, interaction: discord.Interaction) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
+        await acknowledge(interaction)
         revoked = await services_of(interaction).linking.unlink(
             interaction.guild_id or 0, interaction.user.id
         )
@@ -81,7 +80,7 @@ class XAccountCog(commands.GroupCog, group_name="x", group_description="Your X a
             "Revoke the app yourself in X's settings (Security and account access > Apps and "
             "sessions)."
         )
-        await interaction.followup.send(message, ephemeral=True)
+        await answer(interaction, message)
 
 
 async def setup(bot: commands.Bot) -> None:

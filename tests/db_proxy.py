@@ -1,5 +1,6 @@
 """A TCP relay in front of the test PostgreSQL that a test can stop and start again, so the bot
-sees its database go away (connection refused, open connections cut) and come back."""
+sees its database go away (connection refused, open connections cut) and come back, or answer
+slowly."""
 
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ class DatabaseRelay:
         self.port = free_port()
         self._server: asyncio.Server | None = None
         self._pipes: set[asyncio.StreamWriter] = set()
+        self.answer_delay = 0.0
+        """Seconds each of the server's answers waits in the relay: a slow or far database."""
 
     @property
     def url(self) -> str:
@@ -60,12 +63,16 @@ class DatabaseRelay:
             return
         self._pipes |= {writer, up_writer}
 
-        async def pump(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+        async def pump(
+            source: asyncio.StreamReader, sink: asyncio.StreamWriter, answers: bool
+        ) -> None:
             with contextlib.suppress(OSError, asyncio.CancelledError):
                 while data := await source.read(65536):
+                    if answers and self.answer_delay:
+                        await asyncio.sleep(self.answer_delay)
                     sink.write(data)
                     await sink.drain()
             sink.transport.abort()
 
-        await asyncio.gather(pump(reader, up_writer), pump(up_reader, writer))
+        await asyncio.gather(pump(reader, up_writer, False), pump(up_reader, writer, True))
         self._pipes -= {writer, up_writer}

@@ -10,6 +10,7 @@ only show in production show here too.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import re
 from collections.abc import Iterator, Mapping
@@ -115,6 +116,7 @@ class InteractionRun:
         self.late = False
         self.dispatched_at = 0.0
         self.acked_at = 0.0  # loop time of the accepted initial callback (bench/load.py)
+        self.answered_at = 0.0  # loop time of the first visible answer (not a "thinking" one)
         self._events: list[StoredMessage] = []
         self._cursor = 0
 
@@ -235,6 +237,7 @@ class InteractionRun:
         """A message of this interaction was created or changed visibly."""
         if not message.loading:
             self._events.append(message)
+            self.answered_at = self.answered_at or asyncio.get_running_loop().time()
 
     def describe(self) -> str:
         callbacks = [body.get("type") for body in self.callbacks] or "none"

@@ -1,0 +1,127 @@
+"""How every slash command answers: at once when the bot is idle, acknowledged first when busy.
+
+Discord gives an interaction 3 seconds for its first response. When many commands arrive
+together (a whole team opening their tweets before a show), or while a check keeps the event
+loop busy, or the database is slow, answering each in turn can take longer than that. A deferred
+acknowledgement ("OnAir is thinking…") is one small request that makes the deadline safe; the
+answer replaces it when ready. An idle bot answers directly, without that flicker. README
+"Commands under load" tells operators; bench/load.py measures it.
+
+Every answer is ephemeral: only the member who ran the command sees it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any, TypeVar
+
+import discord
+from discord import app_commands
+
+log = logging.getLogger("onair.commands")
+
+BUSY_AT = 4
+"""Commands already in flight in this process from which a new one is acknowledged first."""
+ANSWER_WITHIN = 1.5
+"""Seconds: a command not answered by then is acknowledged (Discord allows 3)."""
+
+_LOCK = "onair.answer_lock"  # Interaction.extras key: one response at a time per interaction
+_OPENS_MODAL = "onair.opens_modal"  # Command.extras key: Discord refuses a modal after a defer
+
+CommandT = TypeVar("CommandT", bound=app_commands.Command[Any, Any, Any])
+
+
+def opens_modal(command: CommandT) -> CommandT:
+    """Mark a command whose first response is a modal: it is never acknowledged early."""
+    command.extras[_OPENS_MODAL] = True
+    return command
+
+
+def _answer_lock(interaction: discord.Interaction) -> asyncio.Lock:
+    lock = interaction.extras.get(_LOCK)
+    if not isinstance(lock, asyncio.Lock):
+        lock = interaction.extras[_LOCK] = asyncio.Lock()
+    return lock
+
+
+async def acknowledge(interaction: discord.Interaction) -> None:
+    """Defer (ephemeral, "thinking") unless the interaction already has its first response."""
+    async with _answer_lock(interaction):
+        if not interaction.response.is_done():
+            await interaction.response.defer(ephemeral=True, thinking=True)
+
+
+async def answer(
+    interaction: discord.Interaction,
+    content: str | None = None,
+    *,
+    embed: discord.Embed | None = None,
+    view: discord.ui.View | None = None,
+) -> None:
+    """The command's answer: its first response, or the message that replaces the
+    acknowledgement (Discord resolves a deferred "thinking" message with the first follow-up)."""
+    extra: dict[str, Any] = {}
+    if content is not None:
+        extra["content"] = content
+    if embed is not None:
+        extra["embed"] = embed
+    if view is not None:
+        extra["view"] = view
+    async with _answer_lock(interaction):
+        if interaction.response.is_done():
+            await interaction.followup.send(ephemeral=True, **extra)
+        else:
+            await interaction.response.send_message(ephemeral=True, **extra)
+
+
+class Acknowledger:
+    """Counts the slash commands in flight and acknowledges a command early when the bot is
+    busy, or when it has not answered within ANSWER_WITHIN seconds."""
+
+    def __init__(self, busy_at: int = BUSY_AT, answer_within: float = ANSWER_WITHIN) -> None:
+        self.busy_at = busy_at
+        self.answer_within = answer_within
+        self.in_flight = 0
+        self._late: set[asyncio.Task[None]] = set()
+
+    @contextlib.asynccontextmanager
+    async def handling(self, interaction: discord.Interaction) -> AsyncIterator[None]:
+        command = interaction.command if _is_slash_command(interaction) else None
+        if command is None or command.extras.get(_OPENS_MODAL):
+            yield
+            return
+        busy = self.in_flight >= self.busy_at
+        self.in_flight += 1
+        timer = asyncio.get_running_loop().call_later(
+            self.answer_within, self._acknowledge_late, interaction
+        )
+        try:
+            if busy:
+                await acknowledge(interaction)
+            yield
+        finally:
+            self.in_flight -= 1
+            timer.cancel()
+
+    def _acknowledge_late(self, interaction: discord.Interaction) -> None:
+        if interaction.response.is_done():
+            return
+        task = asyncio.create_task(self._quietly(acknowledge(interaction)))
+        self._late.add(task)
+        task.add_done_callback(self._late.discard)
+
+    @staticmethod
+    async def _quietly(acknowledging: Any) -> None:
+        try:
+            await acknowledging
+        except discord.HTTPException as exc:  # expired, or answered meanwhile by another path
+            log.warning("could not acknowledge a slow command (HTTP %s)", exc.status)
+
+
+def _is_slash_command(interaction: discord.Interaction) -> bool:
+    return interaction.type is discord.InteractionType.application_command and isinstance(
+        interaction.command, app_commands.Command
+    )
