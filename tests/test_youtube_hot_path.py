@@ -40,13 +40,13 @@ async def live_page(emu: YouTubeEmulator) -> bytes:
         return await response.read()
 
 
-def judge(page: bytes) -> tuple[bytes | None, LivePage | None]:
+def judge(page: bytes, chunk: int = CHUNK) -> tuple[bytes | None, LivePage | None]:
     """Feed `page` to a cutoff in chunks, as the transport does: the prefix it keeps, and
     what it already knows the page says (its verdict)."""
     cutoff = LivePageCutoff()
     body = bytearray()
-    for start in range(0, len(page), CHUNK):
-        body += page[start : start + CHUNK]
+    for start in range(0, len(page), chunk):
+        body += page[start : start + chunk]
         if cutoff(body):
             return bytes(body), cutoff.verdict()
     return None, cutoff.verdict()
@@ -148,6 +148,35 @@ async def test_channel_page_laid_out_otherwise_decides_the_same(
         assert prefix is not None
         assert parse_live_page(prefix.decode()) == whole
         assert verdict in (None, whole)
+
+
+@pytest.mark.parametrize("scene", ["home", "live"])
+async def test_javascript_in_the_head_and_long_tab_headers_decide_the_same(
+    emu: YouTubeEmulator, scene: str
+) -> None:
+    """The canonical link behind hundreds of "<" (inline JavaScript in the head: past the tags
+    the cutoff walks one by one), and a selected tab whose header is longer than the first
+    window the cutoff decodes: the cut page still decides exactly as the whole page."""
+    if scene == "live":
+        emu.go_live(CHANNEL, "liveVideo01", "Ep 13")
+    page = (await live_page(emu)).decode()
+    canonical = page.index("<link", page.index("<head"))
+    script = "<script>for(var i=0;i<n;i++){if(a<b){c()}}</script>"
+    page = page[:canonical] + script * 300 + page[canonical:]
+    if scene == "home":
+        start = page.index("var ytInitialData = ") + len("var ytInitialData = ")
+        data, end = json.JSONDecoder().raw_decode(page, start)
+        first = data["contents"]["twoColumnBrowseResultsRenderer"]["tabs"][0]["tabRenderer"]
+        first["endpoint"]["padding"] = "x" * 6000  # before "selected": past a 4 KB window
+        page = page[:start] + json.dumps(data, separators=(",", ":")) + page[end:]
+
+    whole = parse_live_page(page)
+    prefix, verdict = judge(page.encode(), chunk=2048)  # each holds over 64 "<"
+
+    assert whole.state == ("live" if scene == "live" else "offline")
+    assert prefix is not None
+    assert parse_live_page(prefix.decode()) == whole
+    assert verdict == (whole if scene == "home" else None)
 
 
 @contextlib.asynccontextmanager

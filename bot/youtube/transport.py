@@ -69,7 +69,7 @@ MAX_BODY_BYTES = 8 * 1024 * 1024  # a real /live page is about 1 MB
 DISCARD_SECONDS = 1.0  # the longest a decided page's tail is read (and ignored) for
 
 # Called with the body received so far; True once enough of it has arrived.
-BodyCutoff = Callable[[bytearray], bool]
+BodyCutoff = Callable[[bytes | bytearray], bool]
 
 
 @dataclass(frozen=True)
@@ -315,13 +315,18 @@ class Transport:
         async with self._http().get(
             url, params=params, headers=headers, allow_redirects=False
         ) as response:
-            body = bytearray()
+            body: bytes | bytearray = b""
             cut_by = None
             while len(body) <= MAX_BODY_BYTES:
                 chunk = await response.content.readany()
                 if not chunk:
                     break
-                body += chunk
+                if not body:
+                    body = chunk  # often the whole deciding part: not copied
+                else:
+                    if isinstance(body, bytes):
+                        body = bytearray(body)
+                    body += chunk
                 if cutoff is not None and response.status == 200 and cutoff(body):
                     cut_by = cutoff
                     await self._discard_rest(response, len(body), deadline)
