@@ -1050,7 +1050,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--channels", type=int, nargs="+", default=[100, 1000, 5000])
     parser.add_argument("--pad-kib", type=float, default=800)
     parser.add_argument(
-        "--check-repeats", type=int, default=3, help="floor and check, alternated; medians"
+        "--check-repeats", type=int, default=5, help="floor and check, alternated; medians"
     )
     parser.add_argument("--latency-ms", type=float, default=50)
     parser.add_argument("--api-channels", type=int, nargs="+", default=[1000, 5000])

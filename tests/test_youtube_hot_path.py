@@ -87,6 +87,9 @@ async def test_cut_page_decides_like_the_whole_page(emu: YouTubeEmulator, scene:
     expected = {"ended": "offline", "live tab": "unknown"}.get(scene, scene)
     assert whole.state == expected
     assert parse_live_page(prefix.decode(errors="replace")) == whole
+    at_once = LivePageCutoff()  # what the client parses: from the canonical link on
+    assert at_once(prefix)
+    assert parse_live_page(at_once.deciding_text(prefix)) == whole
     # The home page is decided by the cutoff itself; every other page is parsed.
     assert verdict == (whole if scene in ("offline", "ended") else None)
 

@@ -128,8 +128,9 @@ def _entry_title(page: LivePage, video_id: str) -> str | None:
 def _live_page(response: Reply) -> LivePage:
     """What a /live or watch page says; a page its cutoff already decided isn't decoded."""
     cut = response.cut_by
-    verdict = cut.verdict() if isinstance(cut, LivePageCutoff) else None
-    return verdict or parse_live_page(response.text)
+    if isinstance(cut, LivePageCutoff):
+        return cut.verdict() or parse_live_page(cut.deciding_text(response.body))
+    return parse_live_page(response.text)
 
 
 def _check_from_page(channel_id: str, page: LivePage, **extra: Any) -> LiveCheck:
