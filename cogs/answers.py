@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import discord
@@ -63,18 +63,73 @@ async def answer(
 ) -> None:
     """The command's answer: its first response, or the message that replaces the
     acknowledgement (Discord resolves a deferred "thinking" message with the first follow-up)."""
-    extra: dict[str, Any] = {}
-    if content is not None:
-        extra["content"] = content
-    if embed is not None:
-        extra["embed"] = embed
-    if view is not None:
-        extra["view"] = view
+    extra = _message_parts(content, embed, view)
     async with _answer_lock(interaction):
         if interaction.response.is_done():
             await interaction.followup.send(ephemeral=True, **extra)
         else:
             await interaction.response.send_message(ephemeral=True, **extra)
+
+
+async def acknowledge_update(interaction: discord.Interaction) -> None:
+    """Defer a button press or a form opened from one: the message stays as it is until
+    ``update`` edits it."""
+    async with _answer_lock(interaction):
+        if not interaction.response.is_done():
+            await interaction.response.defer()
+
+
+async def update(
+    interaction: discord.Interaction,
+    content: str | None = None,
+    *,
+    embed: discord.Embed | None = None,
+    view: discord.ui.View | None = None,
+) -> None:
+    """A button's answer: the message it is under, edited (after a deferral, through the
+    interaction's webhook)."""
+    extra = _message_parts(content, embed, view)
+    async with _answer_lock(interaction):
+        if interaction.response.is_done():
+            await interaction.edit_original_response(**extra)
+        else:
+            await interaction.response.edit_message(**extra)
+
+
+Acknowledging = Callable[[discord.Interaction], Awaitable[None]]
+_late: set[asyncio.Task[None]] = set()
+
+
+def acknowledge_if_slow(
+    interaction: discord.Interaction,
+    acknowledging: Acknowledging = acknowledge,
+    within: float = ANSWER_WITHIN,
+) -> asyncio.TimerHandle:
+    """Acknowledge `interaction` with `acknowledging` unless it has its first response
+    `within` seconds from now (a slow database, a busy loop)."""
+
+    def fire() -> None:
+        if not interaction.response.is_done():
+            task = asyncio.create_task(_quietly(acknowledging(interaction)))
+            _late.add(task)
+            task.add_done_callback(_late.discard)
+
+    return asyncio.get_running_loop().call_later(within, fire)
+
+
+async def _quietly(acknowledging: Awaitable[None]) -> None:
+    try:
+        await acknowledging
+    except discord.HTTPException as exc:  # expired, or answered meanwhile by another path
+        log.warning("could not acknowledge a slow interaction (HTTP %s)", exc.status)
+
+
+def _message_parts(
+    content: str | None, embed: discord.Embed | None, view: discord.ui.View | None
+) -> dict[str, Any]:
+    """Only the parts given: a part left out stays as it is (discord.py's MISSING)."""
+    parts = {"content": content, "embed": embed, "view": view}
+    return {name: part for name, part in parts.items() if part is not None}
 
 
 class Acknowledger:
@@ -85,7 +140,6 @@ class Acknowledger:
         self.busy_at = busy_at
         self.answer_within = answer_within
         self.in_flight = 0
-        self._late: set[asyncio.Task[None]] = set()
 
     @contextlib.asynccontextmanager
     async def handling(self, interaction: discord.Interaction) -> AsyncIterator[None]:
@@ -95,9 +149,7 @@ class Acknowledger:
             return
         busy = self.in_flight >= self.busy_at
         self.in_flight += 1
-        timer = asyncio.get_running_loop().call_later(
-            self.answer_within, self._acknowledge_late, interaction
-        )
+        timer = acknowledge_if_slow(interaction, within=self.answer_within)
         try:
             if busy:
                 await acknowledge(interaction)
@@ -105,20 +157,6 @@ class Acknowledger:
         finally:
             self.in_flight -= 1
             timer.cancel()
-
-    def _acknowledge_late(self, interaction: discord.Interaction) -> None:
-        if interaction.response.is_done():
-            return
-        task = asyncio.create_task(self._quietly(acknowledge(interaction)))
-        self._late.add(task)
-        task.add_done_callback(self._late.discard)
-
-    @staticmethod
-    async def _quietly(acknowledging: Any) -> None:
-        try:
-            await acknowledging
-        except discord.HTTPException as exc:  # expired, or answered meanwhile by another path
-            log.warning("could not acknowledge a slow command (HTTP %s)", exc.status)
 
 
 def _is_slash_command(interaction: discord.Interaction) -> bool:

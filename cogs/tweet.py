@@ -8,7 +8,7 @@ from discord.ext import commands
 
 from bot.errors import post_now_text
 from bot.tweets import TweetPreview
-from cogs.answers import acknowledge, answer, opens_modal
+from cogs.answers import acknowledge, acknowledge_update, answer, opens_modal, update
 from cogs.checks import host_only, host_or_former_host, is_host, rate_limited, services_of
 from cogs.render import preview_embed
 from cogs.ui import OnAirModal, OwnedView, episode_autocomplete
@@ -26,7 +26,7 @@ class EditTweetModal(OnAirModal, title="Edit your tweet"):
     )
 
     def __init__(self, episode_id: int, current: str, *, from_preview: bool = False) -> None:
-        super().__init__()
+        super().__init__(updates_message=from_preview)
         self.episode_id = episode_id
         self.from_preview = from_preview
         self.text.default = current[:1000]
@@ -37,7 +37,7 @@ class EditTweetModal(OnAirModal, title="Edit your tweet"):
         )
         embed, view = preview_embed(preview, "Saved."), TweetControls(interaction, preview)
         if self.from_preview:  # opened from a preview's Edit button: update that preview
-            await interaction.response.edit_message(embed=embed, view=view)
+            await update(interaction, embed=embed, view=view)
         else:
             await answer(interaction, "Saved.", embed=embed, view=view)
 
@@ -60,6 +60,9 @@ class TweetControls(OwnedView):
         if preview.approved or not changeable:
             self.remove_item(self.approve)
 
+    def modal_items(self) -> tuple[discord.ui.Item[TweetControls], ...]:
+        return (self.edit,)
+
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         return await super().interaction_check(interaction) and await is_host(interaction)
 
@@ -70,8 +73,10 @@ class TweetControls(OwnedView):
         preview = await services_of(interaction).tweets.approve(
             interaction.guild_id or 0, interaction.user.id, self.episode
         )
-        await interaction.response.edit_message(
-            embed=preview_embed(preview, "Approved."), view=TweetControls(interaction, preview)
+        await update(
+            interaction,
+            embed=preview_embed(preview, "Approved."),
+            view=TweetControls(interaction, preview),
         )
         self.stop()
 
@@ -83,8 +88,8 @@ class TweetControls(OwnedView):
         preview = await services_of(interaction).tweets.set_enabled(
             interaction.guild_id or 0, interaction.user.id, self.episode, enable
         )
-        await interaction.response.edit_message(
-            embed=preview_embed(preview), view=TweetControls(interaction, preview)
+        await update(
+            interaction, embed=preview_embed(preview), view=TweetControls(interaction, preview)
         )
         self.stop()
 
@@ -107,11 +112,12 @@ class TweetControls(OwnedView):
         await services.limits["tweet generate"].hit(
             (interaction.guild_id, interaction.user.id, "tweet generate")
         )
-        await interaction.response.defer()
+        await acknowledge_update(interaction)
         preview, fallback = await services.tweets.generate(
             interaction.guild_id or 0, interaction.user.id, _display_name(interaction), self.episode
         )
-        await interaction.edit_original_response(
+        await update(
+            interaction,
             embed=preview_embed(preview, FALLBACK_NOTE if fallback else None),
             view=TweetControls(interaction, preview),
         )
@@ -124,8 +130,8 @@ class TweetControls(OwnedView):
         preview = await services_of(interaction).tweets.set_include_url(
             interaction.guild_id or 0, interaction.user.id, self.episode, button.label == "Add link"
         )
-        await interaction.response.edit_message(
-            embed=preview_embed(preview), view=TweetControls(interaction, preview)
+        await update(
+            interaction, embed=preview_embed(preview), view=TweetControls(interaction, preview)
         )
         self.stop()
 

@@ -9,7 +9,7 @@ import discord
 from discord import app_commands
 
 from bot.errors import NotYours
-from cogs.answers import answer
+from cogs.answers import acknowledge, acknowledge_if_slow, acknowledge_update, answer
 from cogs.checks import may_see_episodes, services_of
 from cogs.errors import answer_error
 
@@ -35,10 +35,18 @@ class OwnedView(discord.ui.View):
         self.owner = owner
         self.origin = origin
 
+    def modal_items(self) -> tuple[discord.ui.Item[Any], ...]:
+        """The items whose press opens a form: never deferred (Discord refuses the form)."""
+        return ()
+
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         if interaction.user.id != self.owner.id:
             await answer(interaction, NotYours(owner=self.owner.display_name).user_message)
             return False
+        data: Any = interaction.data or {}
+        pressed = data.get("custom_id")
+        if all(getattr(item, "custom_id", None) != pressed for item in self.modal_items()):
+            acknowledge_if_slow(interaction, acknowledge_update)
         return True
 
     async def on_timeout(self) -> None:
@@ -59,11 +67,20 @@ class OwnedView(discord.ui.View):
 
 
 class OnAirModal(discord.ui.Modal):
-    """A form that reports errors like every command, and stops listening after 10 minutes
-    (discord.py's modals otherwise wait forever)."""
+    """A form that reports errors like every command, is acknowledged when its save is slow,
+    and stops listening after 10 minutes (discord.py's modals otherwise wait forever).
+    `updates_message`: opened from a button, its answer edits that button's message."""
 
-    def __init__(self, *, timeout: float = 600) -> None:
+    def __init__(self, *, timeout: float = 600, updates_message: bool = False) -> None:
         super().__init__(timeout=timeout)
+        self.updates_message = updates_message
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        """A slow save is acknowledged in time, as a slow command is (cogs.answers)."""
+        acknowledge_if_slow(
+            interaction, acknowledge_update if self.updates_message else acknowledge
+        )
+        return True
 
     # discord.py's Modal.on_error itself drops BaseView's `item` argument; mypy checks the
     # override against BaseView, so only this exact code is silenced.

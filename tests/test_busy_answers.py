@@ -51,7 +51,7 @@ async def test_a_burst_is_acknowledged_first_and_every_command_gets_its_answer(
     end with their own answer (a refusal for mallory), private."""
     async with world(tmp_path, relay.url) as w, w.bot_in_process(**QUIET):
         await setup_podcast(w)
-        relay.answer_delay = 0.1
+        relay.answer_delay = 0.15  # about 2 s: past ANSWER_WITHIN, inside Discord's 3 s
         runs = [await w.command(w.ana, "podcast show") for _ in range(BURST - 1)]
         runs.append(await w.command(w.mallory, "podcast show"))
         await asyncio.gather(*(run.wait_done(timeout=15) for run in runs))
@@ -89,7 +89,7 @@ async def test_a_command_that_opens_a_form_is_never_deferred(
     after a defer."""
     async with world(tmp_path, relay.url) as w, w.bot_in_process(**QUIET):
         await prepared(w, generate=False)
-        relay.answer_delay = 0.1
+        relay.answer_delay = 0.15  # about 2 s: past ANSWER_WITHIN, inside Discord's 3 s
         busy = [await w.command(w.ana, "podcast show") for _ in range(BURST)]
         edits = [await w.command(host, "tweet edit", episode=EPISODE) for host in (w.alice, w.bob)]
         await asyncio.gather(*(run.wait_done(timeout=15) for run in busy + edits))
@@ -103,3 +103,26 @@ def test_busy_threshold_is_what_the_readme_says() -> None:
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     assert f"more than {BUSY_AT - 1} commands" in readme or f"{BUSY_AT} commands" in readme
     assert f"{ANSWER_WITHIN:g} s" in readme
+
+
+async def test_a_slow_button_press_is_acknowledged_and_its_message_updated(
+    tmp_path: Path, relay: DatabaseRelay
+) -> None:
+    """A preview's Disable pressed while the database answers after 0.6 s: a deferred update
+    ANSWER_WITHIN seconds in (the preview stays as it was), then the preview edited in place;
+    Edit, which opens a form, still answers with the form."""
+    async with world(tmp_path, relay.url) as w, w.bot_in_process(**QUIET):
+        await prepared(w, generate=False)
+        shown = await w.answer(w.alice, "tweet show", episode=EPISODE)
+        relay.answer_delay = 0.6  # the host check and the switch: several round trips
+        pressed = await w.discord.click_button(shown, "Disable")
+        await pressed.wait_done(timeout=30)
+        assert pressed.response_type == CallbackType.DEFERRED_UPDATE_MESSAGE, pressed.describe()
+        assert ANSWER_WITHIN <= pressed.acked_at - pressed.dispatched_at < ANSWER_WITHIN + 1.0
+        labels = [c.get("label") for row in pressed.components for c in row.get("components", [])]
+        assert "Enable" in labels and "Disable" not in labels, labels
+        relay.answer_delay = 0.15  # about 2 s: past ANSWER_WITHIN, inside Discord's 3 s
+        edit = await w.discord.click_button(pressed, "Edit")
+        await edit.wait_done(timeout=30)
+        assert edit.modal is not None, edit.describe()
+        assert ANSWER_WITHIN < edit.acked_at - edit.dispatched_at < 3.0
