@@ -610,7 +610,7 @@ async def bench_commands(podcasts: int, commands: int, scratch: Path) -> dict[st
                 await asyncio.sleep(0.1)
             figures["onair_during_check"] = await burst(world, "podcast show", commands, bot.pid)
             figures["onair_during_check_tweet_show"] = await burst(
-                world, "tweet show", commands, bot.pid, rounds=1, **tweet_show
+                world, "tweet show", commands, bot.pid, **tweet_show
             )
             figures["onair_rss_during_check_mib"] = tree_rss_mib(bot.pid)
             while await served(youtube) < podcasts + 1:

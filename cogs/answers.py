@@ -28,6 +28,10 @@ BUSY_AT = 4
 ANSWER_WITHIN = 1.5
 """Seconds: a command not answered by then is acknowledged (Discord allows 3)."""
 
+ACKS_FIRST_AT_MOST = 0.5
+"""Seconds a busy command's work waits at most for the acknowledgements of those after it."""
+
+_ARRIVED = "onair.arrived"  # Interaction.extras key: counted by Acknowledger.arrived
 _LOCK = "onair.answer_lock"  # Interaction.extras key: one response at a time per interaction
 _OPENS_MODAL = "onair.opens_modal"  # Command.extras key: Discord refuses a modal after a defer
 
@@ -140,19 +144,49 @@ class Acknowledger:
         self.busy_at = busy_at
         self.answer_within = answer_within
         self.in_flight = 0
+        self._arrived = 0  # received, not yet acknowledged or started on an idle bot
+        self._all_acknowledged = asyncio.Event()
+        self._all_acknowledged.set()
+
+    @property
+    def waiting(self) -> int:
+        """Commands received and not yet acknowledged (or started, on an idle bot)."""
+        return self._arrived
+
+    def arrived(self, interaction: discord.Interaction) -> None:
+        """An interaction was received (its task is queued): busy commands let it be
+        acknowledged before they go on with their work."""
+        if interaction.type is discord.InteractionType.application_command:
+            interaction.extras[_ARRIVED] = True
+            self._arrived += 1
+            self._all_acknowledged.clear()
+
+    def _settled(self, interaction: discord.Interaction) -> None:
+        if interaction.extras.pop(_ARRIVED, False):
+            self._arrived -= 1
+            if self._arrived <= 0:
+                self._arrived = 0
+                self._all_acknowledged.set()
 
     @contextlib.asynccontextmanager
     async def handling(self, interaction: discord.Interaction) -> AsyncIterator[None]:
         command = interaction.command if _is_slash_command(interaction) else None
         if command is None or command.extras.get(_OPENS_MODAL):
+            self._settled(interaction)
             yield
             return
         busy = self.in_flight >= self.busy_at
         self.in_flight += 1
         timer = acknowledge_if_slow(interaction, within=self.answer_within)
         try:
-            if busy:
-                await acknowledge(interaction)
+            try:
+                if busy:
+                    await acknowledge(interaction)
+            finally:
+                self._settled(interaction)
+            if busy:  # acknowledgements first: the commands received after this one
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._all_acknowledged.wait(), ACKS_FIRST_AT_MOST)
             yield
         finally:
             self.in_flight -= 1

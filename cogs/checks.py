@@ -171,6 +171,11 @@ class InputCheckedTree(app_commands.CommandTree):
         super().__init__(client, **options)
         self.acknowledger = Acknowledger()
 
+    def _from_interaction(self, interaction: discord.Interaction) -> None:
+        """discord.py's entry from the gateway, where each interaction's task is queued."""
+        self.acknowledger.arrived(interaction)
+        super()._from_interaction(interaction)
+
     async def _call(self, interaction: discord.Interaction) -> None:
         """discord.py answers only the errors raised inside a command; one raised by a check
         (the database is down while a check reads the podcast) would leave Discord saying "the
