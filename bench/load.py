@@ -799,6 +799,8 @@ async def post_batch(
     if posted != tweets or requests != tweets:
         raise SystemExit(f"{posted} of {tweets} recorded, {requests} requests to X:\n{tail(log)}")
     floor = math.ceil(tweets / concurrency) * latency
+    during = pages_during / (podcasts + 1) / seconds
+    rhythm_readable = seconds * idle_checks_per_s >= 3
     return {
         "tweets": tweets,
         "podcasts": podcasts,
@@ -812,10 +814,11 @@ async def post_batch(
         "plain_ratio": round(plain / floor, 2),
         "bot_cpu_s": round(bot_cpu, 2),
         # Each check asks every channel's /live page: checks a second while posting, beside
-        # the same bot's with nothing to post (LIVE_CHECK_INTERVAL_SECONDS=1).
-        "checks_per_s_posting": round(pages_during / (podcasts + 1) / seconds, 2),
+        # the same bot's with nothing to post (LIVE_CHECK_INTERVAL_SECONDS=1). A batch over
+        # within 3 idle check periods holds 0 or 1 check start by chance: no rhythm to read.
+        "checks_per_s_posting": round(during, 2) if rhythm_readable else None,
         "checks_per_s_idle": round(idle_checks_per_s, 2),
-        "rhythm_ratio": round(pages_during / (podcasts + 1) / seconds / idle_checks_per_s, 2),
+        "rhythm_ratio": round(during / idle_checks_per_s, 2) if rhythm_readable else None,
     }
 
 
@@ -1003,7 +1006,7 @@ def report_posting(rows: list[dict[str, Any]]) -> None:
                 p["plain_ratio"],
                 p["bot_cpu_s"],
                 p["checks_per_s_idle"],
-                p["checks_per_s_posting"],
+                "—" if p["checks_per_s_posting"] is None else p["checks_per_s_posting"],
             ]
             for p in rows
         ],
