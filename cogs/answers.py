@@ -33,7 +33,11 @@ ACKS_FIRST_AT_MOST = 0.5
 
 _ARRIVED = "onair.arrived"  # Interaction.extras key: counted by Acknowledger.arrived
 _LOCK = "onair.answer_lock"  # Interaction.extras key: one response at a time per interaction
-_OPENS_MODAL = "onair.opens_modal"  # Command.extras key: Discord refuses a modal after a defer
+# Command.extras key. "Showing a modal must be the first response to an interaction. You
+# cannot defer() or deferUpdate() then show a modal later" (discordjs/guide,
+# interactions/modals.md); a form's submission may be deferred either way (type 5, or type 6
+# when it came from a button: discord/discord-api-docs#5486).
+_OPENS_MODAL = "onair.opens_modal"
 
 CommandT = TypeVar("CommandT", bound=app_commands.Command[Any, Any, Any])
 
@@ -53,9 +57,13 @@ def _answer_lock(interaction: discord.Interaction) -> asyncio.Lock:
 
 async def acknowledge(interaction: discord.Interaction) -> None:
     """Defer (ephemeral, "thinking") unless the interaction already has its first response."""
+    await _defer_once(interaction, ephemeral=True, thinking=True)
+
+
+async def _defer_once(interaction: discord.Interaction, **options: bool) -> None:
     async with _answer_lock(interaction):
         if not interaction.response.is_done():
-            await interaction.response.defer(ephemeral=True, thinking=True)
+            await interaction.response.defer(**options)
 
 
 async def answer(
@@ -78,9 +86,7 @@ async def answer(
 async def acknowledge_update(interaction: discord.Interaction) -> None:
     """Defer a button press or a form opened from one: the message stays as it is until
     ``update`` edits it."""
-    async with _answer_lock(interaction):
-        if not interaction.response.is_done():
-            await interaction.response.defer()
+    await _defer_once(interaction)
 
 
 async def update(
@@ -105,12 +111,10 @@ _late: set[asyncio.Task[None]] = set()
 
 
 def acknowledge_if_slow(
-    interaction: discord.Interaction,
-    acknowledging: Acknowledging = acknowledge,
-    within: float = ANSWER_WITHIN,
+    interaction: discord.Interaction, acknowledging: Acknowledging = acknowledge
 ) -> asyncio.TimerHandle:
     """Acknowledge `interaction` with `acknowledging` unless it has its first response
-    `within` seconds from now (a slow database, a busy loop)."""
+    ANSWER_WITHIN seconds from now (a slow database, a busy loop)."""
 
     def fire() -> None:
         if not interaction.response.is_done():
@@ -118,7 +122,7 @@ def acknowledge_if_slow(
             _late.add(task)
             task.add_done_callback(_late.discard)
 
-    return asyncio.get_running_loop().call_later(within, fire)
+    return asyncio.get_running_loop().call_later(ANSWER_WITHIN, fire)
 
 
 async def _quietly(acknowledging: Awaitable[None]) -> None:
@@ -140,9 +144,7 @@ class Acknowledger:
     """Counts the slash commands in flight and acknowledges a command early when the bot is
     busy, or when it has not answered within ANSWER_WITHIN seconds."""
 
-    def __init__(self, busy_at: int = BUSY_AT, answer_within: float = ANSWER_WITHIN) -> None:
-        self.busy_at = busy_at
-        self.answer_within = answer_within
+    def __init__(self) -> None:
         self.in_flight = 0
         self._arrived = 0  # received, not yet acknowledged or started on an idle bot
         self._all_acknowledged = asyncio.Event()
@@ -175,9 +177,9 @@ class Acknowledger:
             self._settled(interaction)
             yield
             return
-        busy = self.in_flight >= self.busy_at
+        busy = self.in_flight >= BUSY_AT
         self.in_flight += 1
-        timer = acknowledge_if_slow(interaction, within=self.answer_within)
+        timer = acknowledge_if_slow(interaction)
         try:
             try:
                 if busy:
